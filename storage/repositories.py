@@ -1,0 +1,441 @@
+"""Repositories: typed queries over one session. They add and flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import tables as t
+from workflow import lifecycle
+from workflow.claims import (
+    AuditEvent,
+    CarrierClaimPosting,
+    ClaimDraft,
+    LedgerKind,
+    LedgerPosting,
+    OutboxMessage,
+    ProviderCommand,
+    RefundStatus,
+)
+from workflow.ports import Waybill
+
+# Claims that ended without the buyer getting anything: their units may be claimed again.
+DROPPED_STATES = ("rejected", "withdrawn", "expired")
+DEADLINE_COLUMNS = ("review_due_at", "info_due_at", "return_by", "respond_by", "settle_due_at")
+
+
+class _Repo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.s.bind.dialect.name == "postgresql"
+
+    def _locked(self, stmt: Select[Any], lock: bool, skip_locked: bool = False) -> Select[Any]:
+        # SQLite has no row locks; its writers are serialised by BEGIN IMMEDIATE instead.
+        if lock and self.is_postgres:
+            return stmt.with_for_update(skip_locked=skip_locked)
+        return stmt
+
+
+class PartyRepo(_Repo):
+    async def buyer(self, buyer_id: int) -> t.Buyer | None:
+        return await self.s.get(t.Buyer, buyer_id)
+
+    async def consignor(self, consignor_id: int) -> t.Consignor | None:
+        return await self.s.get(t.Consignor, consignor_id)
+
+
+class OrderRepo(_Repo):
+    async def get(self, order_id: int, *, lock: bool = False) -> t.Order | None:
+        stmt = self._locked(select(t.Order).where(t.Order.id == order_id), lock)
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def line(self, line_id: int) -> t.OrderLine | None:
+        return await self.s.get(t.OrderLine, line_id)
+
+    async def lines(self, order_id: int) -> Sequence[t.OrderLine]:
+        stmt = select(t.OrderLine).where(t.OrderLine.order_id == order_id).order_by(t.OrderLine.id)
+        return (await self.s.scalars(stmt)).all()
+
+    async def item(self, item_id: int, *, lock: bool = False) -> t.Item | None:
+        stmt = self._locked(select(t.Item).where(t.Item.id == item_id), lock)
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+
+class ClaimRepo(_Repo):
+    async def get(self, claim_id: int, *, lock: bool = False) -> t.Claim | None:
+        stmt = self._locked(select(t.Claim).where(t.Claim.id == claim_id), lock)
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def add(
+        self, buyer_id: int, draft: ClaimDraft, currency: str, amount: int, now: datetime
+    ) -> t.Claim:
+        claim = t.Claim(
+            version=1,
+            status=lifecycle.INITIAL,
+            buyer_id=buyer_id,
+            claim_type=draft.claim_type.value,
+            reason=draft.reason.value,
+            source=draft.source.value,
+            liability=None,
+            description=draft.description,
+            currency=currency,
+            claimed_amount=amount,
+            created_at=now,
+            updated_at=now,
+            review_due_at=now,
+        )
+        self.s.add(claim)
+        await self.s.flush()
+        return claim
+
+    async def add_line(
+        self, claim_id: int, order_line_id: int, quantity: int, amount: int
+    ) -> t.ClaimLine:
+        line = t.ClaimLine(
+            claim_id=claim_id, order_line_id=order_line_id, quantity=quantity, amount=amount
+        )
+        self.s.add(line)
+        await self.s.flush()
+        return line
+
+    async def lines(self, claim_id: int) -> Sequence[t.ClaimLine]:
+        stmt = select(t.ClaimLine).where(t.ClaimLine.claim_id == claim_id).order_by(t.ClaimLine.id)
+        return (await self.s.scalars(stmt)).all()
+
+    async def add_evidence(self, claim_id: int, refs: Sequence[str], now: datetime) -> None:
+        self.s.add_all(t.Evidence(claim_id=claim_id, ref=ref, created_at=now) for ref in refs)
+        await self.s.flush()
+
+    async def evidence_count(self, claim_id: int) -> int:
+        stmt = select(func.count()).select_from(t.Evidence).where(t.Evidence.claim_id == claim_id)
+        return int((await self.s.execute(stmt)).scalar_one())
+
+    async def claimed_quantity(self, order_line_id: int) -> int:
+        stmt = (
+            select(func.coalesce(func.sum(t.ClaimLine.quantity), 0))
+            .join(t.Claim, t.Claim.id == t.ClaimLine.claim_id)
+            .where(t.ClaimLine.order_line_id == order_line_id)
+            .where(t.Claim.status.not_in(DROPPED_STATES))
+        )
+        return int((await self.s.execute(stmt)).scalar_one())
+
+    async def count_by_buyer_since(self, buyer_id: int, since: datetime) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(t.Claim)
+            .where(t.Claim.buyer_id == buyer_id, t.Claim.created_at >= since)
+        )
+        return int((await self.s.execute(stmt)).scalar_one())
+
+    async def due(
+        self, deadline: str, now: datetime, states: Sequence[str], limit: int
+    ) -> list[int]:
+        if deadline not in DEADLINE_COLUMNS:
+            raise ValueError(deadline)
+        column = getattr(t.Claim, deadline)
+        stmt = (
+            select(t.Claim.id)
+            .where(column <= now, t.Claim.status.in_(states))
+            .order_by(column)
+            .limit(limit)
+        )
+        stmt = self._locked(stmt, lock=True, skip_locked=True)
+        return list((await self.s.scalars(stmt)).all())
+
+    async def add_audit(self, event: AuditEvent) -> None:
+        self.s.add(
+            t.ClaimEvent(
+                claim_id=event.claim_id,
+                version=event.version,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                trigger=event.trigger,
+                actor=event.actor,
+                rule=event.rule,
+                note=event.note,
+                at=event.at,
+            )
+        )
+
+    async def timeline(self, claim_id: int) -> Sequence[AuditEvent]:
+        stmt = (
+            select(t.ClaimEvent)
+            .where(t.ClaimEvent.claim_id == claim_id)
+            .order_by(t.ClaimEvent.version)
+        )
+        return [
+            AuditEvent(
+                claim_id=row.claim_id,
+                version=row.version,
+                from_status=row.from_status,
+                to_status=row.to_status,
+                trigger=row.trigger,
+                actor=row.actor,
+                at=row.at,
+                rule=row.rule,
+                note=row.note,
+            )
+            for row in await self.s.scalars(stmt)
+        ]
+
+    async def consignor_ids(self, claim_id: int) -> list[int]:
+        stmt = (
+            select(t.Item.consignor_id)
+            .join(t.OrderLine, t.OrderLine.item_id == t.Item.id)
+            .join(t.ClaimLine, t.ClaimLine.order_line_id == t.OrderLine.id)
+            .where(t.ClaimLine.claim_id == claim_id)
+            .distinct()
+            .order_by(t.Item.consignor_id)
+        )
+        return list((await self.s.scalars(stmt)).all())
+
+
+class MoneyRepo(_Repo):
+    async def add_refund(
+        self,
+        claim_id: int,
+        order_id: int,
+        amount: int,
+        currency: str,
+        key: str,
+        attempt: int,
+        now: datetime,
+    ) -> t.Refund:
+        refund = t.Refund(
+            claim_id=claim_id,
+            order_id=order_id,
+            amount=amount,
+            currency=currency,
+            status=RefundStatus.PENDING.value,
+            idempotency_key=key,
+            attempt=attempt,
+            created_at=now,
+            updated_at=now,
+        )
+        self.s.add(refund)
+        await self.s.flush()
+        return refund
+
+    async def refund_by_key(self, key: str, *, lock: bool = False) -> t.Refund | None:
+        stmt = self._locked(select(t.Refund).where(t.Refund.idempotency_key == key), lock)
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def refunds_for_claim(self, claim_id: int) -> Sequence[t.Refund]:
+        stmt = select(t.Refund).where(t.Refund.claim_id == claim_id).order_by(t.Refund.id)
+        return (await self.s.scalars(stmt)).all()
+
+    async def refunds_for_order(self, order_id: int) -> Sequence[t.Refund]:
+        stmt = select(t.Refund).where(t.Refund.order_id == order_id).order_by(t.Refund.id)
+        return (await self.s.scalars(stmt)).all()
+
+    async def post(self, posting: LedgerPosting) -> bool:
+        existing = await self.s.scalar(
+            select(t.LedgerEntry.id).where(t.LedgerEntry.idempotency_key == posting.idempotency_key)
+        )
+        if existing is not None:
+            return False
+        self.s.add(
+            t.LedgerEntry(
+                consignor_id=posting.consignor_id,
+                kind=posting.kind.value,
+                amount=posting.amount,
+                currency=posting.currency,
+                idempotency_key=posting.idempotency_key,
+                claim_id=posting.claim_id,
+                order_line_id=posting.order_line_id,
+                memo=posting.memo,
+                available_at=posting.available_at,
+                created_at=posting.available_at,
+            )
+        )
+        await self.s.flush()
+        return True
+
+    async def entries_for_claim(self, claim_id: int) -> Sequence[LedgerPosting]:
+        stmt = (
+            select(t.LedgerEntry)
+            .where(t.LedgerEntry.claim_id == claim_id)
+            .order_by(t.LedgerEntry.id)
+        )
+        return [_posting(row) for row in await self.s.scalars(stmt)]
+
+    async def entries_for_consignor(
+        self, consignor_id: int, limit: int = 20
+    ) -> Sequence[LedgerPosting]:
+        stmt = (
+            select(t.LedgerEntry)
+            .where(t.LedgerEntry.consignor_id == consignor_id)
+            .order_by(t.LedgerEntry.id.desc())
+            .limit(limit)
+        )
+        return [_posting(row) for row in await self.s.scalars(stmt)]
+
+    async def balance(self, consignor_id: int, now: datetime) -> tuple[int, int]:
+        available = func.coalesce(
+            func.sum(t.LedgerEntry.amount).filter(t.LedgerEntry.available_at <= now), 0
+        )
+        pending = func.coalesce(
+            func.sum(t.LedgerEntry.amount).filter(t.LedgerEntry.available_at > now), 0
+        )
+        stmt = select(available, pending).where(t.LedgerEntry.consignor_id == consignor_id)
+        row = (await self.s.execute(stmt)).one()
+        return int(row[0]), int(row[1])
+
+    async def add_carrier_claim(self, posting: CarrierClaimPosting, now: datetime) -> None:
+        exists = await self.s.scalar(
+            select(t.CarrierClaim.id).where(t.CarrierClaim.claim_id == posting.claim_id)
+        )
+        if exists is None:
+            self.s.add(
+                t.CarrierClaim(
+                    claim_id=posting.claim_id,
+                    carrier=posting.carrier,
+                    amount=posting.amount,
+                    currency=posting.currency,
+                    created_at=now,
+                )
+            )
+            await self.s.flush()
+
+
+def _posting(row: t.LedgerEntry) -> LedgerPosting:
+    return LedgerPosting(
+        consignor_id=row.consignor_id,
+        kind=LedgerKind(row.kind),
+        amount=row.amount,
+        currency=row.currency,
+        idempotency_key=row.idempotency_key,
+        available_at=row.available_at,
+        claim_id=row.claim_id,
+        order_line_id=row.order_line_id,
+        memo=row.memo,
+    )
+
+
+class ShipmentRepo(_Repo):
+    async def add(
+        self, kind: str, claim_id: int | None, order_id: int | None, waybill: Waybill, now: datetime
+    ) -> t.Shipment:
+        shipment = t.Shipment(
+            claim_id=claim_id,
+            order_id=order_id,
+            kind=kind,
+            carrier=waybill.carrier,
+            status="created",
+            tracking_number=waybill.tracking_number,
+            qr_payload=waybill.qr_payload,
+            created_at=now,
+            updated_at=now,
+        )
+        self.s.add(shipment)
+        await self.s.flush()
+        return shipment
+
+    async def for_claim(self, claim_id: int) -> Sequence[t.Shipment]:
+        stmt = select(t.Shipment).where(t.Shipment.claim_id == claim_id).order_by(t.Shipment.id)
+        return (await self.s.scalars(stmt)).all()
+
+    async def by_tracking(self, tracking_number: str) -> t.Shipment | None:
+        stmt = select(t.Shipment).where(t.Shipment.tracking_number == tracking_number)
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+
+class OutboxRepo(_Repo):
+    async def add(self, message: OutboxMessage, now: datetime) -> None:
+        await self._add(
+            "message",
+            message.dedupe_key,
+            message.template,
+            message.params,
+            now,
+            message.recipient_kind,
+            message.recipient_id,
+            message.claim_id,
+        )
+
+    async def add_command(self, command: ProviderCommand, now: datetime) -> None:
+        channel = command.kind.split(".", 1)[0]
+        await self._add(
+            channel,
+            command.idempotency_key,
+            command.kind,
+            command.params,
+            now,
+            None,
+            None,
+            command.params.get("claim_id"),
+        )
+
+    async def _add(
+        self,
+        channel: str,
+        key: str,
+        template: str,
+        payload: dict[str, Any],
+        now: datetime,
+        recipient_kind: str | None,
+        recipient_id: int | None,
+        claim_id: int | None,
+    ) -> None:
+        exists = await self.s.scalar(select(t.Outbox.id).where(t.Outbox.dedupe_key == key))
+        if exists is not None:
+            return
+        self.s.add(
+            t.Outbox(
+                channel=channel,
+                dedupe_key=key,
+                recipient_kind=recipient_kind,
+                recipient_id=recipient_id,
+                template=template,
+                payload=payload,
+                claim_id=claim_id,
+                created_at=now,
+                available_at=now,
+            )
+        )
+
+    async def due_commands(
+        self, now: datetime, limit: int
+    ) -> list[tuple[int, int, ProviderCommand]]:
+        stmt = (
+            select(t.Outbox)
+            .where(
+                t.Outbox.channel.in_(("payment", "carrier")),
+                t.Outbox.sent_at.is_(None),
+                t.Outbox.available_at <= now,
+            )
+            .order_by(t.Outbox.id)
+            .limit(limit)
+        )
+        stmt = self._locked(stmt, lock=True, skip_locked=True)
+        rows = (await self.s.scalars(stmt)).all()
+        return [
+            (row.id, row.attempts, ProviderCommand(row.dedupe_key, row.template, dict(row.payload)))
+            for row in rows
+        ]
+
+    async def command_done(self, outbox_id: int, now: datetime) -> None:
+        row = await self.s.get(t.Outbox, outbox_id)
+        if row is not None:
+            row.sent_at = now
+            row.attempts += 1
+
+    async def command_retry(self, outbox_id: int, error: str, retry_at: datetime) -> None:
+        row = await self.s.get(t.Outbox, outbox_id)
+        if row is not None:
+            row.attempts += 1
+            row.last_error = error[:2000]
+            row.available_at = retry_at
+
+    async def messages(self, claim_id: int | None = None) -> Sequence[t.Outbox]:
+        stmt = select(t.Outbox).where(t.Outbox.channel == "message").order_by(t.Outbox.id)
+        if claim_id is not None:
+            stmt = stmt.where(t.Outbox.claim_id == claim_id)
+        return (await self.s.scalars(stmt)).all()

@@ -1,0 +1,283 @@
+"""SQLAlchemy 2 typed models: the after-sales schema.
+
+The models structurally satisfy the record protocols of :mod:`workflow.claims`, so services
+work on them without knowing SQLAlchemy exists. Amounts are integer minor units. Deadlines are
+indexed columns on the rows themselves (``review_due_at``, ``return_by``, …) so that sweeps in
+any number of processes find due work with an index scan, not a job store.
+
+The schema is created only by Alembic migrations (``storage/migrations``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both engines (SQLite keeps no zone; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Buyer(Base):
+    __tablename__ = "buyers"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    external_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Consignor(Base):
+    __tablename__ = "consignors"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    external_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class Item(Base):
+    """A consignment item: owned by a consignor, sold and managed by the platform."""
+
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    consignor_id: Mapped[int] = mapped_column(ForeignKey("consignors.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    category: Mapped[str] = mapped_column(String(64), default="general")
+    status: Mapped[str] = mapped_column(String(16))
+    quantity_on_hand: Mapped[int] = mapped_column(default=0)
+    damaged_quantity: Mapped[int] = mapped_column(default=0)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_unshipped_due", "shipping_state", "ship_by"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    external_ref: Mapped[str] = mapped_column(String(64), unique=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_amount: Mapped[int] = mapped_column(BigInteger)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    shipping_state: Mapped[str] = mapped_column(String(16))
+    paid_at: Mapped[datetime]
+    ship_by: Mapped[datetime]
+    shipped_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("order_id", "item_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    quantity: Mapped[int]
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    commission: Mapped[int] = mapped_column(BigInteger)
+
+
+class Claim(Base):
+    __tablename__ = "claims"
+    __table_args__ = (
+        Index("ix_claims_review_due", "review_due_at", "status"),
+        Index("ix_claims_info_due", "info_due_at", "status"),
+        Index("ix_claims_return_by", "return_by", "status"),
+        Index("ix_claims_respond_by", "respond_by", "status"),
+        Index("ix_claims_settle_due", "settle_due_at", "status"),
+        Index("ix_claims_buyer_created", "buyer_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    version: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"))
+    claim_type: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    liability: Mapped[str | None] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    claimed_amount: Mapped[int] = mapped_column(BigInteger)
+    refund_amount: Mapped[int | None] = mapped_column(BigInteger)
+    compensation_amount: Mapped[int | None] = mapped_column(BigInteger)
+    counter_offer_amount: Mapped[int | None] = mapped_column(BigInteger)
+    review_rule: Mapped[str | None] = mapped_column(String(64))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    review_due_at: Mapped[datetime | None]
+    info_due_at: Mapped[datetime | None]
+    return_by: Mapped[datetime | None]
+    respond_by: Mapped[datetime | None]
+    settle_due_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    # Optimistic locking: the version is bumped by the services (one per transition) and
+    # every UPDATE is guarded by the version that was loaded.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+
+
+class ClaimLine(Base):
+    __tablename__ = "claim_lines"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    quantity: Mapped[int]
+    amount: Mapped[int] = mapped_column(BigInteger)
+    inspection: Mapped[str | None] = mapped_column(String(16))
+
+
+class Evidence(Base):
+    __tablename__ = "claim_evidence"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+
+
+class ClaimEvent(Base):
+    """The audit trail: one row per transition, unique per claim version."""
+
+    __tablename__ = "claim_events"
+    __table_args__ = (UniqueConstraint("claim_id", "version"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"))
+    version: Mapped[int]
+    from_status: Mapped[str] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    trigger: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    attempt: Mapped[int] = mapped_column(default=1)
+    provider_ref: Mapped[str | None] = mapped_column(String(128))
+    failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LedgerEntry(Base):
+    """Append-only consignor ledger; balance = sum of entries, split by ``available_at``."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_consignor_available", "consignor_id", "available_at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    consignor_id: Mapped[int] = mapped_column(ForeignKey("consignors.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    claim_id: Mapped[int | None] = mapped_column(ForeignKey("claims.id"), index=True)
+    order_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"))
+    memo: Mapped[str] = mapped_column(String(200), default="")
+    available_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class CarrierClaim(Base):
+    __tablename__ = "carrier_claims"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), unique=True)
+    carrier: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime]
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    claim_id: Mapped[int | None] = mapped_column(ForeignKey("claims.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    carrier: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    tracking_number: Mapped[str] = mapped_column(String(64), unique=True)
+    qr_payload: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Outbox(Base):
+    """Messages to parties and commands to providers, written with the change that causes them."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "channel", "sent_at", "available_at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # "message" | "payment" | "carrier"
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    recipient_kind: Mapped[str | None] = mapped_column(String(16))
+    recipient_id: Mapped[int | None] = mapped_column(BigInteger)
+    template: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    claim_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime]
+    available_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,178 @@
+"""End-to-end paths through the services on real storage, both engines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from storage import tables as t
+from storage.uow import UnitOfWorkFactory
+from tests.factories import order, place
+from workflow.claims import (
+    Actor,
+    ClaimDraft,
+    ClaimType,
+    Inspection,
+    LedgerKind,
+    Liability,
+    LineRequest,
+    Reason,
+    Role,
+)
+from workflow.errors import AlreadyHandled, InvalidClaim, NotFound, TransitionNotAllowed
+from workflow.services import filing, returns, review
+from workflow.services.common import Env
+from workflow.services.effects import deliver_refund_result, poll_tracking, run_provider_commands
+from workflow.simulated import ManualClock, SimulatedCarrier, SimulatedPaymentGateway
+from workflow.sweeps import run_all
+
+STAFF = Actor(Role.AGENT, 1)
+
+
+async def _status(uows: UnitOfWorkFactory, claim_id: int) -> str:
+    async with uows() as uow:
+        claim = await uow.claims.get(claim_id)
+        assert claim is not None
+        return claim.status
+
+
+async def _pump(uows, env, payment, carrier) -> None:
+    """Let providers and sweeps run until nothing moves (the clock does not move here)."""
+    for _ in range(10):
+        moved = sum((await run_all(uows, env)).values())
+        moved += await run_provider_commands(uows, env, payment, carrier)
+        moved += await payment.deliver_callbacks(lambda r: deliver_refund_result(uows, env, r))
+        async with uows() as uow:
+            numbers = [s.tracking_number for s in (await uow.session.scalars(select(t.Shipment))).all()]
+        moved += await poll_tracking(uows, env, carrier, numbers)
+        if not moved:
+            return
+
+
+async def _file(uows, env, buyer_id, draft) -> int:
+    async with uows() as uow:
+        claim = await filing.file_claim(uow, env, Actor(Role.BUYER, buyer_id), draft)
+        await uow.commit()
+        return claim.id
+
+
+async def test_no_reason_return_is_approved_shipped_inspected_refunded_and_settled(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    payment = SimulatedPaymentGateway(clock, seed=1)
+    carrier = SimulatedCarrier(clock, seed=1)
+    [placed] = await place(uows, clock.now(), order("O-1", clock.now()))
+    claim_id = await _file(
+        uows, env, placed.buyer_id,
+        ClaimDraft(ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(placed.line_ids[0], 1),)),
+    )
+    await _pump(uows, env, payment, carrier)
+    assert await _status(uows, claim_id) == "awaiting_return"
+
+    async with uows() as uow:
+        [shipment] = await uow.shipments.for_claim(claim_id)
+    carrier.hand_over(shipment.tracking_number)
+    clock.advance(timedelta(days=3))
+    await _pump(uows, env, payment, carrier)
+    assert await _status(uows, claim_id) == "return_received"
+
+    async with uows() as uow:
+        [line] = await uow.claims.lines(claim_id)
+        claim = await uow.claims.get(claim_id)
+        await returns.inspect_return(uow, env, STAFF, claim_id, claim.version, {line.id: Inspection.INTACT})
+        await uow.commit()
+    await _pump(uows, env, payment, carrier)  # the refund request goes out
+    clock.advance(timedelta(hours=1))
+    await _pump(uows, env, payment, carrier)  # the gateway confirms; settlement closes
+    assert await _status(uows, claim_id) == "closed"
+
+    async with uows() as uow:
+        timeline = [e.trigger for e in await uow.claims.timeline(claim_id)]
+        entries = await uow.money.entries_for_claim(claim_id)
+        item = await uow.orders.item(placed.item_ids[0])
+        o = await uow.orders.get(placed.order_id)
+    assert timeline == [
+        "file", "auto_approve", "issue_waybill", "ship_return", "receive_return",
+        "inspect", "refund_intact", "refund_succeeded", "settle", "close",
+    ]
+    assert {(e.kind, e.amount) for e in entries} == {
+        (LedgerKind.RETURN_REVERSAL, -10_000), (LedgerKind.COMMISSION, 1_000)
+    }
+    assert item.status == "relisted" and item.quantity_on_hand == 1
+    assert o.refunded_amount == 10_000
+
+
+async def test_damaged_return_negotiated_and_deducted_from_liable_consignor(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    payment = SimulatedPaymentGateway(clock, seed=2)
+    carrier = SimulatedCarrier(clock, seed=2)
+    [placed] = await place(uows, clock.now(), order("O-2", clock.now()))
+    claim_id = await _file(
+        uows, env, placed.buyer_id,
+        ClaimDraft(ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(placed.line_ids[0], 1),)),
+    )
+    await _pump(uows, env, payment, carrier)
+    async with uows() as uow:
+        claim = await uow.claims.get(claim_id)
+        await returns.mark_return_shipped(uow, env, Actor(Role.BUYER, placed.buyer_id), claim_id, claim.version)
+        await uow.commit()
+    async with uows() as uow:
+        await returns.receive_return(uow, env, STAFF, claim_id)
+        await uow.commit()
+    async with uows() as uow:
+        [line] = await uow.claims.lines(claim_id)
+        await returns.inspect_return(
+            uow, env, STAFF, claim_id, None, {line.id: Inspection.DAMAGED}, Liability.CONSIGNOR, 3_000
+        )
+        await uow.commit()
+    consignor = Actor(Role.CONSIGNOR, placed.consignor_ids[0])
+    async with uows() as uow:
+        claim = await uow.claims.get(claim_id)
+        drawn_for = claim.version
+        await returns.dispute_compensation(uow, env, consignor, claim_id, drawn_for, 1_000)
+        await uow.commit()
+    # The consignor's stale button (drawn before the dispute) cannot fire a second time.
+    async with uows() as uow:
+        with pytest.raises(AlreadyHandled):
+            await returns.accept_compensation(uow, env, consignor, claim_id, drawn_for)
+    async with uows() as uow:
+        await returns.resolve_compensation(uow, env, STAFF, claim_id, None, 2_000)
+        await uow.commit()
+    await _pump(uows, env, payment, carrier)  # the refund request goes out
+    clock.advance(timedelta(hours=1))
+    await _pump(uows, env, payment, carrier)  # the gateway confirms; settlement closes
+    assert await _status(uows, claim_id) == "closed"
+    async with uows() as uow:
+        entries = await uow.money.entries_for_claim(claim_id)
+        item = await uow.orders.item(placed.item_ids[0])
+    assert sorted((e.kind, e.amount) for e in entries) == sorted(
+        [(LedgerKind.RETURN_REVERSAL, -10_000), (LedgerKind.COMMISSION, 1_000), (LedgerKind.COMPENSATION, -2_000)]
+    )
+    assert item.status == "damaged"
+
+
+async def test_buyer_cannot_see_or_touch_another_buyers_claim(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    a, b = await place(
+        uows, clock.now(), order("O-A", clock.now(), buyer="BA", lines=(("S-A", "C1", 1, 500, 50),)),
+        order("O-B", clock.now(), buyer="BB", lines=(("S-B", "C1", 1, 500, 50),)),
+    )
+    with pytest.raises(NotFound):
+        await _file(uows, env, a.buyer_id,
+                    ClaimDraft(ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(b.line_ids[0], 1),)))
+    claim_id = await _file(uows, env, b.buyer_id,
+                           ClaimDraft(ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(b.line_ids[0], 1),)))
+    async with uows() as uow:
+        with pytest.raises(NotFound):
+            await review.withdraw(uow, env, Actor(Role.BUYER, a.buyer_id), claim_id)
+    async with uows() as uow:
+        with pytest.raises(InvalidClaim):
+            await filing.file_claim(uow, env, Actor(Role.BUYER, b.buyer_id),
+                                    ClaimDraft(ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(b.line_ids[0], 1),)))
+    async with uows() as uow:
+        with pytest.raises(TransitionNotAllowed):
+            await review.approve(uow, env, STAFF, claim_id)  # still submitted: auto review first

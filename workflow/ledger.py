@@ -1,0 +1,173 @@
+"""What settlement posts to the consignor ledger, per outcome and liability.
+
+Pure functions from a finished claim to its postings. The rules, in one place:
+
+* the sale is undone (goods came back, or the buyer is refunded as the consignor's fault):
+  ``return_reversal`` takes back the sale credit and ``commission`` gives the platform's
+  commission back, line by line — the consignor's net change is ``-(price - commission)``;
+* damage found at inspection: the agreed ``compensation`` is deducted from the consignor when
+  the consignor is liable, and credited to them otherwise (the platform pays, or recovers it
+  from the buyer's refund, or books it as a claim against the carrier);
+* carrier liability never touches the consignor for the carrier's fault: a carrier claim is
+  booked instead;
+* a goodwill refund is the platform's, unless staff put it on the consignor (``adjustment``).
+
+Every posting has an idempotency key derived from the claim and line, so settling twice posts
+nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from workflow.claims import (
+    CarrierClaimPosting,
+    ClaimType,
+    Inspection,
+    LedgerKind,
+    LedgerPosting,
+    Liability,
+    Reason,
+)
+from workflow.money import Money
+
+DEFAULT_LIABILITY: dict[Reason, Liability] = {
+    Reason.NOT_RECEIVED: Liability.PLATFORM,
+    Reason.DAMAGED_IN_TRANSIT: Liability.CARRIER,
+    Reason.NOT_AS_DESCRIBED: Liability.CONSIGNOR,
+    Reason.WRONG_ITEM: Liability.PLATFORM,
+    Reason.QUALITY_ISSUE: Liability.CONSIGNOR,
+    Reason.NO_REASON_7_DAYS: Liability.CONSIGNOR,
+    Reason.OTHER: Liability.PLATFORM,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SettledLine:
+    """One claim line with what settlement needs from its order line and item."""
+
+    claim_line_id: int
+    order_line_id: int
+    consignor_id: int
+    quantity: int
+    ordered_quantity: int
+    unit_price: int
+    line_commission: int
+    inspection: Inspection | None
+
+    @property
+    def value(self) -> int:
+        return self.unit_price * self.quantity
+
+    @property
+    def commission_share(self) -> int:
+        return Money(self.line_commission, "XXX").share(self.quantity, self.ordered_quantity).amount
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a claim ended, as settlement sees it."""
+
+    claim_id: int
+    claim_type: ClaimType
+    currency: str
+    liability: Liability
+    lines: tuple[SettledLine, ...]
+    goodwill_amount: int | None = None
+    compensation_amount: int | None = None
+    carrier: str = "carrier"
+
+    @property
+    def returned(self) -> bool:
+        return any(line.inspection is not None for line in self.lines)
+
+    @property
+    def damaged(self) -> bool:
+        return any(line.inspection is Inspection.DAMAGED for line in self.lines)
+
+    @property
+    def sale_undone(self) -> bool:
+        if self.claim_type is ClaimType.EXCHANGE or self.goodwill_amount is not None:
+            return False
+        if self.returned:
+            return True
+        return self.liability is Liability.CONSIGNOR
+
+    def buyer_refund(self) -> int:
+        """What the buyer gets back: the claimed value, less compensation they are liable for."""
+        if self.claim_type is ClaimType.EXCHANGE:
+            return 0
+        if self.goodwill_amount is not None:
+            return self.goodwill_amount
+        value = sum(line.value for line in self.lines)
+        if self.damaged and self.liability is Liability.BUYER:
+            return max(0, value - (self.compensation_amount or 0))
+        return value
+
+
+def split(total: int, weights: Sequence[int]) -> list[int]:
+    """Split ``total`` by ``weights`` exactly (largest remainder goes last)."""
+    whole = sum(weights)
+    if whole <= 0:
+        return [0 for _ in weights]
+    parts = [total * w // whole for w in weights]
+    parts[-1] += total - sum(parts)
+    return parts
+
+
+def settlement_postings(
+    outcome: Outcome, available_at: datetime
+) -> tuple[list[LedgerPosting], list[CarrierClaimPosting]]:
+    postings: list[LedgerPosting] = []
+    carrier_claims: list[CarrierClaimPosting] = []
+    cid, cur = outcome.claim_id, outcome.currency
+
+    def post(line: SettledLine, kind: LedgerKind, amount: int, memo: str) -> None:
+        if amount:
+            postings.append(
+                LedgerPosting(
+                    consignor_id=line.consignor_id,
+                    kind=kind,
+                    amount=amount,
+                    currency=cur,
+                    idempotency_key=f"claim:{cid}:{kind.value}:{line.claim_line_id}",
+                    available_at=available_at,
+                    claim_id=cid,
+                    order_line_id=line.order_line_id,
+                    memo=memo,
+                )
+            )
+
+    if outcome.sale_undone:
+        for line in outcome.lines:
+            post(line, LedgerKind.RETURN_REVERSAL, -line.value, "sale reversed")
+            post(line, LedgerKind.COMMISSION, line.commission_share, "commission returned")
+
+    if outcome.goodwill_amount is not None and outcome.liability is Liability.CONSIGNOR:
+        parts = split(outcome.goodwill_amount, [line.value for line in outcome.lines])
+        for line, part in zip(outcome.lines, parts, strict=True):
+            post(line, LedgerKind.ADJUSTMENT, -part, "goodwill refund charged to consignor")
+
+    if outcome.damaged and outcome.compensation_amount:
+        damaged = [line for line in outcome.lines if line.inspection is Inspection.DAMAGED]
+        sign = -1 if outcome.liability is Liability.CONSIGNOR else 1
+        parts = split(outcome.compensation_amount, [line.value for line in damaged])
+        for line, part in zip(damaged, parts, strict=True):
+            post(
+                line,
+                LedgerKind.COMPENSATION,
+                sign * part,
+                f"damage, {outcome.liability.value} liable",
+            )
+
+    carrier_amount = 0
+    if outcome.liability is Liability.CARRIER:
+        if outcome.damaged:
+            carrier_amount = outcome.compensation_amount or 0
+        elif not outcome.returned and outcome.goodwill_amount is None:
+            carrier_amount = outcome.buyer_refund()
+    if carrier_amount:
+        carrier_claims.append(CarrierClaimPosting(cid, outcome.carrier, carrier_amount, cur))
+    return postings, carrier_claims

@@ -1,0 +1,80 @@
+"""Who is told what: domain events in, outbox messages out — decided here and nowhere else.
+
+Services record a :class:`ClaimTransitioned` for every step; this module turns it into one
+message per party that should hear of it. Buyers and consignors follow every stage of their
+claims; staff hear of what needs a person. Every message carries a dedupe key built from the
+claim and its version, so a retried use case or a redelivered update never tells anyone twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from workflow.claims import OutboxMessage
+
+# States in which a person on staff must act; entering one puts the case in the queue.
+STAFF_ATTENTION = frozenset(
+    {"needs_review", "return_received", "inspected", "compensation_disputed"}
+)
+# Internal bookkeeping steps the buyer need not hear about separately.
+QUIET_FOR_BUYER = frozenset({"settle"})
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimTransitioned:
+    claim_id: int
+    version: int
+    from_status: str
+    to_status: str
+    trigger: str
+    actor: str
+    buyer_id: int
+    consignor_ids: tuple[int, ...]
+    params: dict[str, Any]
+
+
+def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
+    base = {
+        "claim_id": event.claim_id,
+        "from": event.from_status,
+        "to": event.to_status,
+        "trigger": event.trigger,
+        **event.params,
+    }
+    template = f"claim.{event.to_status}"
+    out: list[OutboxMessage] = []
+    if event.trigger not in QUIET_FOR_BUYER:
+        out.append(
+            OutboxMessage(
+                dedupe_key=f"claim:{event.claim_id}:v{event.version}:buyer:{event.buyer_id}",
+                recipient_kind="buyer",
+                recipient_id=event.buyer_id,
+                template=template,
+                params=base,
+                claim_id=event.claim_id,
+            )
+        )
+    for consignor_id in event.consignor_ids:
+        out.append(
+            OutboxMessage(
+                dedupe_key=f"claim:{event.claim_id}:v{event.version}:consignor:{consignor_id}",
+                recipient_kind="consignor",
+                recipient_id=consignor_id,
+                template=template,
+                params=base,
+                claim_id=event.claim_id,
+            )
+        )
+    if event.to_status in STAFF_ATTENTION:
+        out.append(
+            OutboxMessage(
+                dedupe_key=f"claim:{event.claim_id}:v{event.version}:staff",
+                recipient_kind="staff",
+                recipient_id=None,
+                template=f"staff.{event.to_status}",
+                params=base,
+                claim_id=event.claim_id,
+            )
+        )
+    return out

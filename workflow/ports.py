@@ -1,0 +1,202 @@
+"""Ports: what the domain needs from the outside, as Protocols.
+
+Storage implements the unit of work and repositories; ``workflow.simulated`` and, later, real
+adapters implement the providers. Repositories never commit: the unit of work commits once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from workflow.claims import (
+    AuditEvent,
+    BuyerRecord,
+    CarrierClaimPosting,
+    ClaimDraft,
+    ClaimLineRecord,
+    ClaimRecord,
+    ConsignorRecord,
+    ItemRecord,
+    LedgerPosting,
+    OrderLineRecord,
+    OrderRecord,
+    OutboxMessage,
+    ProviderCommand,
+    RefundRecord,
+    ShipmentRecord,
+)
+
+# ---- time ----
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+# ---- providers ----
+
+
+@dataclass(frozen=True, slots=True)
+class Waybill:
+    carrier: str
+    tracking_number: str
+    qr_payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingEvent:
+    tracking_number: str
+    status: str  # a ShipmentStatus value
+    at: datetime
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    idempotency_key: str
+    succeeded: bool
+    provider_ref: str
+    failure: str | None = None
+
+
+class ProviderUnavailable(Exception):
+    """A provider did not answer (timeout, 5xx): the command stays queued and is retried."""
+
+
+class PaymentGateway(Protocol):
+    async def request_refund(
+        self, idempotency_key: str, order_ref: str, amount: int, currency: str
+    ) -> str:
+        """Ask for a refund; the outcome arrives later as a :class:`RefundResult` callback.
+
+        Calling twice with one key is harmless and returns the same provider reference.
+        """
+        ...
+
+    async def status(self, idempotency_key: str) -> RefundResult | None: ...
+
+
+class Carrier(Protocol):
+    name: str
+
+    async def create_waybill(self, idempotency_key: str, reference: str) -> Waybill: ...
+
+    async def tracking(self, tracking_number: str) -> Sequence[TrackingEvent]: ...
+
+
+# ---- repositories ----
+
+
+class PartyRepository(Protocol):
+    async def buyer(self, buyer_id: int) -> BuyerRecord | None: ...
+    async def consignor(self, consignor_id: int) -> ConsignorRecord | None: ...
+
+
+class OrderRepository(Protocol):
+    async def get(self, order_id: int, *, lock: bool = False) -> OrderRecord | None: ...
+    async def line(self, line_id: int) -> OrderLineRecord | None: ...
+    async def lines(self, order_id: int) -> Sequence[OrderLineRecord]: ...
+    async def item(self, item_id: int, *, lock: bool = False) -> ItemRecord | None: ...
+
+
+class ClaimRepository(Protocol):
+    async def get(self, claim_id: int, *, lock: bool = False) -> ClaimRecord | None: ...
+    async def add(
+        self, buyer_id: int, draft: ClaimDraft, currency: str, amount: int, now: datetime
+    ) -> ClaimRecord: ...
+    async def add_line(
+        self, claim_id: int, order_line_id: int, quantity: int, amount: int
+    ) -> ClaimLineRecord: ...
+    async def lines(self, claim_id: int) -> Sequence[ClaimLineRecord]: ...
+    async def add_evidence(self, claim_id: int, refs: Sequence[str], now: datetime) -> None: ...
+    async def evidence_count(self, claim_id: int) -> int: ...
+    async def claimed_quantity(self, order_line_id: int) -> int:
+        """Units of this order line already under a claim that was not dropped."""
+        ...
+
+    async def count_by_buyer_since(self, buyer_id: int, since: datetime) -> int: ...
+    async def due(
+        self, deadline: str, now: datetime, states: Sequence[str], limit: int
+    ) -> list[int]:
+        """Ids of claims in ``states`` whose ``deadline`` column is past, claimed for this tx."""
+        ...
+
+    async def add_audit(self, event: AuditEvent) -> None: ...
+    async def timeline(self, claim_id: int) -> Sequence[AuditEvent]: ...
+    async def consignor_ids(self, claim_id: int) -> list[int]: ...
+
+
+class MoneyRepository(Protocol):
+    async def add_refund(
+        self,
+        claim_id: int,
+        order_id: int,
+        amount: int,
+        currency: str,
+        key: str,
+        attempt: int,
+        now: datetime,
+    ) -> RefundRecord: ...
+    async def refund_by_key(self, key: str, *, lock: bool = False) -> RefundRecord | None: ...
+    async def refunds_for_claim(self, claim_id: int) -> Sequence[RefundRecord]: ...
+    async def refunds_for_order(self, order_id: int) -> Sequence[RefundRecord]: ...
+    async def post(self, posting: LedgerPosting) -> bool:
+        """Append a ledger entry; False (and nothing written) if its key was posted before."""
+        ...
+
+    async def entries_for_claim(self, claim_id: int) -> Sequence[LedgerPosting]: ...
+    async def balance(self, consignor_id: int, now: datetime) -> tuple[int, int]:
+        """(available, pending) in minor units; pending = not yet available at ``now``."""
+        ...
+
+    async def add_carrier_claim(self, posting: CarrierClaimPosting, now: datetime) -> None: ...
+
+
+class ShipmentRepository(Protocol):
+    async def add(
+        self, kind: str, claim_id: int | None, order_id: int | None, waybill: Waybill, now: datetime
+    ) -> ShipmentRecord: ...
+    async def for_claim(self, claim_id: int) -> Sequence[ShipmentRecord]: ...
+    async def by_tracking(self, tracking_number: str) -> ShipmentRecord | None: ...
+
+
+class OutboxRepository(Protocol):
+    async def add(self, message: OutboxMessage, now: datetime) -> None: ...
+    async def add_command(self, command: ProviderCommand, now: datetime) -> None: ...
+    async def due_commands(
+        self, now: datetime, limit: int
+    ) -> list[tuple[int, int, ProviderCommand]]:
+        """(outbox id, attempts so far, command) for commands due at ``now``."""
+        ...
+
+    async def command_done(self, outbox_id: int, now: datetime) -> None: ...
+    async def command_retry(self, outbox_id: int, error: str, retry_at: datetime) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction; repositories hang off it and never commit themselves."""
+
+    parties: PartyRepository
+    orders: OrderRepository
+    claims: ClaimRepository
+    money: MoneyRepository
+    shipments: ShipmentRepository
+    outbox: OutboxRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+JSON = dict[str, Any]

@@ -1,0 +1,114 @@
+"""Filing a claim: the after-sales entry, from a buyer, staff, the system or a carrier."""
+
+from __future__ import annotations
+
+from workflow import lifecycle
+from workflow.claims import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_EVIDENCE_ITEMS,
+    Actor,
+    AuditEvent,
+    ClaimDraft,
+    ClaimRecord,
+    ClaimType,
+    Reason,
+    Role,
+    Source,
+)
+from workflow.errors import Forbidden, InvalidClaim, NotFound
+from workflow.ports import UnitOfWork
+from workflow.services.common import Env, notify
+
+FILE_TRIGGER = "file"
+SOURCE_OF_ROLE = {
+    Role.BUYER: Source.BUYER,
+    Role.SYSTEM: Source.SYSTEM,
+    Role.CARRIER: Source.CARRIER,
+}
+
+
+async def file_claim(
+    uow: UnitOfWork, env: Env, actor: Actor, draft: ClaimDraft, buyer_id: int | None = None
+) -> ClaimRecord:
+    """Validate a draft against the buyer's orders and open the claim in ``submitted``.
+
+    Quantities are checked against what is still claimable on each order line (units under a
+    claim that was not rejected, withdrawn or expired cannot be claimed twice).
+    """
+    owner = _owner(actor, buyer_id)
+    expected_source = SOURCE_OF_ROLE.get(actor.role, Source.STAFF)
+    if draft.source is not expected_source:
+        raise Forbidden(f"source {draft.source.value} cannot be used by {actor.role.value}")
+    if await uow.parties.buyer(owner) is None:
+        raise NotFound("buyer", owner)
+    _check_texts(draft)
+    if not draft.lines:
+        raise InvalidClaim("no_lines")
+    if len({line.order_line_id for line in draft.lines}) != len(draft.lines):
+        raise InvalidClaim("duplicate_line")
+    if draft.reason is Reason.NOT_RECEIVED and draft.claim_type is not ClaimType.REFUND_ONLY:
+        raise InvalidClaim("not_received_needs_refund_only")
+
+    currency: str | None = None
+    amount = 0
+    lines = []
+    for request in draft.lines:
+        line = await uow.orders.line(request.order_line_id)
+        order = await uow.orders.get(line.order_id) if line is not None else None
+        if line is None or order is None or order.buyer_id != owner:
+            raise NotFound("order_line", request.order_line_id)
+        if currency is not None and order.currency != currency:
+            raise InvalidClaim("mixed_currencies")
+        currency = order.currency
+        if request.quantity <= 0:
+            raise InvalidClaim("bad_quantity", line=line.id)
+        claimable = line.quantity - await uow.claims.claimed_quantity(line.id)
+        if request.quantity > claimable:
+            raise InvalidClaim("quantity_exceeds", line=line.id, claimable=claimable)
+        if draft.claim_type is not ClaimType.REFUND_ONLY and order.delivered_at is None:
+            raise InvalidClaim("not_delivered_yet", order=order.external_ref)
+        amount += line.unit_price * request.quantity
+        lines.append((line.id, request.quantity, line.unit_price * request.quantity))
+    assert currency is not None
+
+    now = env.clock.now()
+    claim = await uow.claims.add(owner, draft, currency, amount, now)
+    for line_id, quantity, value in lines:
+        await uow.claims.add_line(claim.id, line_id, quantity, value)
+    if draft.evidence:
+        await uow.claims.add_evidence(claim.id, draft.evidence, now)
+    await uow.claims.add_audit(
+        AuditEvent(
+            claim_id=claim.id,
+            version=claim.version,
+            from_status="",
+            to_status=lifecycle.INITIAL,
+            trigger=FILE_TRIGGER,
+            actor=actor.label(),
+            at=now,
+            note=draft.source.value,
+        )
+    )
+    await notify(uow, env, claim, "", FILE_TRIGGER, actor, {"amount": amount, "currency": currency})
+    return claim
+
+
+def _owner(actor: Actor, buyer_id: int | None) -> int:
+    if actor.role is Role.BUYER:
+        if actor.party_id is None or (buyer_id is not None and buyer_id != actor.party_id):
+            raise Forbidden("buyers file claims for themselves")
+        return actor.party_id
+    if actor.is_staff or actor.role in (Role.SYSTEM, Role.CARRIER):
+        if buyer_id is None:
+            raise InvalidClaim("buyer_required")
+        return buyer_id
+    raise Forbidden("consignors do not file claims")
+
+
+def _check_texts(draft: ClaimDraft) -> None:
+    if len(draft.description) > MAX_DESCRIPTION_CHARS:
+        raise InvalidClaim("description_too_long", limit=MAX_DESCRIPTION_CHARS)
+    if len(draft.evidence) > MAX_EVIDENCE_ITEMS:
+        raise InvalidClaim("too_much_evidence", limit=MAX_EVIDENCE_ITEMS)
+    if draft.reason is Reason.OTHER and not draft.description.strip():
+        raise InvalidClaim("description_required")

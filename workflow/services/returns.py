@@ -1,0 +1,274 @@
+"""Returns and exchanges: waybills, tracking, inspection, and compensation with the consignor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from workflow.claims import (
+    CARRIER,
+    SYSTEM,
+    Actor,
+    ClaimRecord,
+    ClaimType,
+    Inspection,
+    Liability,
+    ListingStatus,
+    Role,
+    ShipmentKind,
+    ShipmentStatus,
+)
+from workflow.errors import Forbidden, InvalidAmount, InvalidClaim, NotFound
+from workflow.ledger import Outcome
+from workflow.ports import UnitOfWork, Waybill
+from workflow.services.common import Env, load_claim, require_role, require_staff, transition
+from workflow.services.refunds import request_refunds
+from workflow.services.settlement import outcome_of
+
+
+async def apply_waybill(uow: UnitOfWork, env: Env, claim_id: int, waybill: Waybill) -> bool:
+    """The carrier issued a waybill (after commit, by idempotency key): record it and move on."""
+    claim = await load_claim(uow, SYSTEM, claim_id)
+    if claim.status != "approved":
+        return False
+    now = env.clock.now()
+    if ClaimType(claim.claim_type) is ClaimType.RETURN_REFUND:
+        await uow.shipments.add(ShipmentKind.RETURN.value, claim.id, None, waybill, now)
+        claim.return_by = now + env.policy.return_deadline
+        await transition(
+            uow,
+            env,
+            claim,
+            "issue_waybill",
+            SYSTEM,
+            params={
+                "tracking_number": waybill.tracking_number,
+                "qr_payload": waybill.qr_payload,
+                "carrier": waybill.carrier,
+                "return_by": claim.return_by.isoformat(),
+            },
+        )
+    else:
+        await uow.shipments.add(ShipmentKind.REPLACEMENT.value, claim.id, None, waybill, now)
+        await transition(
+            uow,
+            env,
+            claim,
+            "ship_replacement",
+            SYSTEM,
+            params={"tracking_number": waybill.tracking_number, "carrier": waybill.carrier},
+        )
+    return True
+
+
+async def mark_return_shipped(
+    uow: UnitOfWork, env: Env, actor: Actor, claim_id: int, version: int | None = None
+) -> ClaimRecord:
+    """The buyer says they handed the parcel over (or the carrier's scan says so)."""
+    if actor.role not in (Role.BUYER, Role.CARRIER, Role.SYSTEM):
+        raise Forbidden("buyer or carrier only")
+    claim = await load_claim(uow, actor, claim_id, version)
+    await transition(uow, env, claim, "ship_return", actor)
+    claim.return_by = None
+    await _set_shipment_status(uow, env, claim.id, ShipmentStatus.IN_TRANSIT)
+    return claim
+
+
+async def tracking_update(
+    uow: UnitOfWork, env: Env, tracking_number: str, status: ShipmentStatus
+) -> bool:
+    """A carrier tracking event: moves the claim its shipment belongs to, if it is due to move."""
+    shipment = await uow.shipments.by_tracking(tracking_number)
+    if shipment is None or shipment.claim_id is None:
+        raise NotFound("shipment", tracking_number)
+    claim = await load_claim(uow, CARRIER, shipment.claim_id)
+    moves = {
+        ("awaiting_return", ShipmentStatus.IN_TRANSIT): "ship_return",
+        ("awaiting_return", ShipmentStatus.DELIVERED): "ship_return",
+        ("return_in_transit", ShipmentStatus.DELIVERED): "receive_return",
+        ("replacement_shipped", ShipmentStatus.DELIVERED): "deliver_replacement",
+    }
+    moved = False
+    while (trigger := moves.get((claim.status, status))) is not None:
+        await transition(
+            uow, env, claim, trigger, CARRIER, params={"tracking_number": tracking_number}
+        )
+        moved = True
+    if moved:
+        claim.return_by = None
+        shipment.status = status.value
+    return moved
+
+
+async def receive_return(
+    uow: UnitOfWork, env: Env, actor: Actor, claim_id: int, version: int | None = None
+) -> ClaimRecord:
+    """Staff booked the parcel in at the warehouse without a carrier scan."""
+    require_staff(actor)
+    claim = await load_claim(uow, actor, claim_id, version)
+    await transition(uow, env, claim, "receive_return", actor)
+    await _set_shipment_status(uow, env, claim.id, ShipmentStatus.DELIVERED)
+    return claim
+
+
+async def _set_shipment_status(
+    uow: UnitOfWork, env: Env, claim_id: int, status: ShipmentStatus
+) -> None:
+    for shipment in await uow.shipments.for_claim(claim_id):
+        if shipment.kind == ShipmentKind.RETURN.value:
+            shipment.status = status.value
+
+
+async def inspect_return(
+    uow: UnitOfWork,
+    env: Env,
+    actor: Actor,
+    claim_id: int,
+    version: int | None,
+    results: Mapping[int, Inspection],
+    liability: Liability | None = None,
+    compensation: int | None = None,
+) -> ClaimRecord:
+    """Inspection: intact lines are relisted and refunded; damage opens a compensation proposal.
+
+    ``results`` maps each claim line id to intact or damaged. With any damage, ``liability``
+    and the proposed ``compensation`` (minor units, at most the claimed value) are required.
+    """
+    require_staff(actor)
+    claim = await load_claim(uow, actor, claim_id, version)
+    lines = await uow.claims.lines(claim.id)
+    if set(results) != {line.id for line in lines}:
+        raise InvalidClaim("inspect_every_line")
+    damaged = any(results[line.id] is Inspection.DAMAGED for line in lines)
+    if damaged and (liability is None or compensation is None):
+        raise InvalidClaim("damage_needs_liability_and_amount")
+    if compensation is not None and not 0 <= compensation <= claim.claimed_amount:
+        raise InvalidAmount(str(compensation))
+
+    await transition(
+        uow,
+        env,
+        claim,
+        "inspect",
+        actor,
+        params={
+            "intact": sum(1 for v in results.values() if v is Inspection.INTACT),
+            "damaged": sum(1 for v in results.values() if v is Inspection.DAMAGED),
+        },
+    )
+    for line in lines:
+        line.inspection = results[line.id].value
+        order_line = await uow.orders.line(line.order_line_id)
+        assert order_line is not None
+        item = await uow.orders.item(order_line.item_id, lock=True)
+        assert item is not None
+        if results[line.id] is Inspection.INTACT:
+            item.quantity_on_hand += line.quantity
+            item.status = ListingStatus.RELISTED.value
+        else:
+            item.damaged_quantity += line.quantity
+            item.status = ListingStatus.DAMAGED.value
+
+    if not damaged:
+        await transition(
+            uow, env, claim, "refund_intact", actor, params={"amount": claim.claimed_amount}
+        )
+        await request_refunds(uow, env, claim, claim.claimed_amount)
+        return claim
+    assert liability is not None
+    assert compensation is not None
+    claim.liability = liability.value
+    claim.compensation_amount = compensation
+    claim.respond_by = env.clock.now() + env.policy.compensation_deadline
+    await transition(
+        uow,
+        env,
+        claim,
+        "propose_compensation",
+        actor,
+        params={
+            "amount": compensation,
+            "liability": liability.value,
+            "respond_by": claim.respond_by.isoformat(),
+        },
+    )
+    return claim
+
+
+async def accept_compensation(
+    uow: UnitOfWork, env: Env, actor: Actor, claim_id: int, version: int | None = None
+) -> ClaimRecord:
+    require_role(actor, Role.CONSIGNOR)
+    claim = await load_claim(uow, actor, claim_id, version)
+    await transition(
+        uow, env, claim, "accept_compensation", actor, params={"amount": claim.compensation_amount}
+    )
+    claim.respond_by = None
+    await _refund_after_damage(uow, env, claim)
+    return claim
+
+
+async def dispute_compensation(
+    uow: UnitOfWork, env: Env, actor: Actor, claim_id: int, version: int | None, counter_offer: int
+) -> ClaimRecord:
+    require_role(actor, Role.CONSIGNOR)
+    claim = await load_claim(uow, actor, claim_id, version)
+    if not 0 <= counter_offer <= claim.claimed_amount:
+        raise InvalidAmount(str(counter_offer))
+    claim.counter_offer_amount = counter_offer
+    await transition(
+        uow,
+        env,
+        claim,
+        "dispute_compensation",
+        actor,
+        params={"amount": claim.compensation_amount, "counter_offer": counter_offer},
+    )
+    claim.respond_by = None
+    claim.review_due_at = env.clock.now() + env.policy.review_sla
+    return claim
+
+
+async def escalate_compensation(uow: UnitOfWork, env: Env, claim_id: int) -> bool:
+    """Sweep: the consignor did not answer the proposal in time."""
+    claim = await load_claim(uow, SYSTEM, claim_id)
+    now = env.clock.now()
+    if (
+        claim.status != "compensation_proposed"
+        or claim.respond_by is None
+        or claim.respond_by > now
+    ):
+        return False
+    await transition(uow, env, claim, "escalate_compensation", SYSTEM, rule="compensation_deadline")
+    claim.respond_by = None
+    claim.review_due_at = now + env.policy.review_sla
+    return True
+
+
+async def resolve_compensation(
+    uow: UnitOfWork, env: Env, actor: Actor, claim_id: int, version: int | None, amount: int
+) -> ClaimRecord:
+    require_staff(actor)
+    claim = await load_claim(uow, actor, claim_id, version)
+    if not 0 <= amount <= claim.claimed_amount:
+        raise InvalidAmount(str(amount))
+    claim.compensation_amount = amount
+    await transition(uow, env, claim, "resolve_compensation", actor, params={"amount": amount})
+    claim.review_due_at = None
+    await _refund_after_damage(uow, env, claim)
+    return claim
+
+
+async def _refund_after_damage(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> None:
+    outcome: Outcome = await outcome_of(uow, env, claim)
+    await request_refunds(uow, env, claim, outcome.buyer_refund())
+
+
+async def expire_return(uow: UnitOfWork, env: Env, claim_id: int) -> bool:
+    """Sweep: the return was not shipped by its deadline."""
+    claim = await load_claim(uow, SYSTEM, claim_id)
+    now = env.clock.now()
+    if claim.status != "awaiting_return" or claim.return_by is None or claim.return_by > now:
+        return False
+    await transition(uow, env, claim, "expire", SYSTEM, rule="return_deadline")
+    claim.return_by = None
+    return True

@@ -1,0 +1,74 @@
+"""Settlement: post what the outcome and liability imply, then close the case."""
+
+from __future__ import annotations
+
+from workflow.claims import SYSTEM, ClaimRecord, ClaimType, Inspection, Liability
+from workflow.ledger import Outcome, SettledLine, settlement_postings
+from workflow.ports import UnitOfWork
+from workflow.services.common import Env, load_claim, transition
+
+SETTLEABLE = ("refunded", "replacement_delivered")
+
+
+async def outcome_of(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> Outcome:
+    lines = []
+    for line in await uow.claims.lines(claim.id):
+        order_line = await uow.orders.line(line.order_line_id)
+        assert order_line is not None
+        item = await uow.orders.item(order_line.item_id)
+        assert item is not None
+        lines.append(
+            SettledLine(
+                claim_line_id=line.id,
+                order_line_id=order_line.id,
+                consignor_id=item.consignor_id,
+                quantity=line.quantity,
+                ordered_quantity=order_line.quantity,
+                unit_price=order_line.unit_price,
+                line_commission=order_line.commission,
+                inspection=Inspection(line.inspection) if line.inspection else None,
+            )
+        )
+    timeline = await uow.claims.timeline(claim.id)
+    goodwill = any(event.trigger == "grant_goodwill" for event in timeline)
+    return Outcome(
+        claim_id=claim.id,
+        claim_type=ClaimType(claim.claim_type),
+        currency=claim.currency,
+        liability=Liability(claim.liability or Liability.PLATFORM.value),
+        lines=tuple(lines),
+        goodwill_amount=claim.refund_amount if goodwill else None,
+        compensation_amount=claim.compensation_amount,
+        carrier=env.carrier_name,
+    )
+
+
+async def settle(uow: UnitOfWork, env: Env, claim_id: int) -> bool:
+    """Post the claim's ledger entries and carrier claim, then settle and close it.
+
+    Idempotent: every posting has its own key, and a claim no longer settleable is skipped.
+    """
+    claim = await load_claim(uow, SYSTEM, claim_id)
+    now = env.clock.now()
+    if claim.status not in SETTLEABLE:
+        return False
+    if claim.settle_due_at is not None and claim.settle_due_at > now:
+        return False
+    outcome = await outcome_of(uow, env, claim)
+    postings, carrier_claims = settlement_postings(outcome, available_at=now)
+    for posting in postings:
+        await uow.money.post(posting)
+    for carrier_claim in carrier_claims:
+        await uow.money.add_carrier_claim(carrier_claim, now)
+    consignor_total = sum(p.amount for p in postings)
+    await transition(
+        uow,
+        env,
+        claim,
+        "settle",
+        SYSTEM,
+        params={"consignor_total": consignor_total, "currency": claim.currency},
+    )
+    claim.settle_due_at = None
+    await transition(uow, env, claim, "close", SYSTEM)
+    return True

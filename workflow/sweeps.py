@@ -1,0 +1,95 @@
+"""Time-driven work: each sweep claims due rows in short batches and fires their transitions.
+
+Deadlines live in indexed columns of the claims themselves, so any number of processes can run
+the same sweeps: on PostgreSQL a batch is claimed with ``FOR UPDATE SKIP LOCKED``; on SQLite the
+batch's transaction starts with ``BEGIN IMMEDIATE``. Each handler re-checks state and deadline
+under the lock, so a claim seen by two sweepers still moves exactly once. Memory stays flat:
+one batch of ids and one unit of work at a time, no object per claim kept between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from workflow.errors import DomainError
+from workflow.ports import UnitOfWork, UnitOfWorkFactory
+from workflow.services.common import Env
+from workflow.services.returns import escalate_compensation, expire_return
+from workflow.services.review import auto_review, info_overdue
+from workflow.services.settlement import settle
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[UnitOfWork, Env, int], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    name: str
+    deadline: str
+    states: tuple[str, ...]
+    handler: Handler
+
+
+SWEEPS: tuple[Sweep, ...] = (
+    Sweep("auto_review", "review_due_at", ("submitted",), auto_review),
+    Sweep("info_overdue", "info_due_at", ("awaiting_info",), info_overdue),
+    Sweep("return_expiry", "return_by", ("awaiting_return",), expire_return),
+    Sweep(
+        "compensation_escalation", "respond_by", ("compensation_proposed",), escalate_compensation
+    ),
+    Sweep("settlement", "settle_due_at", ("refunded", "replacement_delivered"), settle),
+)
+
+
+def _moved(result: object) -> bool:
+    return result is not None and result is not False
+
+
+async def run_sweep(uows: UnitOfWorkFactory, env: Env, sweep: Sweep, batch: int = 200) -> int:
+    """Process every due row of one sweep; returns how many claims it moved."""
+    moved = 0
+    failed: set[int] = set()
+    while True:
+        async with uows() as uow:
+            ids = [
+                i
+                for i in await uow.claims.due(
+                    sweep.deadline, env.clock.now(), sweep.states, batch + len(failed)
+                )
+                if i not in failed
+            ][:batch]
+            if not ids:
+                return moved
+            try:
+                results = [await sweep.handler(uow, env, claim_id) for claim_id in ids]
+                await uow.commit()
+                moved += sum(1 for r in results if _moved(r))
+                progressed = any(_moved(r) for r in results)
+            except DomainError:
+                await uow.rollback()
+                progressed = False
+        if progressed:
+            continue
+        # A batch that moved nothing as a whole: one by one, so a bad row cannot block the rest.
+        one_by_one = 0
+        for claim_id in ids:
+            async with uows() as uow:
+                try:
+                    if _moved(await sweep.handler(uow, env, claim_id)):
+                        await uow.commit()
+                        one_by_one += 1
+                    else:
+                        failed.add(claim_id)
+                except DomainError as exc:
+                    log.warning("sweep %s: claim %s refused: %s", sweep.name, claim_id, exc)
+                    failed.add(claim_id)
+        moved += one_by_one
+        if not one_by_one and all(i in failed for i in ids):
+            return moved
+
+
+async def run_all(uows: UnitOfWorkFactory, env: Env, batch: int = 200) -> dict[str, int]:
+    return {sweep.name: await run_sweep(uows, env, sweep, batch) for sweep in SWEEPS}
