@@ -23,8 +23,6 @@ from workflow.claims import (
 )
 from workflow.ports import Waybill
 
-# Claims that ended without the buyer getting anything: their units may be claimed again.
-DROPPED_STATES = ("rejected", "withdrawn", "expired")
 DEADLINE_COLUMNS = ("review_due_at", "info_due_at", "return_by", "respond_by", "settle_due_at")
 
 
@@ -38,9 +36,11 @@ class _Repo:
 
     def _locked(self, stmt: Select[Any], lock: bool, skip_locked: bool = False) -> Select[Any]:
         # SQLite has no row locks; its writers are serialised by BEGIN IMMEDIATE instead.
-        if lock and self.is_postgres:
-            return stmt.with_for_update(skip_locked=skip_locked)
-        return stmt
+        if not lock:
+            return stmt
+        # A locking read must see the row as committed now, not a copy already in the session.
+        stmt = stmt.execution_options(populate_existing=True)
+        return stmt.with_for_update(skip_locked=skip_locked) if self.is_postgres else stmt
 
 
 class PartyRepo(_Repo):
@@ -122,7 +122,7 @@ class ClaimRepo(_Repo):
             select(func.coalesce(func.sum(t.ClaimLine.quantity), 0))
             .join(t.Claim, t.Claim.id == t.ClaimLine.claim_id)
             .where(t.ClaimLine.order_line_id == order_line_id)
-            .where(t.Claim.status.not_in(DROPPED_STATES))
+            .where(t.Claim.status.not_in(sorted(lifecycle.DROPPED_STATES)))
         )
         return int((await self.s.execute(stmt)).scalar_one())
 

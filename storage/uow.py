@@ -12,6 +12,7 @@ from typing import Self
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from storage.repositories import (
@@ -23,6 +24,29 @@ from storage.repositories import (
     ShipmentRepo,
 )
 from workflow.errors import AlreadyHandled
+
+
+def _is_audit_clash(exc: IntegrityError) -> bool:
+    return "claim_events" in str(exc.orig)
+
+
+class GuardedSession(Session):
+    """A session whose flushes (explicit, auto or at commit) report lost races in domain terms.
+
+    A flush fails with ``StaleDataError`` when the claim's version moved since it was loaded,
+    or with a unique violation when another transaction wrote the same audit version first.
+    Either way somebody else handled the claim: the caller gets ``AlreadyHandled``.
+    """
+
+    def flush(self, objects: object = None) -> None:
+        try:
+            super().flush(objects)  # type: ignore[arg-type]
+        except StaleDataError as exc:
+            raise AlreadyHandled() from exc
+        except IntegrityError as exc:
+            if _is_audit_clash(exc):
+                raise AlreadyHandled() from exc
+            raise
 
 
 class SqlUnitOfWork:
@@ -67,13 +91,8 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         try:
             await self.session.commit()
-        except StaleDataError as exc:
+        except AlreadyHandled:
             await self.session.rollback()
-            raise AlreadyHandled() from exc
-        except IntegrityError as exc:
-            await self.session.rollback()
-            if "claim_events" in str(exc.orig) or "uq_claim_events" in str(exc.orig):
-                raise AlreadyHandled() from exc
             raise
 
     async def rollback(self) -> None:
@@ -85,7 +104,9 @@ class UnitOfWorkFactory:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            engine, expire_on_commit=False, sync_session_class=GuardedSession
+        )
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)

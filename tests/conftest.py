@@ -32,7 +32,9 @@ IN_CI = os.environ.get("CI") == "true"
 def postgres_admin_url() -> str | None:
     url = os.environ.get(POSTGRES_ENV)
     if not url and IN_CI:
-        pytest.fail(f"{POSTGRES_ENV} must be set in CI: the storage tests run on both engines there")
+        pytest.fail(
+            f"{POSTGRES_ENV} must be set in CI: the storage tests run on both engines there"
+        )
     return url
 
 

@@ -59,8 +59,16 @@ async def place(uows: UnitOfWorkFactory, now: datetime, *orders: OrderImport) ->
     async with uows() as uow:
         s = uow.session
         for o in orders:
-            row = (await s.execute(select(t.Order).where(t.Order.external_ref == o.order_ref))).scalar_one()
-            lines = (await s.scalars(select(t.OrderLine).where(t.OrderLine.order_id == row.id).order_by(t.OrderLine.id))).all()
+            row = (
+                await s.execute(select(t.Order).where(t.Order.external_ref == o.order_ref))
+            ).scalar_one()
+            lines = (
+                await s.scalars(
+                    select(t.OrderLine)
+                    .where(t.OrderLine.order_id == row.id)
+                    .order_by(t.OrderLine.id)
+                )
+            ).all()
             items = [await s.get(t.Item, ln.item_id) for ln in lines]
             placed.append(
                 Placed(

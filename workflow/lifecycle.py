@@ -134,6 +134,22 @@ TERMINAL_STATES: frozenset[str] = frozenset(
 OPEN_STATES: frozenset[str] = frozenset(STATES) - TERMINAL_STATES
 
 
+def sources_of(trigger: str) -> tuple[str, ...]:
+    """States from which ``trigger`` can fire (for any claim type)."""
+    return _ordered_unique(s for step in TABLE if step.trigger == trigger for s in step.source)
+
+
+def _waiting_for_staff() -> frozenset[str]:
+    """Open states that a staff-only step leaves and no automatic (system/carrier) step does."""
+    automatic = CARRIER_OR_SYSTEM
+    return frozenset(
+        state
+        for state in OPEN_STATES
+        if any(step.who <= STAFF for step in steps_from(state))
+        and not any(step.who & automatic for step in steps_from(state))
+    )
+
+
 def steps_from(state: str) -> tuple[Step, ...]:
     return tuple(step for step in TABLE if state in step.source)
 
@@ -183,6 +199,11 @@ def machine() -> Machine:
     )
 
 
+def can_fire(claim: ClaimRecord, trigger: str, role: Role) -> bool:
+    step = step_for(claim.status, trigger, claim.claim_type)
+    return step is not None and role in step.who
+
+
 def fire(claim: ClaimRecord, trigger: str, role: Role) -> tuple[str, str]:
     """Fire ``trigger`` on a loaded claim row as ``role``; return (from, to) or raise.
 
@@ -200,3 +221,11 @@ def fire(claim: ClaimRecord, trigger: str, role: Role) -> tuple[str, str]:
     if not moved:
         raise TransitionNotAllowed(claim.id, before, trigger)
     return before, claim.status
+
+
+# States in which only a person on staff can move the case: entering one puts it in the queue.
+WAITING_FOR_STAFF: frozenset[str] = _waiting_for_staff()
+# Ends in which the buyer got nothing: units under such a claim may be claimed again.
+DROPPED_STATES: frozenset[str] = TERMINAL_STATES - frozenset(
+    step.dest for step in TABLE if step.trigger == "close"
+)

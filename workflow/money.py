@@ -74,6 +74,8 @@ class Money:
         """Parse '12', '12.3' or '12.34' typed by a person into minor units, without floats."""
         digits = MINOR_UNITS.get(currency, 2)
         cleaned = text.strip().replace(",", "")
+        if not cleaned.isascii():
+            raise InvalidAmount(text)
         if cleaned.startswith("-") or not cleaned:
             raise InvalidAmount(text)
         major, _, minor = cleaned.partition(".")

@@ -12,11 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflow.claims import OutboxMessage
+from workflow.lifecycle import WAITING_FOR_STAFF
 
-# States in which a person on staff must act; entering one puts the case in the queue.
-STAFF_ATTENTION = frozenset(
-    {"needs_review", "return_received", "inspected", "compensation_disputed"}
-)
 # Internal bookkeeping steps the buyer need not hear about separately.
 QUIET_FOR_BUYER = frozenset({"settle"})
 
@@ -66,7 +63,7 @@ def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
                 claim_id=event.claim_id,
             )
         )
-    if event.to_status in STAFF_ATTENTION:
+    if event.to_status in WAITING_FOR_STAFF:
         out.append(
             OutboxMessage(
                 dedupe_key=f"claim:{event.claim_id}:v{event.version}:staff",

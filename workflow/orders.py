@@ -92,7 +92,7 @@ def _amount(row: Mapping[str, object], key: str, currency: str) -> int:
 
 def parse_line(row: Mapping[str, object], currency: str) -> LineImport:
     quantity_raw = _text(row, "quantity")
-    if not quantity_raw.isdigit() or int(quantity_raw) <= 0:
+    if not (quantity_raw.isascii() and quantity_raw.isdigit()) or int(quantity_raw) <= 0:
         raise RowInvalid(f"quantity must be a positive whole number, not {quantity_raw!r}")
     unit_price = _amount(row, "unit_price", currency)
     commission = _amount(row, "commission", currency)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from workflow.errors import DomainError
+from workflow.lifecycle import sources_of
 from workflow.ports import UnitOfWork, UnitOfWorkFactory
 from workflow.services.common import Env
 from workflow.services.returns import escalate_compensation, expire_return
@@ -33,14 +34,17 @@ class Sweep:
     handler: Handler
 
 
+def _sweep(name: str, deadline: str, trigger: str, handler: Handler) -> Sweep:
+    """A sweep over the claims from whose state ``trigger`` can fire (read off the table)."""
+    return Sweep(name, deadline, sources_of(trigger), handler)
+
+
 SWEEPS: tuple[Sweep, ...] = (
-    Sweep("auto_review", "review_due_at", ("submitted",), auto_review),
-    Sweep("info_overdue", "info_due_at", ("awaiting_info",), info_overdue),
-    Sweep("return_expiry", "return_by", ("awaiting_return",), expire_return),
-    Sweep(
-        "compensation_escalation", "respond_by", ("compensation_proposed",), escalate_compensation
-    ),
-    Sweep("settlement", "settle_due_at", ("refunded", "replacement_delivered"), settle),
+    _sweep("auto_review", "review_due_at", "auto_approve", auto_review),
+    _sweep("info_overdue", "info_due_at", "info_overdue", info_overdue),
+    _sweep("return_expiry", "return_by", "expire", expire_return),
+    _sweep("compensation_escalation", "respond_by", "escalate_compensation", escalate_compensation),
+    _sweep("settlement", "settle_due_at", "settle", settle),
 )
 
 

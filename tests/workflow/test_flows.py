@@ -45,7 +45,9 @@ async def _pump(uows, env, payment, carrier) -> None:
         moved += await run_provider_commands(uows, env, payment, carrier)
         moved += await payment.deliver_callbacks(lambda r: deliver_refund_result(uows, env, r))
         async with uows() as uow:
-            numbers = [s.tracking_number for s in (await uow.session.scalars(select(t.Shipment))).all()]
+            numbers = [
+                s.tracking_number for s in (await uow.session.scalars(select(t.Shipment))).all()
+            ]
         moved += await poll_tracking(uows, env, carrier, numbers)
         if not moved:
             return
@@ -65,8 +67,12 @@ async def test_no_reason_return_is_approved_shipped_inspected_refunded_and_settl
     carrier = SimulatedCarrier(clock, seed=1)
     [placed] = await place(uows, clock.now(), order("O-1", clock.now()))
     claim_id = await _file(
-        uows, env, placed.buyer_id,
-        ClaimDraft(ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(placed.line_ids[0], 1),)),
+        uows,
+        env,
+        placed.buyer_id,
+        ClaimDraft(
+            ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(placed.line_ids[0], 1),)
+        ),
     )
     await _pump(uows, env, payment, carrier)
     assert await _status(uows, claim_id) == "awaiting_return"
@@ -81,7 +87,9 @@ async def test_no_reason_return_is_approved_shipped_inspected_refunded_and_settl
     async with uows() as uow:
         [line] = await uow.claims.lines(claim_id)
         claim = await uow.claims.get(claim_id)
-        await returns.inspect_return(uow, env, STAFF, claim_id, claim.version, {line.id: Inspection.INTACT})
+        await returns.inspect_return(
+            uow, env, STAFF, claim_id, claim.version, {line.id: Inspection.INTACT}
+        )
         await uow.commit()
     await _pump(uows, env, payment, carrier)  # the refund request goes out
     clock.advance(timedelta(hours=1))
@@ -94,13 +102,23 @@ async def test_no_reason_return_is_approved_shipped_inspected_refunded_and_settl
         item = await uow.orders.item(placed.item_ids[0])
         o = await uow.orders.get(placed.order_id)
     assert timeline == [
-        "file", "auto_approve", "issue_waybill", "ship_return", "receive_return",
-        "inspect", "refund_intact", "refund_succeeded", "settle", "close",
+        "file",
+        "auto_approve",
+        "issue_waybill",
+        "ship_return",
+        "receive_return",
+        "inspect",
+        "refund_intact",
+        "refund_succeeded",
+        "settle",
+        "close",
     ]
     assert {(e.kind, e.amount) for e in entries} == {
-        (LedgerKind.RETURN_REVERSAL, -10_000), (LedgerKind.COMMISSION, 1_000)
+        (LedgerKind.RETURN_REVERSAL, -10_000),
+        (LedgerKind.COMMISSION, 1_000),
     }
-    assert item.status == "relisted" and item.quantity_on_hand == 1
+    assert item.status == "relisted"
+    assert item.quantity_on_hand == 1
     assert o.refunded_amount == 10_000
 
 
@@ -111,13 +129,19 @@ async def test_damaged_return_negotiated_and_deducted_from_liable_consignor(
     carrier = SimulatedCarrier(clock, seed=2)
     [placed] = await place(uows, clock.now(), order("O-2", clock.now()))
     claim_id = await _file(
-        uows, env, placed.buyer_id,
-        ClaimDraft(ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(placed.line_ids[0], 1),)),
+        uows,
+        env,
+        placed.buyer_id,
+        ClaimDraft(
+            ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(placed.line_ids[0], 1),)
+        ),
     )
     await _pump(uows, env, payment, carrier)
     async with uows() as uow:
         claim = await uow.claims.get(claim_id)
-        await returns.mark_return_shipped(uow, env, Actor(Role.BUYER, placed.buyer_id), claim_id, claim.version)
+        await returns.mark_return_shipped(
+            uow, env, Actor(Role.BUYER, placed.buyer_id), claim_id, claim.version
+        )
         await uow.commit()
     async with uows() as uow:
         await returns.receive_return(uow, env, STAFF, claim_id)
@@ -125,7 +149,14 @@ async def test_damaged_return_negotiated_and_deducted_from_liable_consignor(
     async with uows() as uow:
         [line] = await uow.claims.lines(claim_id)
         await returns.inspect_return(
-            uow, env, STAFF, claim_id, None, {line.id: Inspection.DAMAGED}, Liability.CONSIGNOR, 3_000
+            uow,
+            env,
+            STAFF,
+            claim_id,
+            None,
+            {line.id: Inspection.DAMAGED},
+            Liability.CONSIGNOR,
+            3_000,
         )
         await uow.commit()
     consignor = Actor(Role.CONSIGNOR, placed.consignor_ids[0])
@@ -149,7 +180,11 @@ async def test_damaged_return_negotiated_and_deducted_from_liable_consignor(
         entries = await uow.money.entries_for_claim(claim_id)
         item = await uow.orders.item(placed.item_ids[0])
     assert sorted((e.kind, e.amount) for e in entries) == sorted(
-        [(LedgerKind.RETURN_REVERSAL, -10_000), (LedgerKind.COMMISSION, 1_000), (LedgerKind.COMPENSATION, -2_000)]
+        [
+            (LedgerKind.RETURN_REVERSAL, -10_000),
+            (LedgerKind.COMMISSION, 1_000),
+            (LedgerKind.COMPENSATION, -2_000),
+        ]
     )
     assert item.status == "damaged"
 
@@ -158,21 +193,41 @@ async def test_buyer_cannot_see_or_touch_another_buyers_claim(
     uows: UnitOfWorkFactory, env: Env, clock: ManualClock
 ) -> None:
     a, b = await place(
-        uows, clock.now(), order("O-A", clock.now(), buyer="BA", lines=(("S-A", "C1", 1, 500, 50),)),
+        uows,
+        clock.now(),
+        order("O-A", clock.now(), buyer="BA", lines=(("S-A", "C1", 1, 500, 50),)),
         order("O-B", clock.now(), buyer="BB", lines=(("S-B", "C1", 1, 500, 50),)),
     )
     with pytest.raises(NotFound):
-        await _file(uows, env, a.buyer_id,
-                    ClaimDraft(ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(b.line_ids[0], 1),)))
-    claim_id = await _file(uows, env, b.buyer_id,
-                           ClaimDraft(ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(b.line_ids[0], 1),)))
+        await _file(
+            uows,
+            env,
+            a.buyer_id,
+            ClaimDraft(
+                ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(b.line_ids[0], 1),)
+            ),
+        )
+    claim_id = await _file(
+        uows,
+        env,
+        b.buyer_id,
+        ClaimDraft(
+            ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(b.line_ids[0], 1),)
+        ),
+    )
     async with uows() as uow:
         with pytest.raises(NotFound):
             await review.withdraw(uow, env, Actor(Role.BUYER, a.buyer_id), claim_id)
     async with uows() as uow:
         with pytest.raises(InvalidClaim):
-            await filing.file_claim(uow, env, Actor(Role.BUYER, b.buyer_id),
-                                    ClaimDraft(ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(b.line_ids[0], 1),)))
+            await filing.file_claim(
+                uow,
+                env,
+                Actor(Role.BUYER, b.buyer_id),
+                ClaimDraft(
+                    ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(b.line_ids[0], 1),)
+                ),
+            )
     async with uows() as uow:
         with pytest.raises(TransitionNotAllowed):
             await review.approve(uow, env, STAFF, claim_id)  # still submitted: auto review first

@@ -12,6 +12,7 @@ from collections import defaultdict
 from workflow.claims import SYSTEM, Actor, ClaimRecord, OutboxMessage, ProviderCommand, RefundStatus
 from workflow.errors import RefundCeilingExceeded
 from workflow.ledger import split
+from workflow.lifecycle import can_fire
 from workflow.ports import RefundResult, UnitOfWork
 from workflow.services.common import Env, load_claim, require_staff, transition
 
@@ -98,7 +99,9 @@ async def record_refund_result(uow: UnitOfWork, env: Env, result: RefundResult) 
     latest: dict[int, str] = {}
     for r in sorted(refunds, key=lambda r: r.attempt):
         latest[r.order_id] = r.status
-    if claim.status == "refunding" and all(s == RefundStatus.SUCCEEDED for s in latest.values()):
+    if can_fire(claim, "refund_succeeded", SYSTEM.role) and all(
+        s == RefundStatus.SUCCEEDED for s in latest.values()
+    ):
         await transition(
             uow, env, claim, "refund_succeeded", SYSTEM, params={"amount": claim.refund_amount}
         )

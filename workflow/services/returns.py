@@ -19,6 +19,7 @@ from workflow.claims import (
 )
 from workflow.errors import Forbidden, InvalidAmount, InvalidClaim, NotFound
 from workflow.ledger import Outcome
+from workflow.lifecycle import can_fire
 from workflow.ports import UnitOfWork, Waybill
 from workflow.services.common import Env, load_claim, require_role, require_staff, transition
 from workflow.services.refunds import request_refunds
@@ -28,10 +29,12 @@ from workflow.services.settlement import outcome_of
 async def apply_waybill(uow: UnitOfWork, env: Env, claim_id: int, waybill: Waybill) -> bool:
     """The carrier issued a waybill (after commit, by idempotency key): record it and move on."""
     claim = await load_claim(uow, SYSTEM, claim_id)
-    if claim.status != "approved":
+    ctype = ClaimType(claim.claim_type)
+    trigger = "issue_waybill" if ctype is ClaimType.RETURN_REFUND else "ship_replacement"
+    if not can_fire(claim, trigger, SYSTEM.role):
         return False
     now = env.clock.now()
-    if ClaimType(claim.claim_type) is ClaimType.RETURN_REFUND:
+    if ctype is ClaimType.RETURN_REFUND:
         await uow.shipments.add(ShipmentKind.RETURN.value, claim.id, None, waybill, now)
         claim.return_by = now + env.policy.return_deadline
         await transition(
@@ -81,14 +84,8 @@ async def tracking_update(
     if shipment is None or shipment.claim_id is None:
         raise NotFound("shipment", tracking_number)
     claim = await load_claim(uow, CARRIER, shipment.claim_id)
-    moves = {
-        ("awaiting_return", ShipmentStatus.IN_TRANSIT): "ship_return",
-        ("awaiting_return", ShipmentStatus.DELIVERED): "ship_return",
-        ("return_in_transit", ShipmentStatus.DELIVERED): "receive_return",
-        ("replacement_shipped", ShipmentStatus.DELIVERED): "deliver_replacement",
-    }
     moved = False
-    while (trigger := moves.get((claim.status, status))) is not None:
+    while (trigger := _next_move(claim, status)) is not None:
         await transition(
             uow, env, claim, trigger, CARRIER, params={"tracking_number": tracking_number}
         )
@@ -97,6 +94,17 @@ async def tracking_update(
         claim.return_by = None
         shipment.status = status.value
     return moved
+
+
+# What a parcel scan can mean for its claim, in the order the steps happen.
+SCAN_MOVES: dict[ShipmentStatus, tuple[str, ...]] = {
+    ShipmentStatus.IN_TRANSIT: ("ship_return",),
+    ShipmentStatus.DELIVERED: ("ship_return", "receive_return", "deliver_replacement"),
+}
+
+
+def _next_move(claim: ClaimRecord, status: ShipmentStatus) -> str | None:
+    return next((t for t in SCAN_MOVES.get(status, ()) if can_fire(claim, t, Role.CARRIER)), None)
 
 
 async def receive_return(
@@ -232,11 +240,8 @@ async def escalate_compensation(uow: UnitOfWork, env: Env, claim_id: int) -> boo
     """Sweep: the consignor did not answer the proposal in time."""
     claim = await load_claim(uow, SYSTEM, claim_id)
     now = env.clock.now()
-    if (
-        claim.status != "compensation_proposed"
-        or claim.respond_by is None
-        or claim.respond_by > now
-    ):
+    due = claim.respond_by is not None and claim.respond_by <= now
+    if not (due and can_fire(claim, "escalate_compensation", SYSTEM.role)):
         return False
     await transition(uow, env, claim, "escalate_compensation", SYSTEM, rule="compensation_deadline")
     claim.respond_by = None
@@ -267,7 +272,8 @@ async def expire_return(uow: UnitOfWork, env: Env, claim_id: int) -> bool:
     """Sweep: the return was not shipped by its deadline."""
     claim = await load_claim(uow, SYSTEM, claim_id)
     now = env.clock.now()
-    if claim.status != "awaiting_return" or claim.return_by is None or claim.return_by > now:
+    due = claim.return_by is not None and claim.return_by <= now
+    if not (due and can_fire(claim, "expire", SYSTEM.role)):
         return False
     await transition(uow, env, claim, "expire", SYSTEM, rule="return_deadline")
     claim.return_by = None

@@ -18,6 +18,7 @@ from workflow.claims import (
 )
 from workflow.errors import InvalidAmount, InvalidClaim
 from workflow.ledger import DEFAULT_LIABILITY
+from workflow.lifecycle import can_fire
 from workflow.ports import UnitOfWork
 from workflow.rules import Decision, ReviewFacts, Verdict, decide
 from workflow.services.common import Env, load_claim, require_role, require_staff, transition
@@ -29,7 +30,7 @@ MAX_NOTE_CHARS = 1000
 async def auto_review(uow: UnitOfWork, env: Env, claim_id: int) -> Decision | None:
     """Run the rules on a submitted claim. Returns None if it was reviewed already."""
     claim = await load_claim(uow, SYSTEM, claim_id)
-    if claim.status != "submitted":
+    if not can_fire(claim, "auto_approve", SYSTEM.role):
         return None
     now = env.clock.now()
     delivered, ship_by = None, None
@@ -154,7 +155,8 @@ async def info_overdue(uow: UnitOfWork, env: Env, claim_id: int) -> bool:
     """Sweep: the buyer did not answer in time; the case goes back to a person."""
     claim = await load_claim(uow, SYSTEM, claim_id)
     now = env.clock.now()
-    if claim.status != "awaiting_info" or claim.info_due_at is None or claim.info_due_at > now:
+    due = claim.info_due_at is not None and claim.info_due_at <= now
+    if not (due and can_fire(claim, "info_overdue", SYSTEM.role)):
         return False
     await transition(uow, env, claim, "info_overdue", SYSTEM, rule="info_deadline")
     claim.info_due_at = None

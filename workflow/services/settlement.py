@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from workflow.claims import SYSTEM, ClaimRecord, ClaimType, Inspection, Liability
 from workflow.ledger import Outcome, SettledLine, settlement_postings
+from workflow.lifecycle import can_fire
 from workflow.ports import UnitOfWork
 from workflow.services.common import Env, load_claim, transition
-
-SETTLEABLE = ("refunded", "replacement_delivered")
 
 
 async def outcome_of(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> Outcome:
@@ -50,7 +49,7 @@ async def settle(uow: UnitOfWork, env: Env, claim_id: int) -> bool:
     """
     claim = await load_claim(uow, SYSTEM, claim_id)
     now = env.clock.now()
-    if claim.status not in SETTLEABLE:
+    if not can_fire(claim, "settle", SYSTEM.role):
         return False
     if claim.settle_due_at is not None and claim.settle_due_at > now:
         return False

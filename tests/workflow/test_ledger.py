@@ -1,0 +1,116 @@
+"""Settlement postings per outcome and liability (the table in workflow.ledger's docstring)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from workflow.claims import ClaimType, Inspection, LedgerKind, Liability
+from workflow.ledger import Outcome, SettledLine, settlement_postings
+
+AT = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _line(inspection: Inspection | None, consignor: int = 7, line_id: int = 1) -> SettledLine:
+    return SettledLine(line_id, 10 + line_id, consignor, 1, 2, 10_000, 2_000, inspection)
+
+
+def _sums(outcome: Outcome) -> tuple[dict[LedgerKind, int], int]:
+    postings, carrier = settlement_postings(outcome, AT)
+    sums: dict[LedgerKind, int] = {}
+    for p in postings:
+        sums[p.kind] = sums.get(p.kind, 0) + p.amount
+    assert len({p.idempotency_key for p in postings}) == len(postings)
+    return sums, sum(c.amount for c in carrier)
+
+
+def test_intact_return_reverses_sale_and_commission() -> None:
+    sums, carrier = _sums(
+        Outcome(1, ClaimType.RETURN_REFUND, "CNY", Liability.CONSIGNOR, (_line(Inspection.INTACT),))
+    )
+    assert sums == {LedgerKind.RETURN_REVERSAL: -10_000, LedgerKind.COMMISSION: 1_000}
+    assert carrier == 0
+
+
+@pytest.mark.parametrize(
+    ("liability", "compensation_sign", "carrier_amount"),
+    [
+        (Liability.CONSIGNOR, -1, 0),
+        (Liability.PLATFORM, 1, 0),
+        (Liability.CARRIER, 1, 3_000),
+        (Liability.BUYER, 1, 0),
+    ],
+)
+def test_damage_compensation_follows_liability(
+    liability: Liability, compensation_sign: int, carrier_amount: int
+) -> None:
+    outcome = Outcome(
+        1,
+        ClaimType.RETURN_REFUND,
+        "CNY",
+        liability,
+        (_line(Inspection.DAMAGED),),
+        compensation_amount=3_000,
+    )
+    sums, carrier = _sums(outcome)
+    assert sums[LedgerKind.COMPENSATION] == compensation_sign * 3_000
+    assert sums[LedgerKind.RETURN_REVERSAL] == -10_000
+    assert carrier == carrier_amount
+    assert outcome.buyer_refund() == (7_000 if liability is Liability.BUYER else 10_000)
+
+
+def test_carrier_loss_books_a_carrier_claim_and_spares_the_consignor() -> None:
+    sums, carrier = _sums(
+        Outcome(1, ClaimType.REFUND_ONLY, "CNY", Liability.CARRIER, (_line(None),))
+    )
+    assert sums == {}
+    assert carrier == 10_000
+
+
+def test_goodwill_is_the_platforms_unless_put_on_the_consignor() -> None:
+    assert _sums(
+        Outcome(
+            1,
+            ClaimType.REFUND_ONLY,
+            "CNY",
+            Liability.PLATFORM,
+            (_line(None),),
+            goodwill_amount=2_500,
+        )
+    ) == ({}, 0)
+    sums, _ = _sums(
+        Outcome(
+            1,
+            ClaimType.REFUND_ONLY,
+            "CNY",
+            Liability.CONSIGNOR,
+            (_line(None),),
+            goodwill_amount=2_500,
+        )
+    )
+    assert sums == {LedgerKind.ADJUSTMENT: -2_500}
+
+
+def test_exchange_posts_nothing() -> None:
+    assert _sums(Outcome(1, ClaimType.EXCHANGE, "CNY", Liability.CONSIGNOR, (_line(None),))) == (
+        {},
+        0,
+    )
+
+
+def test_compensation_splits_exactly_across_damaged_lines_of_two_consignors() -> None:
+    lines = (
+        _line(Inspection.DAMAGED, 7, 1),
+        _line(Inspection.DAMAGED, 8, 2),
+        _line(Inspection.INTACT, 9, 3),
+    )
+    postings, _ = settlement_postings(
+        Outcome(
+            1, ClaimType.RETURN_REFUND, "CNY", Liability.CONSIGNOR, lines, compensation_amount=1_001
+        ),
+        AT,
+    )
+    compensation = {p.consignor_id: p.amount for p in postings if p.kind is LedgerKind.COMPENSATION}
+    assert sum(compensation.values()) == -1_001
+    assert set(compensation) == {7, 8}
