@@ -21,7 +21,7 @@ from workflow.claims import (
     ProviderCommand,
     RefundStatus,
 )
-from workflow.ports import Waybill
+from workflow.ports import Binding, StaffMember, TokenRecord, Waybill
 
 DEADLINE_COLUMNS = ("review_due_at", "info_due_at", "return_by", "respond_by", "settle_due_at")
 
@@ -439,3 +439,173 @@ class OutboxRepo(_Repo):
         if claim_id is not None:
             stmt = stmt.where(t.Outbox.claim_id == claim_id)
         return (await self.s.scalars(stmt)).all()
+
+
+class AccountRepo(_Repo):
+    async def bindings(self, channel: str, external_id: int) -> list[Binding]:
+        stmt = (
+            select(t.Identity)
+            .where(t.Identity.channel == channel, t.Identity.external_id == external_id)
+            .order_by(t.Identity.id)
+        )
+        return [Binding(i.party_kind, i.party_id) for i in await self.s.scalars(stmt)]
+
+    async def bind(self, channel: str, external_id: int, binding: Binding, now: datetime) -> bool:
+        stmt = select(t.Identity).where(
+            t.Identity.channel == channel,
+            t.Identity.external_id == external_id,
+            t.Identity.party_kind == binding.party_kind,
+        )
+        existing = (await self.s.execute(stmt)).scalar_one_or_none()
+        if existing is not None:
+            changed = existing.party_id != binding.party_id
+            existing.party_id = binding.party_id
+            return changed
+        self.s.add(
+            t.Identity(
+                channel=channel,
+                external_id=external_id,
+                party_kind=binding.party_kind,
+                party_id=binding.party_id,
+                created_at=now,
+            )
+        )
+        await self.s.flush()
+        return True
+
+    async def externals_of(self, channel: str, party_kind: str, party_id: int) -> list[int]:
+        stmt = (
+            select(t.Identity.external_id)
+            .where(
+                t.Identity.channel == channel,
+                t.Identity.party_kind == party_kind,
+                t.Identity.party_id == party_id,
+            )
+            .order_by(t.Identity.id)
+        )
+        return list((await self.s.scalars(stmt)).all())
+
+    async def add_token(
+        self, token_hash: str, binding: Binding, now: datetime, expires_at: datetime
+    ) -> None:
+        self.s.add(
+            t.BindingToken(
+                token_hash=token_hash,
+                party_kind=binding.party_kind,
+                party_id=binding.party_id,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+        await self.s.flush()
+
+    async def token(self, token_hash: str) -> TokenRecord | None:
+        stmt = self._locked(
+            select(t.BindingToken).where(t.BindingToken.token_hash == token_hash), True
+        )
+        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        if row is None:
+            return None
+        return TokenRecord(
+            row.id, row.party_kind, row.party_id, row.expires_at, row.used_at, row.used_by
+        )
+
+    async def use_token(self, token_id: int, external_id: int, now: datetime) -> None:
+        row = await self.s.get(t.BindingToken, token_id)
+        if row is not None:
+            row.used_at = now
+            row.used_by = external_id
+
+    async def staff(self, staff_id: int) -> StaffMember | None:
+        row = await self.s.get(t.Staff, staff_id)
+        return None if row is None else StaffMember(row.id, row.name, row.role)
+
+    async def add_staff(self, name: str, role: str) -> StaffMember:
+        row = t.Staff(name=name, role=role)
+        self.s.add(row)
+        await self.s.flush()
+        return StaffMember(row.id, row.name, row.role)
+
+    async def set_staff_role(self, staff_id: int, role: str) -> None:
+        row = await self.s.get(t.Staff, staff_id)
+        if row is not None:
+            row.role = role
+
+
+class ChatRepo(_Repo):
+    """What the chat front end keeps: users' languages, dialogs in progress, handled updates."""
+
+    async def seen_update(self, channel: str, update_id: int, now: datetime) -> bool:
+        """Record an update as handled in this transaction; True if it was handled before."""
+        exists = await self.s.get(t.ProcessedUpdate, (channel, update_id))
+        if exists is not None:
+            return True
+        self.s.add(t.ProcessedUpdate(channel=channel, update_id=update_id, processed_at=now))
+        await self.s.flush()
+        return False
+
+    async def user(self, channel: str, external_id: int) -> t.ChatUser | None:
+        stmt = select(t.ChatUser).where(
+            t.ChatUser.channel == channel, t.ChatUser.external_id == external_id
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def touch_user(
+        self, channel: str, external_id: int, first_name: str, now: datetime
+    ) -> t.ChatUser:
+        row = await self.user(channel, external_id)
+        if row is None:
+            row = t.ChatUser(
+                channel=channel,
+                external_id=external_id,
+                first_name=first_name[:200],
+                language=None,
+                unreachable=False,
+                updated_at=now,
+            )
+            self.s.add(row)
+            await self.s.flush()
+        elif row.unreachable or row.first_name != first_name[:200]:
+            row.first_name = first_name[:200]
+            row.unreachable = False
+            row.updated_at = now
+        return row
+
+    async def conversation(self, channel: str, external_id: int) -> t.Conversation | None:
+        stmt = select(t.Conversation).where(
+            t.Conversation.channel == channel, t.Conversation.external_id == external_id
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def save_conversation(
+        self,
+        channel: str,
+        external_id: int,
+        flow: str,
+        step: str,
+        data: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        row = await self.conversation(channel, external_id)
+        if row is None:
+            self.s.add(
+                t.Conversation(
+                    channel=channel,
+                    external_id=external_id,
+                    flow=flow,
+                    step=step,
+                    data=data,
+                    updated_at=now,
+                )
+            )
+        else:
+            row.flow, row.step, row.data, row.updated_at = flow, step, dict(data), now
+        await self.s.flush()
+
+    async def end_conversation(self, channel: str, external_id: int) -> bool:
+        row = await self.conversation(channel, external_id)
+        if row is None:
+            return False
+        await self.s.delete(row)
+        await self.s.flush()
+        return True

@@ -281,3 +281,95 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# ---- accounts: binding platform parties to chat identities ----
+
+
+class Identity(Base):
+    """A chat identity (a Telegram user) bound to a platform party: buyer, consignor or staff."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", "party_kind"),
+        Index("ix_identities_party", "party_kind", "party_id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[int] = mapped_column(BigInteger)
+    party_kind: Mapped[str] = mapped_column(String(16))
+    party_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class BindingToken(Base):
+    """A single-use, expiring binding link; only the token's SHA-256 is stored."""
+
+    __tablename__ = "binding_tokens"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    party_kind: Mapped[str] = mapped_column(String(16))
+    party_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ChatUser(Base):
+    """What we know of a chat user regardless of bindings: language, reachability."""
+
+    __tablename__ = "chat_users"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[int] = mapped_column(BigInteger)
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str | None] = mapped_column(String(8))
+    unreachable: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime]
+
+
+class Conversation(Base):
+    """A user's dialog in progress (e.g. a claim draft): it survives a restart of the bot."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[int] = mapped_column(BigInteger)
+    flow: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class ProcessedUpdate(Base):
+    """Update ids already handled: a redelivered update is recognised and ignored."""
+
+    __tablename__ = "processed_updates"
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ClaimTopic(Base):
+    """The staff group's forum topic for a case, and who on staff has taken the case."""
+
+    __tablename__ = "claim_topics"
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    closed: Mapped[bool] = mapped_column(default=False)
+    card_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    taken_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    updated_at: Mapped[datetime]
+
+
+class ClaimRating(Base):
+    __tablename__ = "claim_ratings"
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), primary_key=True)
+    score: Mapped[int]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from storage.repositories import (
+    AccountRepo,
+    ChatRepo,
     ClaimRepo,
     MoneyRepo,
     OrderRepo,
@@ -24,6 +26,7 @@ from storage.repositories import (
     ShipmentRepo,
 )
 from workflow.errors import AlreadyHandled
+from workflow.ports import UnitOfWork
 
 
 def _is_audit_clash(exc: IntegrityError) -> bool:
@@ -56,6 +59,8 @@ class SqlUnitOfWork:
     money: MoneyRepo
     shipments: ShipmentRepo
     outbox: OutboxRepo
+    accounts: AccountRepo
+    chat: ChatRepo
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -75,6 +80,8 @@ class SqlUnitOfWork:
         self.money = MoneyRepo(session)
         self.shipments = ShipmentRepo(session)
         self.outbox = OutboxRepo(session)
+        self.accounts = AccountRepo(session)
+        self.chat = ChatRepo(session)
         return self
 
     async def __aexit__(
@@ -110,3 +117,8 @@ class UnitOfWorkFactory:
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
+
+
+def _satisfies_the_port(uow: SqlUnitOfWork) -> UnitOfWork:
+    """Never called: makes mypy prove the SQL unit of work implements the domain's port."""
+    return uow

@@ -177,15 +177,68 @@ class OutboxRepository(Protocol):
     async def command_retry(self, outbox_id: int, error: str, retry_at: datetime) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A chat identity's link to a platform party (kind: buyer | consignor | staff)."""
+
+    party_kind: str
+    party_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    id: int
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    id: int
+    party_kind: str
+    party_id: int
+    expires_at: datetime
+    used_at: datetime | None
+    used_by: int | None
+
+
+class AccountRepository(Protocol):
+    async def bindings(self, channel: str, external_id: int) -> list[Binding]: ...
+    async def bind(self, channel: str, external_id: int, binding: Binding, now: datetime) -> bool:
+        """Record the binding; False if it existed already."""
+        ...
+
+    async def externals_of(self, channel: str, party_kind: str, party_id: int) -> list[int]: ...
+    async def add_token(
+        self, token_hash: str, binding: Binding, now: datetime, expires_at: datetime
+    ) -> None: ...
+    async def token(self, token_hash: str) -> TokenRecord | None:
+        """The token row, locked for this transaction."""
+        ...
+
+    async def use_token(self, token_id: int, external_id: int, now: datetime) -> None: ...
+    async def staff(self, staff_id: int) -> StaffMember | None: ...
+    async def add_staff(self, name: str, role: str) -> StaffMember: ...
+    async def set_staff_role(self, staff_id: int, role: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; repositories hang off it and never commit themselves."""
 
-    parties: PartyRepository
-    orders: OrderRepository
-    claims: ClaimRepository
-    money: MoneyRepository
-    shipments: ShipmentRepository
-    outbox: OutboxRepository
+    @property
+    def parties(self) -> PartyRepository: ...
+    @property
+    def orders(self) -> OrderRepository: ...
+    @property
+    def claims(self) -> ClaimRepository: ...
+    @property
+    def money(self) -> MoneyRepository: ...
+    @property
+    def shipments(self) -> ShipmentRepository: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
+    @property
+    def accounts(self) -> AccountRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
