@@ -119,6 +119,8 @@ def test_no_module_but_the_table_names_a_state() -> None:
         for path in sorted((ROOT / package).rglob("*.py")):
             if path.name == "lifecycle.py" and path.parent.name == "workflow":
                 continue
+            if "migrations" in path.parts:  # column names in schema history, not states
+                continue
             if literals := _state_literals(path):
                 offenders[str(path.relative_to(ROOT))] = literals
     assert offenders == {}

@@ -68,7 +68,7 @@ async def redeem_binding(
     if record.used_at is not None:
         raise BindingRefused("already_yours" if record.used_by == external_id else "used")
     if record.expires_at <= now:
-        raise BindingRefused("expired")
+        raise BindingRefused("token_expired")
     binding = Binding(record.party_kind, record.party_id)
     await uow.accounts.use_token(record.id, external_id, now)
     await uow.accounts.bind(channel, external_id, binding, now)
