@@ -1,0 +1,65 @@
+"""Binding and the basics everyone has: /start (with a binding token), /help, /lang, /cancel."""
+
+from __future__ import annotations
+
+from bot.conversations.callbacks import LanguageChoice
+from bot.conversations.context import CHANNEL, LANGUAGES, Ctx
+from bot.conversations.model import Button, Outcome, Screen, Toast
+from bot.conversations.routes import ANYONE, ROUTES, audience_of, commands_for
+from workflow.services.accounts import actors_for, redeem_binding
+
+
+@ROUTES.command("start", ANYONE)
+async def start(ctx: Ctx, args: str) -> Outcome:
+    if args:
+        binding = await redeem_binding(ctx.uow, ctx.env, CHANNEL, ctx.incoming.user.id, args)
+        ctx.actors = await actors_for(ctx.uow, CHANNEL, ctx.incoming.user.id)
+        welcome = ctx.t(f"bind.done.{binding.party_kind}")
+        return Outcome([Screen(welcome), *(await help_(ctx, "")).outputs])
+    if not ctx.actors:
+        return Outcome([Screen(ctx.t("bind.unbound"))])
+    return await help_(ctx, "")
+
+
+@ROUTES.command("help", ANYONE)
+async def help_(ctx: Ctx, args: str) -> Outcome:
+    """The menu: what this user may do, by role."""
+    if not ctx.actors:
+        return Outcome([Screen(ctx.t("bind.unbound"))])
+    lines = [ctx.t("menu.title", name=ctx.incoming.user.first_name)]
+    for route in commands_for(audience_of(ctx) - {"anyone"}) + commands_for({"anyone"}):
+        if route.name != "start":
+            lines.append(f"/{route.name} — {ctx.t(route.description_key)}")
+    return Outcome([Screen("\n".join(dict.fromkeys(lines)))])
+
+
+@ROUTES.command("lang", ANYONE)
+async def choose_language(ctx: Ctx, args: str) -> Outcome:
+    if args in LANGUAGES:
+        return await _set_language(ctx, args)
+    keyboard = (
+        tuple(Button(ctx.t(f"lang.{code}"), LanguageChoice(code).pack()) for code in LANGUAGES),
+    )
+    return Outcome([Screen(ctx.t("lang.choose"), keyboard)])
+
+
+@ROUTES.callback(LanguageChoice, ANYONE)
+async def language_pressed(ctx: Ctx, choice: LanguageChoice) -> Outcome:
+    if choice.language not in LANGUAGES:
+        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    outcome = await _set_language(ctx, choice.language, edit=True)
+    return outcome
+
+
+async def _set_language(ctx: Ctx, language: str, edit: bool = False) -> Outcome:
+    user = await ctx.uow.chat.user(CHANNEL, ctx.incoming.user.id)
+    if user is not None:
+        user.language = language
+    ctx.lang = language
+    return Outcome([Screen(ctx.t("lang.set"), edit=edit)])
+
+
+@ROUTES.command("cancel", ANYONE)
+async def cancel(ctx: Ctx, args: str) -> Outcome:
+    ended = await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
+    return Outcome([Screen(ctx.t("dialog.cancelled" if ended else "dialog.nothing_to_cancel"))])

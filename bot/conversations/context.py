@@ -1,0 +1,74 @@
+"""What a conversation handler gets: its unit of work, who is talking, in which language."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.conversations.model import Incoming
+from storage.uow import SqlUnitOfWork, UnitOfWorkFactory
+from workflow.claims import STAFF_ROLES, Actor, Role
+from workflow.services.common import Env
+
+CHANNEL = "telegram"
+LANGUAGES = ("en", "zh-CN")
+
+Translate = Callable[..., str]
+
+
+def language_of(preferred: str | None, language_code: str | None) -> str:
+    """The user's chosen language, else Telegram's hint (any Chinese → zh-CN), else English."""
+    if preferred in LANGUAGES:
+        return preferred
+    if language_code and language_code.lower().startswith("zh"):
+        return "zh-CN"
+    return "en"
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    bot_username: str = "sandbox_bot"
+    admins: frozenset[int] = frozenset()
+    staff_chat_id: int | None = None
+
+
+@dataclass
+class Services:
+    """Process-wide collaborators, built once by the wiring (bot/app.py)."""
+
+    uows: UnitOfWorkFactory
+    env: Env
+    translate: Translate
+    config: BotConfig = field(default_factory=BotConfig)
+
+
+@dataclass
+class Ctx:
+    uow: SqlUnitOfWork
+    services: Services
+    incoming: Incoming
+    lang: str
+    actors: list[Actor]
+
+    @property
+    def env(self) -> Env:
+        return self.services.env
+
+    def t(self, key: str, **params: Any) -> str:
+        return self.services.translate(self.lang, key, **params)
+
+    def actor(self, role: Role) -> Actor | None:
+        return next((a for a in self.actors if a.role is role), None)
+
+    @property
+    def buyer(self) -> Actor | None:
+        return self.actor(Role.BUYER)
+
+    @property
+    def consignor(self) -> Actor | None:
+        return self.actor(Role.CONSIGNOR)
+
+    @property
+    def staff(self) -> Actor | None:
+        return next((a for a in self.actors if a.role in STAFF_ROLES), None)

@@ -1,0 +1,119 @@
+"""One update in, outputs out: one transaction per update, duplicates ignored, errors explained.
+
+The adapter calls :func:`process` for every update. It records the update id in the same
+transaction as the work the update causes, so a redelivered update is recognised and
+ignored; a domain refusal rolls the work back and answers with a sentence in the user's
+language; anything unexpected is logged with a reference and answered politely — the
+dispatcher never dies.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import secrets
+
+from bot.conversations import callbacks
+from bot.conversations.context import CHANNEL, Ctx, Services, language_of
+from bot.conversations.model import Incoming, Outcome, Output, Screen, Toast
+from bot.conversations.routes import ANYONE, ROUTES, audience_of
+from bot.i18n import refusal_key
+from workflow.errors import DomainError
+from workflow.services.accounts import actors_for
+
+log = logging.getLogger(__name__)
+
+# Commands an unbound user may use: binding itself, language, help.
+OPEN_COMMANDS = frozenset({"start", "lang", "help", "cancel"})
+
+
+async def process(services: Services, incoming: Incoming) -> list[Output]:
+    lang = language_of(None, incoming.user.language_code)
+    try:
+        async with services.uows() as uow:
+            now = services.env.clock.now()
+            if await uow.chat.seen_update(CHANNEL, incoming.update_id, now):
+                log.info("duplicate update %s ignored", incoming.update_id)
+                return []
+            chat_user = await uow.chat.touch_user(
+                CHANNEL, incoming.user.id, incoming.user.first_name, now
+            )
+            lang = language_of(chat_user.language, incoming.user.language_code)
+            ctx = Ctx(
+                uow, services, incoming, lang, await actors_for(uow, CHANNEL, incoming.user.id)
+            )
+            try:
+                outcome = await route(ctx)
+            except DomainError as refusal:
+                error = _refusal(services, lang, refusal, incoming)
+            else:
+                await uow.commit()
+                return _with_answer(incoming, outcome.outputs)
+        # The refused work was rolled back; remember the update so a redelivery stays quiet.
+        async with services.uows() as uow:
+            await uow.chat.seen_update(CHANNEL, incoming.update_id, services.env.clock.now())
+            await uow.commit()
+        return _with_answer(incoming, error)
+    except Exception:
+        reference = secrets.token_hex(4)
+        log.exception("update %s failed (ref %s)", incoming.update_id, reference)
+        text = services.translate(lang, "error.unexpected", reference=reference)
+        return _with_answer(
+            incoming, [Toast(text, alert=True) if incoming.callback_id else Screen(text)]
+        )
+
+
+def _refusal(
+    services: Services, lang: str, refusal: DomainError, incoming: Incoming
+) -> list[Output]:
+    log.info("refused: %s", refusal)
+    params = {k: html.escape(str(v)) for k, v in refusal.params.items()}
+    text = services.translate(lang, refusal_key(lang, refusal.key, refusal.params), **params)
+    return [Toast(text, alert=True)] if incoming.callback_id else [Screen(text)]
+
+
+def _with_answer(incoming: Incoming, outputs: list[Output]) -> list[Output]:
+    """Every button press gets an answer (Telegram shows a spinner until it does)."""
+    if incoming.callback_id and not any(isinstance(o, Toast) for o in outputs):
+        return [Toast(""), *outputs]
+    return outputs
+
+
+async def route(ctx: Ctx) -> Outcome:
+    incoming = ctx.incoming
+    who = audience_of(ctx)
+    if incoming.callback_data is not None:
+        try:
+            data = callbacks.unpack(incoming.callback_data)
+        except callbacks.BadCallback:
+            return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+        callback_route = ROUTES.callbacks.get(type(data))
+        if callback_route is None or not (callback_route.audience & who):
+            return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
+        return await callback_route.handler(ctx, data)
+
+    command = incoming.command
+    if command is not None:
+        name, args = command
+        if not ctx.actors and name not in OPEN_COMMANDS:
+            return Outcome([Screen(ctx.t("bind.unbound"))])
+        command_route = ROUTES.commands.get(name)
+        if command_route is None:
+            return Outcome([Screen(ctx.t("error.unknown_command", command=html.escape(name)))])
+        if not (command_route.audience & who):
+            return Outcome([Screen(ctx.t("error.command_not_for_you", command=html.escape(name)))])
+        return await command_route.handler(ctx, args)
+
+    if not ctx.actors:
+        return Outcome([Screen(ctx.t("bind.unbound"))])
+    conversation = await ctx.uow.chat.conversation(CHANNEL, incoming.user.id)
+    if conversation is not None and conversation.flow in ROUTES.dialogs:
+        return await ROUTES.dialogs[conversation.flow](
+            ctx, conversation.step, dict(conversation.data)
+        )
+    if not incoming.is_private:
+        return Outcome()  # chatter in the staff group that is not for us
+    help_route = ROUTES.commands.get("help")
+    if help_route is not None and help_route.audience & (who | set(ANYONE)):
+        return await help_route.handler(ctx, "")
+    return Outcome()

@@ -1,0 +1,107 @@
+"""The neutral shapes of a chat exchange: what came in, what goes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUser:
+    id: int
+    first_name: str
+    language_code: str | None = None
+    username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    file_id: str
+    file_unique_id: str
+    width: int
+    height: int
+    file_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    file_id: str
+    file_name: str | None
+    mime_type: str | None
+    file_size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One update, as the conversations see it."""
+
+    update_id: int
+    user: ChatUser
+    chat_id: int
+    chat_type: str = "private"
+    thread_id: int | None = None
+    message_id: int | None = None
+    text: str | None = None
+    callback_data: str | None = None
+    callback_id: str | None = None
+    photo: Photo | None = None
+    document: Document | None = None
+    media_group_id: str | None = None
+    has_other_content: bool = False  # a sticker, voice, location…: something we cannot use
+
+    @property
+    def command(self) -> tuple[str, str] | None:
+        """('start', 'args') for '/start args' (also '/start@our_bot args'), else None."""
+        if not self.text or not self.text.startswith("/"):
+            return None
+        head, _, rest = self.text[1:].partition(" ")
+        name = head.split("@", 1)[0].lower()
+        return (name, rest.strip()) if name else None
+
+    @property
+    def is_private(self) -> bool:
+        return self.chat_type == "private"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    data: str | None = None  # callback data (packed by bot.conversations.callbacks)
+    url: str | None = None
+
+
+Keyboard = tuple[tuple[Button, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """A message to show: sent anew, or edited in place of the one whose button was pressed.
+
+    ``text`` is HTML; anything a user typed must be escaped with :func:`html.escape` first.
+    """
+
+    text: str
+    keyboard: Keyboard = ()
+    edit: bool = False
+    photo: bytes | str | None = None  # PNG bytes to upload, or a file_id to reuse
+    chat_id: int | None = None  # default: the chat the update came from
+    thread_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Toast:
+    """The short answer to a button press (shown as a notification or an alert)."""
+
+    text: str
+    alert: bool = False
+
+
+Output = Screen | Toast
+
+
+@dataclass(slots=True)
+class Outcome:
+    outputs: list[Output] = field(default_factory=list)
+
+    def screen(self, text: str, keyboard: Keyboard = (), **options: object) -> Outcome:
+        self.outputs.append(Screen(text, keyboard, **options))  # type: ignore[arg-type]
+        return self

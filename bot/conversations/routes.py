@@ -1,0 +1,99 @@
+"""The framework-neutral router: commands, button families and dialogs, each with who may use it.
+
+Role modules register their handlers here; :mod:`bot.conversations.engine` looks them up. A
+command or button someone may not use gets a clear refusal, never a silent nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.conversations.callbacks import Callback
+from bot.conversations.context import Ctx
+from bot.conversations.model import Outcome
+
+# Who may use a handler: a set of these words ("buyer", "consignor", "staff", "admin", "anyone").
+Audience = frozenset[str]
+ANYONE: Audience = frozenset({"anyone"})
+BUYERS: Audience = frozenset({"buyer"})
+CONSIGNORS: Audience = frozenset({"consignor"})
+STAFF: Audience = frozenset({"staff"})
+ADMINS: Audience = frozenset({"admin"})
+
+CommandHandler = Callable[[Ctx, str], Awaitable[Outcome]]
+CallbackHandler = Callable[[Ctx, Any], Awaitable[Outcome]]
+DialogHandler = Callable[[Ctx, str, dict[str, Any]], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class CommandRoute:
+    name: str
+    audience: Audience
+    handler: CommandHandler
+    description_key: str
+
+
+@dataclass(frozen=True)
+class CallbackRoute:
+    kind: type[Callback]
+    audience: Audience
+    handler: CallbackHandler
+
+
+class Routes:
+    def __init__(self) -> None:
+        self.commands: dict[str, CommandRoute] = {}
+        self.callbacks: dict[type[Callback], CallbackRoute] = {}
+        self.dialogs: dict[str, DialogHandler] = {}
+
+    def command(
+        self, name: str, audience: Audience = ANYONE
+    ) -> Callable[[CommandHandler], CommandHandler]:
+        def register(handler: CommandHandler) -> CommandHandler:
+            if name in self.commands:
+                raise ValueError(f"/{name} registered twice")
+            self.commands[name] = CommandRoute(name, audience, handler, f"command.{name}")
+            return handler
+
+        return register
+
+    def callback(
+        self, kind: type[Callback], audience: Audience = ANYONE
+    ) -> Callable[[CallbackHandler], CallbackHandler]:
+        def register(handler: CallbackHandler) -> CallbackHandler:
+            if kind in self.callbacks:
+                raise ValueError(f"{kind.__name__} registered twice")
+            self.callbacks[kind] = CallbackRoute(kind, audience, handler)
+            return handler
+
+        return register
+
+    def dialog(self, flow: str) -> Callable[[DialogHandler], DialogHandler]:
+        def register(handler: DialogHandler) -> DialogHandler:
+            self.dialogs[flow] = handler
+            return handler
+
+        return register
+
+
+ROUTES = Routes()
+
+
+def audience_of(ctx: Ctx) -> set[str]:
+    """The audiences the current user belongs to."""
+    who = {"anyone"}
+    if ctx.buyer:
+        who.add("buyer")
+    if ctx.consignor:
+        who.add("consignor")
+    if ctx.staff:
+        who.add("staff")
+        if ctx.staff.role.value == "admin":
+            who.add("admin")
+    return who
+
+
+def commands_for(audiences: set[str]) -> list[CommandRoute]:
+    return [r for r in ROUTES.commands.values() if r.audience & audiences]

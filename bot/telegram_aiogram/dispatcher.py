@@ -1,0 +1,33 @@
+"""The aiogram Dispatcher: one router, two handlers, all plumbing in the engine."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.types import CallbackQuery, Message, Update
+
+from bot.conversations import engine
+from bot.conversations.context import Services
+from bot.telegram_aiogram.convert import from_callback, from_message
+from bot.telegram_aiogram.render import render
+
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+def build_dispatcher(services: Services) -> Dispatcher:
+    router = Router(name="aftersales")
+
+    @router.message()
+    async def on_message(message: Message, bot: Bot, event_update: Update) -> None:
+        incoming = from_message(event_update.update_id, message)
+        if incoming is None:
+            return
+        await render(bot, incoming, await engine.process(services, incoming))
+
+    @router.callback_query()
+    async def on_callback(query: CallbackQuery, bot: Bot, event_update: Update) -> None:
+        incoming = from_callback(event_update.update_id, query)
+        await render(bot, incoming, await engine.process(services, incoming))
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    return dispatcher

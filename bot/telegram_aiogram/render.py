@@ -1,0 +1,83 @@
+"""Neutral outputs → Bot API calls, made after the update's transaction has committed."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.conversations.model import Incoming, Keyboard, Output, Screen, Toast
+
+log = logging.getLogger(__name__)
+
+
+def markup(keyboard: Keyboard) -> InlineKeyboardMarkup | None:
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=b.label, url=b.url)
+                if b.url
+                else InlineKeyboardButton(text=b.label, callback_data=b.data)
+                for b in row
+            ]
+            for row in keyboard
+        ]
+    )
+
+
+async def render(bot: Bot, incoming: Incoming, outputs: list[Output]) -> None:
+    for output in outputs:
+        try:
+            if isinstance(output, Toast):
+                if incoming.callback_id:
+                    await bot.answer_callback_query(
+                        incoming.callback_id, text=output.text or None, show_alert=output.alert
+                    )
+            else:
+                await _screen(bot, incoming, output)
+        except TelegramBadRequest as exc:
+            if "message is not modified" in exc.message:
+                continue
+            log.warning("Telegram refused %s: %s", type(output).__name__, exc.message)
+
+
+async def _screen(bot: Bot, incoming: Incoming, screen: Screen) -> None:
+    chat_id = screen.chat_id if screen.chat_id is not None else incoming.chat_id
+    thread_id = screen.thread_id if screen.chat_id is not None else incoming.thread_id
+    reply_markup = markup(screen.keyboard)
+    if screen.edit and incoming.message_id and screen.photo is None and chat_id == incoming.chat_id:
+        await bot.edit_message_text(
+            text=screen.text,
+            chat_id=chat_id,
+            message_id=incoming.message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=reply_markup,
+        )
+        return
+    if screen.photo is not None:
+        photo = (
+            BufferedInputFile(screen.photo, filename="picture.png")
+            if isinstance(screen.photo, bytes)
+            else screen.photo
+        )
+        await bot.send_photo(
+            chat_id,
+            photo,
+            caption=screen.text or None,
+            parse_mode=ParseMode.HTML,
+            reply_markup=reply_markup,
+            message_thread_id=thread_id,
+        )
+        return
+    await bot.send_message(
+        chat_id,
+        screen.text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=reply_markup,
+        message_thread_id=thread_id,
+    )

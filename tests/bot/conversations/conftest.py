@@ -1,0 +1,80 @@
+"""A real bot against the sandbox over HTTP: the aiogram dispatcher polling, real storage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot import i18n
+from bot.conversations import binding as _binding  # noqa: F401  (registers the handlers)
+from bot.conversations.context import BotConfig, Services
+from bot.telegram_aiogram.dispatcher import ALLOWED_UPDATES, build_dispatcher
+from sandbox.app import RunningSandbox, running_sandbox
+from sandbox.client import SandboxClient
+from storage.uow import UnitOfWorkFactory
+from workflow.claims import SYSTEM
+from workflow.services.accounts import mint_binding
+from workflow.services.common import Env
+
+
+@dataclass
+class World:
+    sandbox: RunningSandbox
+    services: Services
+    uows: UnitOfWorkFactory
+    env: Env
+
+    @property
+    def client(self) -> SandboxClient:
+        return self.sandbox.client
+
+    async def user(self, user_id: int, name: str = "Ann", lang: str = "en") -> int:
+        made = await self.client.create_user(id=user_id, first_name=name, language_code=lang)
+        return int(made["id"])
+
+    async def say(self, user_id: int, text: str) -> list[dict[str, Any]]:
+        """The user sends ``text``; returns the bot's messages that arrived in answer."""
+        before = await self.client.messages(user_id)
+        await self.client.send(user_id, text)
+        await self.client.wait_idle(quiet_ms=50)
+        after = await self.client.messages(user_id)
+        seen = {m["message_id"] for m in before["messages"]}
+        return [m for m in after["messages"] if m["outgoing"] and m["message_id"] not in seen]
+
+    async def token(self, party_kind: str, party_id: int) -> str:
+        async with self.uows() as uow:
+            token = await mint_binding(uow, self.env, SYSTEM, party_kind, party_id)
+            await uow.commit()
+        return token
+
+
+@pytest.fixture
+async def world(uows: UnitOfWorkFactory, env: Env) -> AsyncIterator[World]:
+    async with running_sandbox(scale=1000.0) as sandbox:
+        services = Services(
+            uows=uows, env=env, translate=i18n.t, config=BotConfig(bot_username="sandbox_bot")
+        )
+        bot = Bot(
+            sandbox.token, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.url))
+        )
+        dispatcher = build_dispatcher(services)
+        polling = asyncio.create_task(
+            dispatcher.start_polling(
+                bot, handle_signals=False, allowed_updates=ALLOWED_UPDATES, polling_timeout=1
+            )
+        )
+        try:
+            yield World(sandbox, services, uows, env)
+        finally:
+            with contextlib.suppress(RuntimeError):
+                await dispatcher.stop_polling()
+            await polling
+            await bot.session.close()

@@ -1,0 +1,50 @@
+"""Binding a Telegram user to a platform account, through the sandbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.bot.conversations.conftest import World
+from tests.factories import order, place
+
+
+async def test_an_unbound_user_is_told_how_to_bind(world: World) -> None:
+    ann = await world.user(501)
+    [reply] = await world.say(ann, "hello")
+    assert "personal link" in reply["text"]
+    [reply] = await world.say(ann, "/claims")
+    assert "personal link" in reply["text"]
+
+
+async def test_a_binding_link_binds_once_and_only_for_its_user(world: World) -> None:
+    [p] = await place(world.uows, world.env.clock.now(), order("T-1", world.env.clock.now()))
+    token = await world.token("buyer", p.buyer_id)
+    ann, bob = await world.user(502), await world.user(503, "Bob", "zh-hans")
+    replies = await world.say(ann, f"/start {token}")
+    assert "connected to your buyer account" in replies[0]["text"]
+    assert "/help" in replies[1]["text"]
+    [again] = await world.say(ann, f"/start {token}")
+    assert "already used to connect this chat" in again["text"]
+    [foreign] = await world.say(bob, f"/start {token}")
+    assert "已被他人使用" in foreign["text"]
+    [unknown] = await world.say(bob, "/start not-a-real-token")
+    assert "链接无效" in unknown["text"]
+
+
+async def test_an_expired_link_is_refused(world: World) -> None:
+    [p] = await place(world.uows, world.env.clock.now(), order("T-2", world.env.clock.now()))
+    token = await world.token("buyer", p.buyer_id)
+    world.env.clock.advance(timedelta(days=4))  # type: ignore[attr-defined]
+    ann = await world.user(504)
+    [reply] = await world.say(ann, f"/start {token}")
+    assert "expired" in reply["text"]
+
+
+async def test_language_can_be_switched(world: World) -> None:
+    [p] = await place(world.uows, world.env.clock.now(), order("T-3", world.env.clock.now()))
+    ann = await world.user(505)
+    await world.say(ann, f"/start {await world.token('buyer', p.buyer_id)}")
+    [reply] = await world.say(ann, "/lang zh-CN")
+    assert reply["text"] == "语言已设置为简体中文。"
+    [reply] = await world.say(ann, "/nonsense")
+    assert "没有 /nonsense" in reply["text"]
