@@ -1,0 +1,1 @@
+"""Benchmarks: bounded in count and time; results go to benchmarks/results/."""
