@@ -1,0 +1,177 @@
+"""The claim card every party sees, and the buttons on it, drawn from the transition table.
+
+The buttons a viewer gets are exactly the steps the table lets their role fire from the
+claim's state (``lifecycle.allowed_triggers``) for which a role module registered an action
+handler. Each button carries the claim's version; a press on an older version is answered
+"out of date" with a fresh card, and never fires a second transition.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.conversations.callbacks import ClaimAction
+from bot.conversations.context import Ctx
+from bot.conversations.model import Button, Outcome, Screen, Toast
+from bot.conversations.routes import ANYONE, ROUTES
+from workflow import lifecycle
+from workflow.claims import Actor, Role
+from workflow.errors import NotFound
+from workflow.money import Money
+from workflow.services.queries import ClaimView, claim_view
+
+ActionHandler = Callable[[Ctx, Actor, ClaimView], Awaitable[Outcome]]
+
+# Buttons that are not transitions: open the card again, and the like.
+VIEW = "view"
+
+
+@dataclass(frozen=True)
+class Action:
+    trigger: str
+    handler: ActionHandler
+    roles: frozenset[Role]
+
+
+ACTIONS: dict[tuple[str, Role], Action] = {}
+
+
+def action(trigger: str, *roles: Role) -> Callable[[ActionHandler], ActionHandler]:
+    """Register what pressing ``trigger`` does for ``roles`` (a role module's job)."""
+
+    def register(handler: ActionHandler) -> ActionHandler:
+        for role in roles:
+            if (trigger, role) in ACTIONS:
+                raise ValueError(f"{trigger} for {role} registered twice")
+            ACTIONS[(trigger, role)] = Action(trigger, handler, frozenset(roles))
+        return handler
+
+    return register
+
+
+def viewer_for(ctx: Ctx, view: ClaimView) -> Actor | None:
+    """Which of the user's roles looks at this claim (buyer of it, consignor of it, staff)."""
+    buyer, consignor = ctx.buyer, ctx.consignor
+    if buyer is not None and buyer.party_id == view.claim.buyer_id:
+        return buyer
+    if consignor is not None and consignor.party_id in view.consignor_ids:
+        return consignor
+    return ctx.staff
+
+
+def money(amount: int | None, currency: str) -> str:
+    return Money(amount or 0, currency).format()
+
+
+def card_text(ctx: Ctx, view: ClaimView, viewer: Actor, timeline_limit: int = 8) -> str:
+    c = view.claim
+    out = [
+        ctx.t(
+            "card.header",
+            number=c.id,
+            claim_type=ctx.t(f"claim_type.{c.claim_type}"),
+            state=ctx.t(f"state.{c.status}"),
+        ),
+        ctx.t(
+            "card.reason",
+            reason=ctx.t(f"reason.{c.reason}"),
+            amount=money(c.claimed_amount, c.currency),
+        ),
+    ]
+    if c.description:
+        out.append(f"<i>{html.escape(c.description)}</i>")
+    for line in view.lines:
+        inspected = f" · {ctx.t(f'inspection.{line.inspection}')}" if line.inspection else ""
+        out.append(
+            f"• {html.escape(line.title)} ×{line.quantity} — {money(line.amount, c.currency)}{inspected}"
+        )
+    if c.compensation_amount is not None and c.status in lifecycle.sources_of(
+        "accept_compensation"
+    ):
+        out.append(ctx.t("card.compensation", amount=money(c.compensation_amount, c.currency)))
+    for shipment in view.shipments:
+        out.append(
+            ctx.t(
+                "card.shipment",
+                carrier=html.escape(shipment.carrier),
+                tracking=html.escape(shipment.tracking_number),
+            )
+        )
+    deadline = view.next_deadline
+    if deadline is not None and c.status not in lifecycle.TERMINAL_STATES:
+        out.append(
+            ctx.t(f"card.deadline.{deadline[0]}", when=deadline[1].strftime("%Y-%m-%d %H:%M UTC"))
+        )
+    out.append(ctx.t("card.timeline"))
+    for event in view.timeline[-timeline_limit:]:
+        entry = f"{event.at:%m-%d %H:%M} {ctx.t(f'trigger.{event.trigger}')} → {ctx.t(f'state.{event.to_status}')}"
+        if event.note and viewer.is_staff:
+            entry += f" — <i>{html.escape(event.note)}</i>"
+        out.append(entry)
+    return "\n".join(out)
+
+
+def buttons(ctx: Ctx, view: ClaimView, viewer: Actor) -> tuple[tuple[Button, ...], ...]:
+    c = view.claim
+    row = [
+        Button(ctx.t(f"trigger.{trigger}"), ClaimAction(c.id, trigger, c.version).pack())
+        for trigger in lifecycle.allowed_triggers(c.status, c.claim_type, viewer.role)
+        if (trigger, viewer.role) in ACTIONS
+    ]
+    extra = [a for (t, role), a in ACTIONS.items() if role is viewer.role and t.startswith("x_")]
+    row += [
+        Button(ctx.t(f"action.{a.trigger}"), ClaimAction(c.id, a.trigger, c.version).pack())
+        for a in extra
+        if _extra_applies(a.trigger, view)
+    ]
+    refresh = Button(ctx.t("action.refresh"), ClaimAction(c.id, VIEW, c.version).pack())
+    rows = [tuple(row[i : i + 2]) for i in range(0, len(row), 2)]
+    return (*rows, (refresh,))
+
+
+# Extra (non-transition) actions may declare when they apply.
+EXTRA_APPLIES: dict[str, Callable[[ClaimView], bool]] = {}
+
+
+def _extra_applies(trigger: str, view: ClaimView) -> bool:
+    check = EXTRA_APPLIES.get(trigger)
+    return check(view) if check else True
+
+
+async def card(ctx: Ctx, claim_id: int, edit: bool = False) -> Screen:
+    """The card of a claim, as this user may see it (another's claim: not found)."""
+    view = await _view_for_user(ctx, claim_id)
+    viewer = viewer_for(ctx, view)
+    assert viewer is not None
+    return Screen(card_text(ctx, view, viewer), buttons(ctx, view, viewer), edit=edit)
+
+
+async def _view_for_user(ctx: Ctx, claim_id: int) -> ClaimView:
+    """The claim as the first of the user's roles that may see it (else: not found)."""
+    for actor in sorted(ctx.actors, key=lambda a: (not a.is_staff, a.role.value)):
+        try:
+            return await claim_view(ctx.uow, actor, claim_id)
+        except NotFound:
+            continue  # not visible in this role; maybe in the next
+    raise NotFound("claim", claim_id)
+
+
+@ROUTES.callback(ClaimAction, ANYONE)
+async def pressed(ctx: Ctx, data: ClaimAction) -> Outcome:
+    view = await _view_for_user(ctx, data.claim_id)
+    viewer = viewer_for(ctx, view)
+    if viewer is None:
+        return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
+    if data.action == VIEW:
+        return Outcome(
+            [Screen(card_text(ctx, view, viewer), buttons(ctx, view, viewer), edit=True)]
+        )
+    if data.version != view.claim.version:
+        fresh = Screen(card_text(ctx, view, viewer), buttons(ctx, view, viewer), edit=True)
+        return Outcome([Toast(ctx.t("error.already_handled"), alert=True), fresh])
+    handler = ACTIONS.get((data.action, viewer.role))
+    if handler is None:
+        return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
+    return await handler.handler(ctx, viewer, view)

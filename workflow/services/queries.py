@@ -1,0 +1,86 @@
+"""Read models: what a party may see of a claim, gathered in one place with the same checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from workflow.claims import Actor, AuditEvent, ClaimRecord
+from workflow.errors import NotFound
+from workflow.ports import UnitOfWork
+from workflow.services.common import ensure_party
+
+
+@dataclass(frozen=True, slots=True)
+class LineView:
+    claim_line_id: int
+    order_ref: str
+    sku: str
+    title: str
+    quantity: int
+    amount: int
+    inspection: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentView:
+    kind: str
+    carrier: str
+    tracking_number: str
+    qr_payload: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimView:
+    claim: ClaimRecord
+    lines: tuple[LineView, ...]
+    timeline: tuple[AuditEvent, ...]
+    shipments: tuple[ShipmentView, ...]
+    consignor_ids: tuple[int, ...]
+
+    @property
+    def next_deadline(self) -> tuple[str, datetime] | None:
+        """The deadline that matters now, by name (info_due_at, return_by, respond_by…)."""
+        c = self.claim
+        for name in ("info_due_at", "return_by", "respond_by", "review_due_at"):
+            value = getattr(c, name)
+            if value is not None:
+                return name, value
+        return None
+
+
+async def claim_view(uow: UnitOfWork, actor: Actor, claim_id: int) -> ClaimView:
+    claim = await uow.claims.get(claim_id)
+    if claim is None:
+        raise NotFound("claim", claim_id)
+    await ensure_party(uow, actor, claim)
+    lines = []
+    for line in await uow.claims.lines(claim.id):
+        order_line = await uow.orders.line(line.order_line_id)
+        if order_line is None:
+            continue
+        order = await uow.orders.get(order_line.order_id)
+        item = await uow.orders.item(order_line.item_id)
+        lines.append(
+            LineView(
+                claim_line_id=line.id,
+                order_ref=order.external_ref if order else "?",
+                sku=item.sku if item else "?",
+                title=item.title if item else "?",
+                quantity=line.quantity,
+                amount=line.amount,
+                inspection=line.inspection,
+            )
+        )
+    shipments = tuple(
+        ShipmentView(s.kind, getattr(s, "carrier", ""), s.tracking_number, s.qr_payload, s.status)
+        for s in await uow.shipments.for_claim(claim.id)
+    )
+    return ClaimView(
+        claim=claim,
+        lines=tuple(lines),
+        timeline=tuple(await uow.claims.timeline(claim.id)),
+        shipments=shipments,
+        consignor_ids=tuple(await uow.claims.consignor_ids(claim.id)),
+    )
