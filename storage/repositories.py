@@ -485,6 +485,14 @@ class AccountRepo(_Repo):
         )
         return list((await self.s.scalars(stmt)).all())
 
+    async def all_staff_externals(self, channel: str) -> list[int]:
+        stmt = (
+            select(t.Identity.external_id)
+            .where(t.Identity.channel == channel, t.Identity.party_kind == "staff")
+            .order_by(t.Identity.id)
+        )
+        return list((await self.s.scalars(stmt)).all())
+
     async def add_token(
         self, token_hash: str, binding: Binding, now: datetime, expires_at: datetime
     ) -> None:
@@ -551,15 +559,16 @@ class ChatRepo(_Repo):
         return (await self.s.execute(stmt)).scalar_one_or_none()
 
     async def touch_user(
-        self, channel: str, external_id: int, first_name: str, now: datetime
+        self, channel: str, external_id: int, first_name: str, now: datetime, language: str
     ) -> t.ChatUser:
+        """The user's row; created on first contact with the language their client reports."""
         row = await self.user(channel, external_id)
         if row is None:
             row = t.ChatUser(
                 channel=channel,
                 external_id=external_id,
                 first_name=first_name[:200],
-                language=None,
+                language=language,
                 unreachable=False,
                 updated_at=now,
             )
@@ -609,3 +618,20 @@ class ChatRepo(_Repo):
         await self.s.delete(row)
         await self.s.flush()
         return True
+
+
+class DeliveryRepo(_Repo):
+    """Outbox messages waiting to be delivered to chat users."""
+
+    async def due_messages(self, now: datetime, limit: int) -> Sequence[t.Outbox]:
+        stmt = (
+            select(t.Outbox)
+            .where(
+                t.Outbox.channel == "message",
+                t.Outbox.sent_at.is_(None),
+                t.Outbox.available_at <= now,
+            )
+            .order_by(t.Outbox.id)
+            .limit(limit)
+        )
+        return (await self.s.scalars(self._locked(stmt, lock=True, skip_locked=True))).all()

@@ -19,6 +19,7 @@ from storage.repositories import (
     AccountRepo,
     ChatRepo,
     ClaimRepo,
+    DeliveryRepo,
     MoneyRepo,
     OrderRepo,
     OutboxRepo,
@@ -61,6 +62,7 @@ class SqlUnitOfWork:
     outbox: OutboxRepo
     accounts: AccountRepo
     chat: ChatRepo
+    delivery: DeliveryRepo
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -82,6 +84,7 @@ class SqlUnitOfWork:
         self.outbox = OutboxRepo(session)
         self.accounts = AccountRepo(session)
         self.chat = ChatRepo(session)
+        self.delivery = DeliveryRepo(session)
         return self
 
     async def __aexit__(

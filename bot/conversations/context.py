@@ -31,6 +31,7 @@ class BotConfig:
     bot_username: str = "sandbox_bot"
     admins: frozenset[int] = frozenset()
     staff_chat_id: int | None = None
+    staff_language: str = "zh-CN"
 
 
 @dataclass

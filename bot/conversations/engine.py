@@ -36,7 +36,7 @@ async def process(services: Services, incoming: Incoming) -> list[Output]:
                 log.info("duplicate update %s ignored", incoming.update_id)
                 return []
             chat_user = await uow.chat.touch_user(
-                CHANNEL, incoming.user.id, incoming.user.first_name, now
+                CHANNEL, incoming.user.id, incoming.user.first_name, now, lang
             )
             lang = language_of(chat_user.language, incoming.user.language_code)
             ctx = Ctx(

@@ -12,17 +12,23 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from sqlalchemy import select
 
 from bot import i18n
-from bot.conversations import binding as _binding  # noqa: F401  (registers the handlers)
+from bot.conversations import registry as _registry  # noqa: F401  (registers the handlers)
 from bot.conversations.context import BotConfig, Services
+from bot.delivery import deliver_pending
 from bot.telegram_aiogram.dispatcher import ALLOWED_UPDATES, build_dispatcher
 from sandbox.app import RunningSandbox, running_sandbox
 from sandbox.client import SandboxClient
+from storage import tables as t
 from storage.uow import UnitOfWorkFactory
 from workflow.claims import SYSTEM
 from workflow.services.accounts import mint_binding
 from workflow.services.common import Env
+from workflow.services.effects import deliver_refund_result, poll_tracking, run_provider_commands
+from workflow.simulated import SimulatedCarrier, SimulatedPaymentGateway
+from workflow.sweeps import run_all
 
 
 @dataclass
@@ -31,6 +37,30 @@ class World:
     services: Services
     uows: UnitOfWorkFactory
     env: Env
+    bot: Bot
+    payment: SimulatedPaymentGateway
+    carrier: SimulatedCarrier
+
+    async def back_office(self, rounds: int = 10) -> None:
+        """Sweeps, providers, payment callbacks, parcel scans and delivery, until quiet.
+
+        The clock does not move here: tests move it (``world.env.clock.advance``).
+        """
+        for _ in range(rounds):
+            moved = sum((await run_all(self.uows, self.env)).values())
+            moved += await run_provider_commands(self.uows, self.env, self.payment, self.carrier)
+            moved += await self.payment.deliver_callbacks(
+                lambda r: deliver_refund_result(self.uows, self.env, r)
+            )
+            async with self.uows() as uow:
+                numbers = list(
+                    (await uow.session.scalars(select(t.Shipment.tracking_number))).all()
+                )
+            moved += await poll_tracking(self.uows, self.env, self.carrier, numbers)
+            moved += await deliver_pending(self.services, self.bot)
+            if not moved:
+                break
+        await self.client.wait_idle(quiet_ms=50)
 
     @property
     def client(self) -> SandboxClient:
@@ -72,7 +102,15 @@ async def world(uows: UnitOfWorkFactory, env: Env) -> AsyncIterator[World]:
             )
         )
         try:
-            yield World(sandbox, services, uows, env)
+            yield World(
+                sandbox,
+                services,
+                uows,
+                env,
+                bot,
+                SimulatedPaymentGateway(env.clock, seed=1),
+                SimulatedCarrier(env.clock, seed=1),
+            )
         finally:
             with contextlib.suppress(RuntimeError):
                 await dispatcher.stop_polling()

@@ -1,0 +1,1 @@
+"""What a buyer sees and may press (commands, dialogs, claim-card actions)."""

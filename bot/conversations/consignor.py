@@ -1,0 +1,1 @@
+"""What a consignor sees and may press (commands, dialogs, claim-card actions)."""

@@ -1,0 +1,1 @@
+"""What a staff sees and may press (commands, dialogs, claim-card actions)."""

@@ -1,0 +1,44 @@
+"""Parties hear of every stage of their claims, in their own language."""
+
+from __future__ import annotations
+
+from tests.bot.conversations.conftest import World
+from tests.factories import order, place
+from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
+from workflow.services import filing
+
+
+async def test_buyer_and_consignor_follow_a_claim_stage_by_stage(world: World) -> None:
+    now = world.env.clock.now()
+    [p] = await place(world.uows, now, order("N-1", now))
+    buyer_chat = await world.user(601, "Ann", "en")
+    consignor_chat = await world.user(602, "Wang", "zh-hans")
+    await world.say(buyer_chat, f"/start {await world.token('buyer', p.buyer_id)}")
+    await world.say(consignor_chat, f"/start {await world.token('consignor', p.consignor_ids[0])}")
+    async with world.uows() as uow:
+        claim = await filing.file_claim(
+            uow,
+            world.env,
+            Actor(Role.BUYER, p.buyer_id),
+            ClaimDraft(
+                ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(p.line_ids[0], 1),)
+            ),
+        )
+        await uow.commit()
+    await world.back_office()
+    buyer_texts = [
+        m["text"] or m.get("caption")
+        for m in (await world.client.messages(buyer_chat))["messages"]
+        if m["outgoing"]
+    ]
+    consignor_texts = [
+        m["text"] or m.get("caption")
+        for m in (await world.client.messages(consignor_chat))["messages"]
+        if m["outgoing"]
+    ]
+    assert any(f"Claim #{claim.id} has been filed (100.00 CNY)" in t for t in buyer_texts)
+    assert any(f"Claim #{claim.id} approved — please send the item back" in t for t in buyer_texts)
+    assert any(f"售后单 #{claim.id} 已提交" in t for t in consignor_texts)
+    assert any(f"售后单 #{claim.id} 已通过，请在" in t for t in consignor_texts)
+    calls = await world.client.calls(ok=False)
+    assert calls["calls"] == []
