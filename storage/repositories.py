@@ -20,6 +20,7 @@ from workflow.claims import (
     OutboxMessage,
     ProviderCommand,
     RefundStatus,
+    ShipmentStatus,
 )
 from workflow.ports import Binding, StaffMember, TokenRecord, Waybill
 
@@ -345,6 +346,14 @@ class ShipmentRepo(_Repo):
     async def by_tracking(self, tracking_number: str) -> t.Shipment | None:
         stmt = select(t.Shipment).where(t.Shipment.tracking_number == tracking_number)
         return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def open_tracking_numbers(self) -> list[str]:
+        stmt = (
+            select(t.Shipment.tracking_number)
+            .where(t.Shipment.status != ShipmentStatus.DELIVERED.value)
+            .order_by(t.Shipment.id)
+        )
+        return list((await self.s.scalars(stmt)).all())
 
 
 class OutboxRepo(_Repo):

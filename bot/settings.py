@@ -1,0 +1,66 @@
+"""Configuration from the environment (prefix ``AFTERSALES_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from workflow.rules import ReviewPolicy
+
+TELEGRAM_API_URL = "https://api.telegram.org"
+
+
+def default_database_url() -> str:
+    return f"sqlite+aiosqlite:///{Path(user_data_dir('aftersales')) / 'aftersales.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(default_factory=default_database_url)
+    lang: str = "en"
+
+    # Telegram
+    bot_token: str | None = None
+    telegram_api_url: str = TELEGRAM_API_URL
+    admins: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    staff_chat_id: int | None = None
+    staff_language: str = "zh-CN"
+
+    # Review policy (amounts in minor units)
+    no_reason_window_days: int = 7
+    manual_review_above: int = 100_000
+    max_claims_per_30_days: int = 3
+    review_sla_hours: int = 24
+    info_deadline_days: int = 3
+    return_deadline_days: int = 7
+    compensation_deadline_days: int = 2
+    settlement_hold_hours: int = 0
+    shipping_sla_hours: int = 48
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        """``AFTERSALES_ADMINS=123,456`` (or a JSON list) → [123, 456]."""
+        if isinstance(value, str):
+            text = value.strip().strip("[]")
+            return [int(part) for part in text.replace(" ", "").split(",") if part]
+        return value
+
+    def policy(self) -> ReviewPolicy:
+        return ReviewPolicy(
+            no_reason_window=timedelta(days=self.no_reason_window_days),
+            manual_review_above=self.manual_review_above,
+            max_claims_per_30_days=self.max_claims_per_30_days,
+            review_sla=timedelta(hours=self.review_sla_hours),
+            info_deadline=timedelta(days=self.info_deadline_days),
+            return_deadline=timedelta(days=self.return_deadline_days),
+            compensation_deadline=timedelta(days=self.compensation_deadline_days),
+            settlement_hold=timedelta(hours=self.settlement_hold_hours),
+            shipping_sla=timedelta(hours=self.shipping_sla_hours),
+        )

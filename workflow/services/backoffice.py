@@ -1,0 +1,43 @@
+"""One round of the back office: sweeps, provider commands, payment callbacks, parcel scans.
+
+The bot runs rounds on a timer; tests and the demo run them until nothing moves. Delivery of
+messages to chats is the front end's part and is not in here.
+"""
+
+from __future__ import annotations
+
+from workflow.ports import Carrier, UnitOfWorkFactory
+from workflow.services.common import Env
+from workflow.services.effects import deliver_refund_result, poll_tracking, run_provider_commands
+from workflow.simulated import SimulatedPaymentGateway
+from workflow.sweeps import run_all
+
+
+async def run_round(
+    uows: UnitOfWorkFactory, env: Env, payment: SimulatedPaymentGateway, carrier: Carrier
+) -> int:
+    """Everything due now, once; returns how many things moved."""
+    moved = sum((await run_all(uows, env)).values())
+    moved += await run_provider_commands(uows, env, payment, carrier)
+    moved += await payment.deliver_callbacks(lambda r: deliver_refund_result(uows, env, r))
+    async with uows() as uow:
+        numbers = await uow.shipments.open_tracking_numbers()
+    moved += await poll_tracking(uows, env, carrier, numbers)
+    moved += sum((await run_all(uows, env)).values())
+    return moved
+
+
+async def run_until_quiet(
+    uows: UnitOfWorkFactory,
+    env: Env,
+    payment: SimulatedPaymentGateway,
+    carrier: Carrier,
+    rounds: int = 20,
+) -> int:
+    total = 0
+    for _ in range(rounds):
+        moved = await run_round(uows, env, payment, carrier)
+        total += moved
+        if not moved:
+            break
+    return total
