@@ -1,0 +1,55 @@
+"""Every text exists in both languages; lifecycle labels follow the table exactly."""
+
+from __future__ import annotations
+
+import string
+
+from bot import i18n
+from workflow import lifecycle
+from workflow.claims import ClaimType, Liability, Reason
+from workflow.services.filing import FILE_TRIGGER
+
+
+def test_both_languages_have_the_same_keys() -> None:
+    assert set(i18n.catalog("en")) == set(i18n.catalog("zh-CN"))
+
+
+def test_both_languages_use_the_same_parameters() -> None:
+    def names(text: str) -> set[str]:
+        return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+    en, zh = i18n.catalog("en"), i18n.catalog("zh-CN")
+    assert {k: names(v) for k, v in en.items()} == {k: names(v) for k, v in zh.items()}
+
+
+def test_lifecycle_labels_are_exactly_the_tables_states_and_steps() -> None:
+    keys = i18n.catalog("en").keys()
+    assert {k.removeprefix("state.") for k in keys if k.startswith("state.")} == set(
+        lifecycle.STATES
+    )
+    assert {k.removeprefix("trigger.") for k in keys if k.startswith("trigger.")} == {
+        *lifecycle.TRIGGERS,
+        FILE_TRIGGER,
+    }
+    assert {k.removeprefix("claim_type.") for k in keys if k.startswith("claim_type.")} == {
+        c.value for c in ClaimType
+    }
+    assert {k.removeprefix("reason.") for k in keys if k.startswith("reason.")} == {
+        r.value for r in Reason
+    }
+    assert {k.removeprefix("liability.") for k in keys if k.startswith("liability.")} == {
+        x.value for x in Liability
+    }
+
+
+def test_every_domain_refusal_has_words() -> None:
+    from workflow import errors
+    from workflow.services.accounts import BindingRefused
+
+    refusals = [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, errors.DomainError)
+    ]
+    for cls in [*refusals, BindingRefused]:
+        assert i18n.exists("en", f"error.{cls.key}"), cls
