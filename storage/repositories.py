@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import tables as t
@@ -393,22 +395,21 @@ class OutboxRepo(_Repo):
         recipient_id: int | None,
         claim_id: int | None,
     ) -> None:
-        exists = await self.s.scalar(select(t.Outbox.id).where(t.Outbox.dedupe_key == key))
-        if exists is not None:
-            return
-        self.s.add(
-            t.Outbox(
-                channel=channel,
-                dedupe_key=key,
-                recipient_kind=recipient_kind,
-                recipient_id=recipient_id,
-                template=template,
-                payload=payload,
-                claim_id=claim_id,
-                created_at=now,
-                available_at=now,
-            )
-        )
+        values = {
+            "channel": channel,
+            "dedupe_key": key,
+            "recipient_kind": recipient_kind,
+            "recipient_id": recipient_id,
+            "template": template,
+            "payload": payload,
+            "claim_id": claim_id,
+            "created_at": now,
+            "available_at": now,
+            "attempts": 0,
+        }
+        # A message or command already written under its key is not written again.
+        insert_ = sqlite_insert if not self.is_postgres else postgres_insert
+        await self.s.execute(insert_(t.Outbox).values(**values).on_conflict_do_nothing())
 
     async def due_commands(
         self, now: datetime, limit: int
