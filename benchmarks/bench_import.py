@@ -1,6 +1,6 @@
 """Importing a 100,000-row order file: rows per second, and the re-import that changes nothing.
 
-    .venv/bin/python -m benchmarks.bench_import [--rows 100000]
+.venv/bin/python -m benchmarks.bench_import [--rows 100000]
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ async def measure(rows: int) -> dict[str, object]:
             engine = make_engine(url)
             for attempt in ("first", "again"):
                 started = time.perf_counter()
-                report = await import_orders(engine, parse_file(file, Settings()), SystemClock().now())
+                report = await import_orders(
+                    engine, parse_file(file, Settings()), SystemClock().now()
+                )
                 seconds = time.perf_counter() - started
                 out[f"{kind}_{attempt}_seconds"] = round(seconds, 2)
                 out[f"{kind}_{attempt}_rows_per_s"] = round(rows / seconds)

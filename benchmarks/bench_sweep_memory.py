@@ -19,63 +19,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import psutil
-from sqlalchemy import insert, select
 
 from benchmarks.common import engines, fresh_database, order_file, write_result
 from bot.cli import parse_file
 from bot.settings import Settings
-from storage import tables as t
 from storage.engine import make_engine
 from storage.importer import import_orders
 from storage.uow import UnitOfWorkFactory
-from workflow import lifecycle
+from tests.factories import bulk_open_claims
 from workflow.services.common import Env
 from workflow.simulated import ManualClock
 from workflow.sweeps import SWEEPS, run_sweep
-
-CHUNK = 5000
-
-
-async def open_claims(uows: UnitOfWorkFactory, clock: ManualClock) -> int:
-    """One submitted claim per order line, written in bulk, with its creation audit row."""
-    now = clock.now()
-    async with uows() as uow:
-        rows = (
-            await uow.session.execute(
-                select(t.OrderLine.id, t.Order.buyer_id, t.OrderLine.unit_price)
-                .join(t.Order, t.Order.id == t.OrderLine.order_id)
-                .order_by(t.OrderLine.id)
-            )
-        ).all()
-    made = 0
-    for start in range(0, len(rows), CHUNK):
-        part = rows[start : start + CHUNK]
-        async with uows() as uow:
-            result = await uow.session.execute(
-                insert(t.Claim).returning(t.Claim.id),
-                [
-                    {
-                        "version": 1, "status": lifecycle.INITIAL, "buyer_id": buyer, "claim_type": "return_refund",
-                        "reason": "no_reason_7_days", "source": "buyer", "description": "", "currency": "CNY",
-                        "claimed_amount": price, "created_at": now, "updated_at": now, "review_due_at": now,
-                    }
-                    for _, buyer, price in part
-                ],
-            )
-            ids = list(result.scalars())
-            await uow.session.execute(
-                insert(t.ClaimLine),
-                [{"claim_id": c, "order_line_id": line, "quantity": 1, "amount": price}
-                 for c, (line, _, price) in zip(ids, part, strict=True)],
-            )
-            await uow.session.execute(
-                insert(t.ClaimEvent),
-                [{"claim_id": c, "version": 1, "from_status": "", "to_status": lifecycle.INITIAL,
-                  "trigger": "file", "actor": "buyer", "at": now} for c in ids],
-            )
-            await uow.commit()
-        made += len(part)
-    return made
 
 
 async def measure(claims: int, kind: str) -> dict[str, object]:
@@ -88,8 +42,10 @@ async def measure(claims: int, kind: str) -> dict[str, object]:
         file = order_file(folder / "orders.csv", claims, lines_per_order=1)
         clock = ManualClock()
         await import_orders(engine, parse_file(file, Settings()), clock.now())
-        clock.set(clock.now() + timedelta(days=400))  # every order delivered long ago: rules decide fast
-        made = await open_claims(uows, clock)
+        clock.set(
+            clock.now() + timedelta(days=400)
+        )  # every order delivered long ago: rules decide fast
+        made = await bulk_open_claims(uows, clock.now())
         env = Env(clock=clock)
         gc.collect()
         baseline = peak = process.memory_info().rss

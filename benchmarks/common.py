@@ -16,16 +16,18 @@ from storage.migrate import upgrade
 
 RESULTS = Path(__file__).parent / "results"
 POSTGRES_ENV = "AFTERSALES_TEST_POSTGRES_URL"
-COLUMNS = (
-    "order_ref,buyer_ref,buyer_name,currency,paid_at,ship_by,shipped_at,delivered_at,"
-    "sku,title,category,consignor_ref,consignor_name,quantity,unit_price,commission"
-).split(",")
+COLUMNS = ["order_ref", "buyer_ref", "buyer_name", "currency", "paid_at", "ship_by", "shipped_at", "delivered_at", "sku", "title", "category", "consignor_ref", "consignor_name", "quantity", "unit_price", "commission"]
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
-    data = {"benchmark": name, "at": datetime.now(UTC).isoformat(), "machine": platform.node(),
-            "cpus": os.cpu_count(), **data}
+    data = {
+        "benchmark": name,
+        "at": datetime.now(UTC).isoformat(),
+        "machine": platform.node(),
+        "cpus": os.cpu_count(),
+        **data,
+    }
     path = RESULTS / f"{name}-{int(time.time())}.json"
     path.write_text(json.dumps(data, indent=2))
     print(json.dumps(data, indent=2))
@@ -41,12 +43,26 @@ def order_file(path: Path, rows: int, lines_per_order: int = 2) -> Path:
         for n in range(rows):
             order_no = n // lines_per_order
             paid = start + timedelta(minutes=order_no)
-            writer.writerow([
-                f"SO-{order_no:07d}", f"B-{order_no % 5000:05d}", f"Buyer {order_no % 5000}", "CNY",
-                paid.isoformat(), "", (paid + timedelta(days=1)).isoformat(),
-                (paid + timedelta(days=3)).isoformat(), f"SKU-{n:07d}", f"Item {n}", "general",
-                f"C-{n % 300:03d}", f"Consignor {n % 300}", "1", f"{100 + n % 900}.00", "10.00",
-            ])
+            writer.writerow(
+                [
+                    f"SO-{order_no:07d}",
+                    f"B-{order_no % 5000:05d}",
+                    f"Buyer {order_no % 5000}",
+                    "CNY",
+                    paid.isoformat(),
+                    "",
+                    (paid + timedelta(days=1)).isoformat(),
+                    (paid + timedelta(days=3)).isoformat(),
+                    f"SKU-{n:07d}",
+                    f"Item {n}",
+                    "general",
+                    f"C-{n % 300:03d}",
+                    f"Consignor {n % 300}",
+                    "1",
+                    f"{100 + n % 900}.00",
+                    "10.00",
+                ]
+            )
     return path
 
 

@@ -80,3 +80,72 @@ async def place(uows: UnitOfWorkFactory, now: datetime, *orders: OrderImport) ->
                 )
             )
     return placed
+
+
+async def bulk_open_claims(uows: UnitOfWorkFactory, now: datetime, chunk: int = 5000) -> int:
+    """One submitted return claim per order line, written in bulk and due for review at ``now``.
+
+    For load: 2,000 or 100,000 claims in seconds, each with its creation audit row, exactly
+    as filing writes them (status, version 1, review_due_at).
+    """
+    from sqlalchemy import insert
+
+    from workflow import lifecycle
+    from workflow.services.filing import FILE_TRIGGER
+
+    async with uows() as uow:
+        rows = (
+            await uow.session.execute(
+                select(t.OrderLine.id, t.Order.buyer_id, t.OrderLine.unit_price)
+                .join(t.Order, t.Order.id == t.OrderLine.order_id)
+                .order_by(t.OrderLine.id)
+            )
+        ).all()
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        async with uows() as uow:
+            result = await uow.session.execute(
+                insert(t.Claim).returning(t.Claim.id),
+                [
+                    {
+                        "version": 1,
+                        "status": lifecycle.INITIAL,
+                        "buyer_id": buyer,
+                        "claim_type": "return_refund",
+                        "reason": "no_reason_7_days",
+                        "source": "buyer",
+                        "description": "",
+                        "currency": "CNY",
+                        "claimed_amount": price,
+                        "created_at": now,
+                        "updated_at": now,
+                        "review_due_at": now,
+                    }
+                    for _, buyer, price in part
+                ],
+            )
+            ids = list(result.scalars())
+            await uow.session.execute(
+                insert(t.ClaimLine),
+                [
+                    {"claim_id": c, "order_line_id": line, "quantity": 1, "amount": price}
+                    for c, (line, _, price) in zip(ids, part, strict=True)
+                ],
+            )
+            await uow.session.execute(
+                insert(t.ClaimEvent),
+                [
+                    {
+                        "claim_id": c,
+                        "version": 1,
+                        "from_status": "",
+                        "to_status": lifecycle.INITIAL,
+                        "trigger": FILE_TRIGGER,
+                        "actor": "buyer",
+                        "at": now,
+                    }
+                    for c in ids
+                ],
+            )
+            await uow.commit()
+    return len(rows)
