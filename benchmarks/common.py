@@ -16,7 +16,24 @@ from storage.migrate import upgrade
 
 RESULTS = Path(__file__).parent / "results"
 POSTGRES_ENV = "AFTERSALES_TEST_POSTGRES_URL"
-COLUMNS = ["order_ref", "buyer_ref", "buyer_name", "currency", "paid_at", "ship_by", "shipped_at", "delivered_at", "sku", "title", "category", "consignor_ref", "consignor_name", "quantity", "unit_price", "commission"]
+COLUMNS = [
+    "order_ref",
+    "buyer_ref",
+    "buyer_name",
+    "currency",
+    "paid_at",
+    "ship_by",
+    "shipped_at",
+    "delivered_at",
+    "sku",
+    "title",
+    "category",
+    "consignor_ref",
+    "consignor_name",
+    "quantity",
+    "unit_price",
+    "commission",
+]
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:

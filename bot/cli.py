@@ -225,7 +225,7 @@ async def _demo_services(lang: str) -> None:
             await _print_timeline(uows, lang, case.claim_id, i18n.t(lang, case.title_key))
         await _print_balances(uows, lang, clock)
     except DomainError as exc:
-        raise _fail(lang, f"error.{exc.key}", **exc.params) from exc
+        raise _fail(lang, i18n.refusal_key(lang, exc.key, exc.params), **exc.params) from exc
     finally:
         await engine.dispose()
 

@@ -89,6 +89,19 @@ class DemoPlayer:
             await use_case(uow)
             await uow.commit()
 
+    async def claim_on(self, order_ref: str) -> int:
+        async with self.uows() as uow:
+            return int(
+                (
+                    await uow.session.execute(
+                        select(t.ClaimLine.claim_id)
+                        .join(t.OrderLine, t.OrderLine.id == t.ClaimLine.order_line_id)
+                        .join(t.Order, t.Order.id == t.OrderLine.order_id)
+                        .where(t.Order.external_ref == order_ref)
+                    )
+                ).scalar_one()
+            )
+
     async def hand_over(self, claim_id: int) -> None:
         async with self.uows() as uow:
             for shipment in await uow.shipments.for_claim(claim_id):
@@ -150,12 +163,9 @@ async def play(uows: UnitOfWorkFactory, clock: ManualClock, env: Env) -> list[Ca
     await p.settle_down(hours=1)
     cases.append(Case("demo.case.damaged", c2))
 
-    # 3. Never shipped: refund only, approved as an overdue shipment.
-    clock.advance(timedelta(days=3))
-    c3 = await p.file(
-        "SO-1004", "BAG-007", ClaimType.REFUND_ONLY, Reason.NOT_RECEIVED, "Still waiting"
-    )
+    # 3. Never shipped: the system notices and opens a refund-only claim by itself.
     await p.settle_down(hours=1)
+    c3 = await p.claim_on("SO-1004")
     cases.append(Case("demo.case.not_shipped", c3))
 
     # 4. High value: manual review, rejected with a reason.

@@ -23,6 +23,7 @@ from workflow.claims import (
     ProviderCommand,
     RefundStatus,
     ShipmentStatus,
+    ShippingState,
 )
 from workflow.ports import Binding, StaffMember, TokenRecord, Waybill
 
@@ -69,6 +70,19 @@ class OrderRepo(_Repo):
     async def item(self, item_id: int, *, lock: bool = False) -> t.Item | None:
         stmt = self._locked(select(t.Item).where(t.Item.id == item_id), lock)
         return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def overdue(self, now: datetime, limit: int) -> list[int]:
+        stmt = (
+            select(t.Order.id)
+            .where(
+                t.Order.shipping_state == ShippingState.PENDING.value,
+                t.Order.ship_by <= now,
+                t.Order.overdue_flagged_at.is_(None),
+            )
+            .order_by(t.Order.ship_by)
+            .limit(limit)
+        )
+        return list((await self.s.scalars(self._locked(stmt, lock=True, skip_locked=True))).all())
 
 
 class ClaimRepo(_Repo):

@@ -116,6 +116,8 @@ class Order(Base):
     ship_by: Mapped[datetime]
     shipped_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    # Set once the overdue-shipment sweep has acted on the order, so it acts only once.
+    overdue_flagged_at: Mapped[datetime | None]
 
 
 class OrderLine(Base):

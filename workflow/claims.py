@@ -178,6 +178,7 @@ class OrderRecord(Protocol):
     ship_by: datetime
     shipped_at: datetime | None
     delivered_at: datetime | None
+    overdue_flagged_at: datetime | None
 
 
 class ClaimRecord(Protocol):

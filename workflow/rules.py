@@ -53,6 +53,9 @@ class ReviewPolicy:
     compensation_deadline: timedelta = timedelta(days=2)
     settlement_hold: timedelta = timedelta(0)
     shipping_sla: timedelta = timedelta(hours=48)
+    # An order not shipped by its deadline: the system opens a refund-only claim (True) or
+    # offers the buyer to open one (False). Consignor and staff are told either way.
+    overdue_opens_claim: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from workflow.errors import DomainError
 from workflow.lifecycle import sources_of
 from workflow.ports import UnitOfWork, UnitOfWorkFactory
 from workflow.services.common import Env
+from workflow.services.overdue import flag_overdue_order
 from workflow.services.returns import escalate_compensation, expire_return
 from workflow.services.review import auto_review, info_overdue
 from workflow.services.settlement import settle
@@ -95,5 +96,22 @@ async def run_sweep(uows: UnitOfWorkFactory, env: Env, sweep: Sweep, batch: int 
             return moved
 
 
+async def run_overdue_orders(uows: UnitOfWorkFactory, env: Env, batch: int = 200) -> int:
+    """Orders not shipped by their deadline, in batches claimed like the claim sweeps."""
+    moved = 0
+    while True:
+        async with uows() as uow:
+            ids = await uow.orders.overdue(env.clock.now(), batch)
+            if not ids:
+                return moved
+            flagged = [await flag_overdue_order(uow, env, order_id) for order_id in ids]
+            await uow.commit()
+        moved += sum(flagged)
+        if not any(flagged):
+            return moved
+
+
 async def run_all(uows: UnitOfWorkFactory, env: Env, batch: int = 200) -> dict[str, int]:
-    return {sweep.name: await run_sweep(uows, env, sweep, batch) for sweep in SWEEPS}
+    moved = {"overdue_shipment": await run_overdue_orders(uows, env, batch)}
+    moved |= {sweep.name: await run_sweep(uows, env, sweep, batch) for sweep in SWEEPS}
+    return moved

@@ -1,0 +1,72 @@
+"""Overdue-shipment detection: the system itself notices an order not shipped in time.
+
+The source article's fourth trigger. Per policy the system opens a refund-only claim on the
+buyer's behalf (source ``system``; the auto-review's overdue-shipment rule then approves it)
+or offers the buyer to open one; consignors and staff are told either way. Each order is
+acted on once (``overdue_flagged_at``).
+"""
+
+from __future__ import annotations
+
+from workflow.claims import (
+    SYSTEM,
+    ClaimDraft,
+    ClaimType,
+    LineRequest,
+    OutboxMessage,
+    Reason,
+    Source,
+)
+from workflow.errors import DomainError
+from workflow.ports import UnitOfWork
+from workflow.services.common import Env
+from workflow.services.filing import file_claim
+
+
+async def flag_overdue_order(uow: UnitOfWork, env: Env, order_id: int) -> bool:
+    order = await uow.orders.get(order_id, lock=True)
+    now = env.clock.now()
+    if order is None or order.overdue_flagged_at is not None or order.shipped_at is not None:
+        return False
+    if order.ship_by > now:
+        return False
+    order.overdue_flagged_at = now
+    requests = []
+    consignors: set[int] = set()
+    for line in await uow.orders.lines(order.id):
+        claimable = line.quantity - await uow.claims.claimed_quantity(line.id)
+        if claimable > 0:
+            requests.append(LineRequest(line.id, claimable))
+        item = await uow.orders.item(line.item_id)
+        if item is not None:
+            consignors.add(item.consignor_id)
+    params = {"order_ref": order.external_ref, "ship_by": order.ship_by.isoformat()}
+    claim_id = None
+    if requests and env.policy.overdue_opens_claim:
+        draft = ClaimDraft(
+            ClaimType.REFUND_ONLY, Reason.NOT_RECEIVED, tuple(requests), source=Source.SYSTEM
+        )
+        try:
+            claim_id = (await file_claim(uow, env, SYSTEM, draft, buyer_id=order.buyer_id)).id
+        except DomainError:
+            claim_id = None
+    messages = [
+        OutboxMessage(
+            f"overdue:{order.id}:staff", "staff", None, "staff.order_overdue", params, claim_id
+        )
+    ]
+    if claim_id is None:
+        messages.append(
+            OutboxMessage(
+                f"overdue:{order.id}:buyer", "buyer", order.buyer_id, "order.overdue_offer", params
+            )
+        )
+        messages += [
+            OutboxMessage(
+                f"overdue:{order.id}:consignor:{c}", "consignor", c, "order.overdue", params
+            )
+            for c in sorted(consignors)
+        ]
+    for message in messages:
+        await uow.outbox.add(message, now)
+    return True
