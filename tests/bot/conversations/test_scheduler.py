@@ -1,0 +1,45 @@
+"""The scheduler's interval jobs carry a claim forward with nobody pushing it."""
+
+from __future__ import annotations
+
+from bot.scheduler import Intervals, build_scheduler
+from tests.bot.conversations.conftest import World
+from tests.factories import order, place
+from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
+from workflow.services import filing
+
+
+async def test_jobs_review_request_a_waybill_and_tell_the_buyer(world: World) -> None:
+    now = world.env.clock.now()
+    [p] = await place(world.uows, now, order("SCH-1", now))
+    buyer = await world.user(801)
+    await world.say(buyer, f"/start {await world.token('buyer', p.buyer_id)}")
+    async with world.uows() as uow:
+        claim = await filing.file_claim(
+            uow,
+            world.env,
+            Actor(Role.BUYER, p.buyer_id),
+            ClaimDraft(
+                ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(p.line_ids[0], 1),)
+            ),
+        )
+        await uow.commit()
+    fast = Intervals(
+        sweeps=0.05, providers=0.05, payment_callbacks=0.05, tracking=0.05, delivery=0.05
+    )
+    scheduler = build_scheduler(world.services, world.bot, world.payment, world.carrier, fast)
+    scheduler.start()
+    try:
+        wanted = f"Claim #{claim.id} approved — please send the item back"
+        for _ in range(100):  # each round waits for the bot to go quiet, not for a fixed time
+            await world.client.wait_idle(quiet_ms=150, timeout_ms=5000)
+            texts = [m["text"] or "" for m in (await world.client.messages(buyer))["messages"]]
+            if any(wanted in text for text in texts):
+                break
+        else:
+            raise AssertionError(f"never saw {wanted!r}: {texts}")
+    finally:
+        scheduler.shutdown(wait=False)
+    async with world.uows() as uow:
+        trail = [e.trigger for e in await uow.claims.timeline(claim.id)]
+    assert trail == ["file", "auto_approve", "issue_waybill"]
