@@ -71,6 +71,20 @@ class OrderRepo(_Repo):
         stmt = self._locked(select(t.Item).where(t.Item.id == item_id), lock)
         return (await self.s.execute(stmt)).scalar_one_or_none()
 
+    async def for_buyer(self, buyer_id: int, offset: int, limit: int) -> Sequence[t.Order]:
+        stmt = (
+            select(t.Order)
+            .where(t.Order.buyer_id == buyer_id)
+            .order_by(t.Order.paid_at.desc(), t.Order.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return (await self.s.scalars(stmt)).all()
+
+    async def count_for_buyer(self, buyer_id: int) -> int:
+        stmt = select(func.count()).select_from(t.Order).where(t.Order.buyer_id == buyer_id)
+        return int((await self.s.execute(stmt)).scalar_one())
+
     async def overdue(self, now: datetime, limit: int) -> list[int]:
         stmt = (
             select(t.Order.id)
@@ -201,6 +215,34 @@ class ClaimRepo(_Repo):
             )
             for row in await self.s.scalars(stmt)
         ]
+
+    async def for_buyer(self, buyer_id: int, offset: int, limit: int) -> Sequence[t.Claim]:
+        stmt = (
+            select(t.Claim)
+            .where(t.Claim.buyer_id == buyer_id)
+            .order_by(t.Claim.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return (await self.s.scalars(stmt)).all()
+
+    async def count_for_buyer(self, buyer_id: int) -> int:
+        stmt = select(func.count()).select_from(t.Claim).where(t.Claim.buyer_id == buyer_id)
+        return int((await self.s.execute(stmt)).scalar_one())
+
+    async def in_states(self, states: Sequence[str], offset: int, limit: int) -> Sequence[t.Claim]:
+        stmt = (
+            select(t.Claim)
+            .where(t.Claim.status.in_(states))
+            .order_by(t.Claim.updated_at, t.Claim.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return (await self.s.scalars(stmt)).all()
+
+    async def count_in_states(self, states: Sequence[str]) -> int:
+        stmt = select(func.count()).select_from(t.Claim).where(t.Claim.status.in_(states))
+        return int((await self.s.execute(stmt)).scalar_one())
 
     async def consignor_ids(self, claim_id: int) -> list[int]:
         stmt = (

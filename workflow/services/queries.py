@@ -84,3 +84,75 @@ async def claim_view(uow: UnitOfWork, actor: Actor, claim_id: int) -> ClaimView:
         shipments=shipments,
         consignor_ids=tuple(await uow.claims.consignor_ids(claim.id)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LineChoice:
+    line_id: int
+    title: str
+    quantity: int
+    claimable: int
+    unit_price: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChoice:
+    """One of a buyer's orders, as the claim dialog offers it."""
+
+    order_id: int
+    order_ref: str
+    currency: str
+    delivered: bool
+    lines: tuple[LineChoice, ...]
+
+    @property
+    def ineligible_reason(self) -> str | None:
+        """None if a claim can be filed on it; else why not (a locale key suffix)."""
+        if not any(line.claimable > 0 for line in self.lines):
+            return "all_claimed"
+        return None
+
+
+async def buyer_orders(
+    uow: UnitOfWork, buyer_id: int, offset: int, limit: int
+) -> tuple[list[OrderChoice], int]:
+    """A page of the buyer's orders with what is still claimable, and the total count."""
+    out = []
+    for order in await uow.orders.for_buyer(buyer_id, offset, limit):
+        lines = []
+        for line in await uow.orders.lines(order.id):
+            item = await uow.orders.item(line.item_id)
+            claimable = line.quantity - await uow.claims.claimed_quantity(line.id)
+            lines.append(
+                LineChoice(
+                    line.id, item.title if item else "?", line.quantity, claimable, line.unit_price
+                )
+            )
+        out.append(
+            OrderChoice(
+                order.id,
+                order.external_ref,
+                order.currency,
+                order.delivered_at is not None,
+                tuple(lines),
+            )
+        )
+    return out, await uow.orders.count_for_buyer(buyer_id)
+
+
+async def buyer_order(uow: UnitOfWork, buyer_id: int, order_id: int) -> OrderChoice:
+    order = await uow.orders.get(order_id)
+    if order is None or order.buyer_id != buyer_id:
+        raise NotFound("order", order_id)
+    lines = []
+    for line in await uow.orders.lines(order.id):
+        item = await uow.orders.item(line.item_id)
+        claimable = line.quantity - await uow.claims.claimed_quantity(line.id)
+        lines.append(
+            LineChoice(
+                line.id, item.title if item else "?", line.quantity, claimable, line.unit_price
+            )
+        )
+    return OrderChoice(
+        order.id, order.external_ref, order.currency, order.delivered_at is not None, tuple(lines)
+    )
