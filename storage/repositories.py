@@ -627,20 +627,27 @@ class ChatRepo(_Repo):
     async def touch_user(
         self, channel: str, external_id: int, first_name: str, now: datetime, language: str
     ) -> t.ChatUser:
-        """The user's row; created on first contact with the language their client reports."""
-        row = await self.user(channel, external_id)
-        if row is None:
-            row = t.ChatUser(
-                channel=channel,
-                external_id=external_id,
-                first_name=first_name[:200],
-                language=language,
-                unreachable=False,
-                updated_at=now,
-            )
-            self.s.add(row)
-            await self.s.flush()
-        elif row.unreachable or row.first_name != first_name[:200]:
+        """The user's row, locked: one user's updates are handled one at a time.
+
+        Created on first contact with the language their client reports. Taking the row lock
+        first serialises a double press or two quick messages of the same user (on SQLite the
+        write transaction already does), so a dialog step can never run twice in parallel.
+        """
+        values = {
+            "channel": channel,
+            "external_id": external_id,
+            "first_name": first_name[:200],
+            "language": language,
+            "unreachable": False,
+            "updated_at": now,
+        }
+        insert_ = postgres_insert if self.is_postgres else sqlite_insert
+        await self.s.execute(insert_(t.ChatUser).values(**values).on_conflict_do_nothing())
+        stmt = select(t.ChatUser).where(
+            t.ChatUser.channel == channel, t.ChatUser.external_id == external_id
+        )
+        row: t.ChatUser = (await self.s.execute(self._locked(stmt, lock=True))).scalar_one()
+        if row.unreachable or row.first_name != first_name[:200]:
             row.first_name = first_name[:200]
             row.unreachable = False
             row.updated_at = now

@@ -31,7 +31,12 @@ def markup(keyboard: Keyboard) -> InlineKeyboardMarkup | None:
 
 
 async def render(bot: Bot, incoming: Incoming, outputs: list[Output]) -> None:
-    for output in outputs:
+    # Screens first, the answer to a button press last: once the press is answered, what it
+    # changed is already on screen.
+    ordered = [o for o in outputs if not isinstance(o, Toast)] + [
+        o for o in outputs if isinstance(o, Toast)
+    ]
+    for output in ordered:
         try:
             if isinstance(output, Toast):
                 if incoming.callback_id:

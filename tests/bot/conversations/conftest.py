@@ -41,6 +41,19 @@ class World:
     payment: SimulatedPaymentGateway
     carrier: SimulatedCarrier
 
+    stop_bot: Any = None  # stops the polling bot (a crash, for restart tests)
+
+    async def handled(self, update_id: int) -> None:
+        """Wait until the bot has committed its work for an update and gone quiet."""
+        for _ in range(100):
+            await self.client.wait_idle(quiet_ms=30)
+            async with self.uows() as uow:
+                if await uow.session.get(t.ProcessedUpdate, ("telegram", update_id)) is not None:
+                    break
+        else:
+            raise AssertionError(f"update {update_id} was never handled")
+        await self.client.wait_idle(quiet_ms=50)
+
     async def back_office(self, rounds: int = 10) -> None:
         """Sweeps, providers, payment callbacks, parcel scans and delivery, until quiet.
 
@@ -60,7 +73,7 @@ class World:
             moved += await deliver_pending(self.services, self.bot)
             if not moved:
                 break
-        await self.client.wait_idle(quiet_ms=50)
+        await self.client.wait_idle(quiet_ms=200)
 
     @property
     def client(self) -> SandboxClient:
@@ -73,8 +86,8 @@ class World:
     async def say(self, user_id: int, text: str) -> list[dict[str, Any]]:
         """The user sends ``text``; returns the bot's messages that arrived in answer."""
         before = await self.client.messages(user_id)
-        await self.client.send(user_id, text)
-        await self.client.wait_idle(quiet_ms=50)
+        sent = await self.client.send(user_id, text)
+        await self.handled(sent["update_id"])
         after = await self.client.messages(user_id)
         seen = {m["message_id"] for m in before["messages"]}
         return [m for m in after["messages"] if m["outgoing"] and m["message_id"] not in seen]
@@ -102,7 +115,13 @@ async def world(uows: UnitOfWorkFactory, env: Env) -> AsyncIterator[World]:
             )
         )
         try:
-            yield World(
+
+            async def stop_bot() -> None:
+                with contextlib.suppress(RuntimeError):
+                    await dispatcher.stop_polling()
+                await polling
+
+            made = World(
                 sandbox,
                 services,
                 uows,
@@ -111,6 +130,8 @@ async def world(uows: UnitOfWorkFactory, env: Env) -> AsyncIterator[World]:
                 SimulatedPaymentGateway(env.clock, seed=1),
                 SimulatedCarrier(env.clock, seed=1),
             )
+            made.stop_bot = stop_bot
+            yield made
         finally:
             with contextlib.suppress(RuntimeError):
                 await dispatcher.stop_polling()

@@ -1,0 +1,58 @@
+"""Small helpers for conversation tests: find the bot's last message, press its buttons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.bot.conversations.conftest import World
+
+
+async def last(world: World, chat_id: int) -> dict[str, Any]:
+    messages = [m for m in (await world.client.messages(chat_id))["messages"] if m["outgoing"]]
+    return messages[-1]
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def _shape(message: dict[str, Any]) -> tuple[Any, ...]:
+    return (message.get("text"), message.get("caption"), str(message.get("reply_markup")))
+
+
+async def press(
+    world: World, chat_id: int, label: str, message: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Press the button whose text contains ``label`` on ``message`` (default: the last one);
+    returns the bot's messages that are new or changed afterwards."""
+    message = message or await last(world, chat_id)
+    markup = message.get("reply_markup") or {}
+    matches = [b for row in markup.get("inline_keyboard", []) for b in row if label in b["text"]]
+    assert matches, f"no button {label!r} in {buttons(message)}"
+    before = {
+        m["message_id"]: _shape(m) for m in (await world.client.messages(chat_id))["messages"]
+    }
+    pressed = await world.client.press(
+        chat_id, message["message_id"], callback_data=matches[0]["callback_data"]
+    )
+    await answered(world, chat_id, pressed["callback_query_id"])
+    after = (await world.client.messages(chat_id))["messages"]
+    return [m for m in after if m["outgoing"] and before.get(m["message_id"]) != _shape(m)]
+
+
+async def answered(world: World, chat_id: int, query_id: str) -> None:
+    """Wait until the bot has answered a button press (it answers after drawing the result)."""
+    for _ in range(100):
+        await world.client.wait_idle(quiet_ms=30)
+        view = await world.client.messages(chat_id)
+        if any(
+            a["callback_query_id"] == query_id and a["answered"] for a in view["callback_answers"]
+        ):
+            await world.client.wait_idle(quiet_ms=30)
+            return
+    raise AssertionError(f"press {query_id} was never answered")
+
+
+async def toasts(world: World, chat_id: int) -> list[str]:
+    return [a["text"] or "" for a in (await world.client.messages(chat_id))["callback_answers"]]
