@@ -85,6 +85,43 @@ class OrderRepo(_Repo):
         stmt = select(func.count()).select_from(t.Order).where(t.Order.buyer_id == buyer_id)
         return int((await self.s.execute(stmt)).scalar_one())
 
+    async def items_for_consignor(
+        self, consignor_id: int, offset: int, limit: int
+    ) -> Sequence[t.Item]:
+        """A consignor's items, by SKU (a stable order for paging)."""
+        stmt = (
+            select(t.Item)
+            .where(t.Item.consignor_id == consignor_id)
+            .order_by(t.Item.sku, t.Item.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return (await self.s.scalars(stmt)).all()
+
+    async def count_items_for_consignor(self, consignor_id: int) -> int:
+        stmt = select(func.count()).select_from(t.Item).where(t.Item.consignor_id == consignor_id)
+        return int((await self.s.execute(stmt)).scalar_one())
+
+    async def sold_quantities(self, item_ids: Sequence[int]) -> dict[int, int]:
+        """Units of each item sold (summed over order lines); items never sold are absent."""
+        if not item_ids:
+            return {}
+        stmt = (
+            select(t.OrderLine.item_id, func.sum(t.OrderLine.quantity))
+            .where(t.OrderLine.item_id.in_(item_ids))
+            .group_by(t.OrderLine.item_id)
+        )
+        return {int(row[0]): int(row[1]) for row in await self.s.execute(stmt)}
+
+    async def items_of(self, consignor_id: int, limit: int) -> Sequence[t.Item]:
+        stmt = (
+            select(t.Item)
+            .where(t.Item.consignor_id == consignor_id)
+            .order_by(t.Item.sku)
+            .limit(limit)
+        )
+        return (await self.s.scalars(stmt)).all()
+
     async def overdue(self, now: datetime, limit: int) -> list[int]:
         stmt = (
             select(t.Order.id)
@@ -243,6 +280,36 @@ class ClaimRepo(_Repo):
     async def count_in_states(self, states: Sequence[str]) -> int:
         stmt = select(func.count()).select_from(t.Claim).where(t.Claim.status.in_(states))
         return int((await self.s.execute(stmt)).scalar_one())
+
+    async def rating(self, claim_id: int) -> tuple[int, str] | None:
+        """The buyer's rating of a closed claim (score, comment), if they gave one."""
+        row = await self.s.get(t.ClaimRating, claim_id)
+        return None if row is None else (row.score, row.comment)
+
+    async def add_rating(self, claim_id: int, score: int, comment: str, now: datetime) -> None:
+        self.s.add(t.ClaimRating(claim_id=claim_id, score=score, comment=comment, created_at=now))
+        await self.s.flush()
+
+    async def find(self, term: str, limit: int = 20) -> list[int]:
+        """Claims on an order reference, of a buyer reference, or with a tracking number."""
+        by_order = (
+            select(t.ClaimLine.claim_id)
+            .join(t.OrderLine, t.OrderLine.id == t.ClaimLine.order_line_id)
+            .join(t.Order, t.Order.id == t.OrderLine.order_id)
+            .where(t.Order.external_ref == term)
+        )
+        by_buyer = (
+            select(t.Claim.id)
+            .join(t.Buyer, t.Buyer.id == t.Claim.buyer_id)
+            .where(t.Buyer.external_ref == term)
+        )
+        by_tracking = select(t.Shipment.claim_id).where(
+            t.Shipment.tracking_number == term, t.Shipment.claim_id.is_not(None)
+        )
+        ids: set[int] = set()
+        for stmt in (by_order, by_buyer, by_tracking):
+            ids |= {int(i) for i in (await self.s.scalars(stmt)).all() if i is not None}
+        return sorted(ids)[:limit]
 
     async def consignor_ids(self, claim_id: int) -> list[int]:
         stmt = (

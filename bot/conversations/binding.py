@@ -6,11 +6,20 @@ from bot.conversations.callbacks import LanguageChoice
 from bot.conversations.context import CHANNEL, LANGUAGES, Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES, audience_of, commands_for
-from workflow.services.accounts import actors_for, redeem_binding
+from workflow.claims import SYSTEM, Role
+from workflow.services.accounts import actors_for, grant_role, redeem_binding
 
 
 @ROUTES.command("start", ANYONE)
 async def start(ctx: Ctx, args: str) -> Outcome:
+    user_id = ctx.incoming.user.id
+    if user_id in ctx.services.config.admins and ctx.staff is None:
+        # The first admins come from configuration; they bind by just saying /start.
+        await grant_role(
+            ctx.uow, ctx.env, SYSTEM, CHANNEL, user_id, Role.ADMIN, ctx.incoming.user.first_name
+        )
+        ctx.actors = await actors_for(ctx.uow, CHANNEL, user_id)
+        return Outcome([Screen(ctx.t("bind.done.staff")), *(await help_(ctx, "")).outputs])
     if args:
         binding = await redeem_binding(ctx.uow, ctx.env, CHANNEL, ctx.incoming.user.id, args)
         ctx.actors = await actors_for(ctx.uow, CHANNEL, ctx.incoming.user.id)
