@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import engines, fresh_database, order_file, write_result
+from benchmarks.common import drop_database, engines, fresh_database, order_file, write_result
 from bot.cli import parse_file
 from bot.settings import Settings
 from storage.engine import make_engine
@@ -38,6 +38,8 @@ async def measure(rows: int) -> dict[str, object]:
                 out[f"{kind}_{attempt}_imported_orders"] = report.imported
                 out[f"{kind}_{attempt}_errors"] = len(report.errors)
             await engine.dispose()
+            if kind == "postgres":
+                await drop_database(url)
     return out
 
 

@@ -11,29 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.cli import CSV_COLUMNS
 from storage.engine import make_engine, sqlite_url_for
 from storage.migrate import upgrade
 
 RESULTS = Path(__file__).parent / "results"
 POSTGRES_ENV = "AFTERSALES_TEST_POSTGRES_URL"
-COLUMNS = [
-    "order_ref",
-    "buyer_ref",
-    "buyer_name",
-    "currency",
-    "paid_at",
-    "ship_by",
-    "shipped_at",
-    "delivered_at",
-    "sku",
-    "title",
-    "category",
-    "consignor_ref",
-    "consignor_name",
-    "quantity",
-    "unit_price",
-    "commission",
-]
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:
@@ -56,7 +39,7 @@ def order_file(path: Path, rows: int, lines_per_order: int = 2) -> Path:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
+        writer.writerow(CSV_COLUMNS)
         for n in range(rows):
             order_no = n // lines_per_order
             paid = start + timedelta(minutes=order_no)
@@ -102,6 +85,20 @@ async def fresh_database(folder: Path, engine_kind: str) -> str:
     await upgrade(engine)
     await engine.dispose()
     return url
+
+
+async def drop_database(url: str) -> None:
+    """Remove a PostgreSQL database made by ``fresh_database`` (SQLite files go with their folder)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    admin = make_engine(os.environ[POSTGRES_ENV], isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
 
 
 def engines() -> list[str]:

@@ -17,9 +17,11 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 
+from bot import staff_group
 from bot.conversations.callbacks import ClaimAction
 from bot.conversations.context import CHANNEL, Services, language_of
 from bot.conversations.model import Button, Screen
+from bot.conversations.staff_topics import staff_language
 from bot.telegram_aiogram.render import markup
 from storage import tables as t
 from storage.uow import SqlUnitOfWork
@@ -52,9 +54,8 @@ async def _chats(
 ) -> list[tuple[int, int | None, str]]:
     """(chat id, thread id, language) for each chat the message goes to."""
     if row.recipient_kind == "staff":
-        group = services.config.staff_chat_id
-        if group is not None:
-            return [(group, None, "zh-CN" if services.config.staff_language == "zh-CN" else "en")]
+        # Without a staff group, to every staff member's private chat (with one, the
+        # message goes into the case's topic: bot.staff_group).
         externals = await uow.accounts.all_staff_externals(CHANNEL)
     elif row.recipient_kind in ("buyer", "consignor") and row.recipient_id is not None:
         externals = await uow.accounts.externals_of(CHANNEL, row.recipient_kind, row.recipient_id)
@@ -74,9 +75,17 @@ async def deliver_pending(services: Services, bot: Bot, limit: int = 100) -> int
     done = 0
     async with services.uows() as uow:
         rows = list(await uow.delivery.due_messages(services.env.clock.now(), limit))
+        claim_ids: set[int] = set()
         for row in rows:
             try:
-                for chat_id, thread_id, lang in await _chats(uow, services, row):
+                if row.recipient_kind == "staff" and services.config.staff_chat_id is not None:
+                    note = render(services, staff_language(services), row).text
+                    if not await staff_group.deliver(uow, services, bot, row, note):
+                        continue  # over the group's budget: a later round sends it
+                    chats = []
+                else:
+                    chats = await _chats(uow, services, row)
+                for chat_id, thread_id, lang in chats:
                     screen = render(services, lang, row)
                     try:
                         await _send(bot, chat_id, thread_id, screen)
@@ -87,10 +96,14 @@ async def deliver_pending(services: Services, bot: Bot, limit: int = 100) -> int
                 row.sent_at = services.env.clock.now()
                 row.attempts += 1
                 done += 1
+                if row.claim_id is not None:
+                    claim_ids.add(row.claim_id)
             except TelegramRetryAfter as exc:
                 row.attempts += 1
                 row.last_error = f"429 retry after {exc.retry_after}"
                 break
+        # Every transition writes messages; the cases they are about get their topics renamed.
+        await staff_group.sync(uow, services, bot, claim_ids)
         await uow.commit()
     return done
 

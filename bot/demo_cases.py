@@ -40,10 +40,12 @@ class Case:
 
 
 class DemoPlayer:
-    def __init__(self, uows: UnitOfWorkFactory, clock: ManualClock, env: Env) -> None:
+    def __init__(
+        self, uows: UnitOfWorkFactory, clock: ManualClock, env: Env, carrier: SimulatedCarrier
+    ) -> None:
         self.uows, self.clock, self.env = uows, clock, env
         self.payment = SimulatedPaymentGateway(clock, seed=2026)
-        self.carrier = SimulatedCarrier(clock, seed=2026)
+        self.carrier = carrier
 
     async def settle_down(self, hours: float = 0) -> None:
         await run_until_quiet(self.uows, self.env, self.payment, self.carrier)
@@ -108,10 +110,16 @@ class DemoPlayer:
                 self.carrier.hand_over(shipment.tracking_number)
 
 
-async def play(uows: UnitOfWorkFactory, clock: ManualClock, env: Env) -> list[Case]:
-    """Import the demo orders and play five cases to their ends."""
+async def play(
+    uows: UnitOfWorkFactory, clock: ManualClock, env: Env, carrier: SimulatedCarrier | None = None
+) -> list[Case]:
+    """Import the demo orders and play five cases to their ends.
+
+    ``carrier`` is the simulated carrier the parcels travel with; pass one to read their
+    tracking events afterwards.
+    """
     await import_orders(uows.engine, demo_orders(clock.now()), clock.now())
-    p = DemoPlayer(uows, clock, env)
+    p = DemoPlayer(uows, clock, env, carrier or SimulatedCarrier(clock, seed=2026))
     cases: list[Case] = []
 
     # 1. The source article's script: a no-reason return, approved automatically.

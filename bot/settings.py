@@ -10,6 +10,7 @@ from platformdirs import user_data_dir
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from workflow.claims import ClaimType, Reason
 from workflow.rules import ReviewPolicy
 
 TELEGRAM_API_URL = "https://api.telegram.org"
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
     compensation_deadline_days: int = 2
     settlement_hold_hours: int = 0
     shipping_sla_hours: int = 48
+    # "reason:type" pairs that always go to a person, e.g.
+    # AFTERSALES_ALWAYS_MANUAL=other:refund_only,quality_issue:refund_only (default: the
+    # domain's list; an empty value means none).
+    always_manual: Annotated[frozenset[tuple[Reason, ClaimType]] | None, NoDecode] = None
+    damage_needs_evidence: bool = True
+    overdue_opens_claim: bool = True
 
     @field_validator("admins", mode="before")
     @classmethod
@@ -52,7 +59,25 @@ class Settings(BaseSettings):
             return [int(part) for part in text.replace(" ", "").split(",") if part]
         return value
 
+    @field_validator("always_manual", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: object) -> object:
+        """``other:refund_only,quality_issue:refund_only`` → {(OTHER, REFUND_ONLY), ...}."""
+        if not isinstance(value, str):
+            return value
+        pairs = set()
+        for part in value.replace(" ", "").split(","):
+            if not part:
+                continue
+            reason, _, claim_type = part.partition(":")
+            try:
+                pairs.add((Reason(reason), ClaimType(claim_type)))
+            except ValueError as exc:
+                raise ValueError(f"{part!r} is not a reason:claim_type pair") from exc
+        return frozenset(pairs)
+
     def policy(self) -> ReviewPolicy:
+        default = ReviewPolicy()
         return ReviewPolicy(
             no_reason_window=timedelta(days=self.no_reason_window_days),
             manual_review_above=self.manual_review_above,
@@ -63,4 +88,9 @@ class Settings(BaseSettings):
             compensation_deadline=timedelta(days=self.compensation_deadline_days),
             settlement_hold=timedelta(hours=self.settlement_hold_hours),
             shipping_sla=timedelta(hours=self.shipping_sla_hours),
+            always_manual=default.always_manual
+            if self.always_manual is None
+            else self.always_manual,
+            damage_needs_evidence=self.damage_needs_evidence,
+            overdue_opens_claim=self.overdue_opens_claim,
         )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -775,3 +775,92 @@ class DeliveryRepo(_Repo):
             .limit(limit)
         )
         return (await self.s.scalars(self._locked(stmt, lock=True, skip_locked=True))).all()
+
+
+class TopicRepo(_Repo):
+    """The staff group's forum topic of each case, and who on staff took the case.
+
+    A row without ``thread_id`` records only who took the case (no topic yet, or none any
+    more because someone deleted it).
+    """
+
+    async def get(self, claim_id: int) -> t.ClaimTopic | None:
+        stmt = select(t.ClaimTopic).where(t.ClaimTopic.claim_id == claim_id)
+        return (
+            await self.s.execute(stmt.execution_options(populate_existing=True))
+        ).scalar_one_or_none()
+
+    async def _ensure(self, claim_id: int, chat_id: int, now: datetime) -> None:
+        insert_ = postgres_insert if self.is_postgres else sqlite_insert
+        await self.s.execute(
+            insert_(t.ClaimTopic)
+            .values(claim_id=claim_id, chat_id=chat_id, name="", closed=False, updated_at=now)
+            .on_conflict_do_nothing()
+        )
+
+    async def take(self, claim_id: int, staff_id: int, chat_id: int, now: datetime) -> int | None:
+        """Name ``staff_id`` as the one working the case unless someone already is; returns
+        the staff id who holds it afterwards (a conditional update: two takers, one wins)."""
+        await self._ensure(claim_id, chat_id, now)
+        await self.s.execute(
+            update(t.ClaimTopic)
+            .where(t.ClaimTopic.claim_id == claim_id, t.ClaimTopic.taken_by.is_(None))
+            .values(taken_by=staff_id, updated_at=now)
+        )
+        row = await self.get(claim_id)
+        return None if row is None else row.taken_by
+
+    async def taken_by_name(self, claim_id: int) -> str | None:
+        stmt = (
+            select(t.Staff.name)
+            .join(t.ClaimTopic, t.ClaimTopic.taken_by == t.Staff.id)
+            .where(t.ClaimTopic.claim_id == claim_id)
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none()
+
+    async def opened(
+        self,
+        claim_id: int,
+        chat_id: int,
+        thread_id: int,
+        name: str,
+        card_message_id: int | None,
+        now: datetime,
+    ) -> None:
+        await self._ensure(claim_id, chat_id, now)
+        await self.s.execute(
+            update(t.ClaimTopic)
+            .where(t.ClaimTopic.claim_id == claim_id)
+            .values(
+                chat_id=chat_id,
+                thread_id=thread_id,
+                name=name,
+                closed=False,
+                card_message_id=card_message_id,
+                updated_at=now,
+            )
+        )
+
+    async def changed(self, claim_id: int, now: datetime, **values: Any) -> None:
+        """Record what the bot changed on a topic (name, closed, card_message_id, thread_id)."""
+        topic = t.ClaimTopic
+        allowed = {
+            c.key for c in (topic.name, topic.closed, topic.card_message_id, topic.thread_id)
+        }
+        if not values.keys() <= allowed:
+            raise ValueError(f"not a topic field: {sorted(values.keys() - allowed)}")
+        await self.s.execute(
+            update(t.ClaimTopic)
+            .where(t.ClaimTopic.claim_id == claim_id)
+            .values(updated_at=now, **values)
+        )
+
+    async def evidence(self, claim_id: int, limit: int = 10) -> list[str]:
+        """The buyer's evidence (file references), oldest first."""
+        stmt = (
+            select(t.Evidence.ref)
+            .where(t.Evidence.claim_id == claim_id)
+            .order_by(t.Evidence.id)
+            .limit(limit)
+        )
+        return list((await self.s.scalars(stmt)).all())

@@ -6,11 +6,11 @@ adapters implement the providers. Repositories never commit: the unit of work co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 from workflow.claims import (
     AuditEvent,
@@ -29,6 +29,7 @@ from workflow.claims import (
     RefundRecord,
     ShipmentRecord,
 )
+from workflow.stats import ClaimRow, DurationBucket, ReturnRate, SlaRule, StageCount
 
 # ---- time ----
 
@@ -110,6 +111,15 @@ class OrderRepository(Protocol):
         """Ids of paid orders still unshipped past ``ship_by`` and not yet acted on."""
         ...
 
+    async def items_for_consignor(
+        self, consignor_id: int, offset: int, limit: int
+    ) -> Sequence[ItemRecord]:
+        """A consignor's items, by SKU."""
+        ...
+
+    async def count_items_for_consignor(self, consignor_id: int) -> int: ...
+    async def sold_quantities(self, item_ids: Sequence[int]) -> dict[int, int]: ...
+
 
 class ClaimRepository(Protocol):
     async def get(self, claim_id: int, *, lock: bool = False) -> ClaimRecord | None: ...
@@ -148,6 +158,8 @@ class ClaimRepository(Protocol):
         ...
 
     async def count_in_states(self, states: Sequence[str]) -> int: ...
+    async def rating(self, claim_id: int) -> tuple[int, str] | None: ...
+    async def add_rating(self, claim_id: int, score: int, comment: str, now: datetime) -> None: ...
 
 
 class MoneyRepository(Protocol):
@@ -169,6 +181,12 @@ class MoneyRepository(Protocol):
         ...
 
     async def entries_for_claim(self, claim_id: int) -> Sequence[LedgerPosting]: ...
+    async def entries_for_consignor(
+        self, consignor_id: int, limit: int = 20
+    ) -> Sequence[LedgerPosting]:
+        """The consignor's latest entries, newest first."""
+        ...
+
     async def balance(self, consignor_id: int, now: datetime) -> tuple[int, int]:
         """(available, pending) in minor units; pending = not yet available at ``now``."""
         ...
@@ -276,3 +294,55 @@ class UnitOfWork(Protocol):
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 JSON = dict[str, Any]
+
+
+class StatsRepository(Protocol):
+    """The dashboard's aggregate questions (see :mod:`workflow.stats`): each is answered with
+    GROUP BY in the database, one row per group, never by loading claims one by one.
+
+    Not a member of the unit of work: storage's implementation takes a session of its own or
+    the unit of work's. States are always passed in, read off the lifecycle table.
+    """
+
+    async def open_claims(self, states: Sequence[str]) -> Sequence[StageCount]:
+        """Claims now in each of ``states``, per claim type (groups with claims only)."""
+        ...
+
+    async def opened_per_day(self, since: datetime) -> Mapping[date, int]:
+        """Claims filed per UTC day from ``since`` on."""
+        ...
+
+    async def resolved_per_day(self, since: datetime, states: Sequence[str]) -> Mapping[date, int]:
+        """Claims that reached one of ``states`` (terminal ones) per UTC day from ``since``."""
+        ...
+
+    async def resolution_histogram(self, states: Sequence[str]) -> Sequence[DurationBucket]:
+        """Claims now in ``states``, by type and whole minutes from filing to closing."""
+        ...
+
+    async def return_rates(
+        self, by: Literal["consignor", "category"], claim_type: str, dropped: Sequence[str]
+    ) -> Sequence[ReturnRate]:
+        """Per consignor or item category that sold anything: units sold (order lines) and
+        units under ``claim_type`` claims not in ``dropped`` states."""
+        ...
+
+    async def reason_counts(self) -> Mapping[str, int]:
+        """Claims per reason (every claim ever filed)."""
+        ...
+
+    async def refunded_by_reason(self) -> Sequence[tuple[str, str, int]]:
+        """(reason, currency, amount) of succeeded refunds, per claim reason and currency."""
+        ...
+
+    async def breaches(self, rules: Sequence[SlaRule], now: datetime) -> Mapping[str, int]:
+        """Per rule kind: claims in the rule's states whose deadline column is before ``now``."""
+        ...
+
+    async def overdue_shipments(self, now: datetime) -> int:
+        """Paid orders not shipped by their ``ship_by`` deadline."""
+        ...
+
+    def claim_rows(self, batch: int = 1000) -> AsyncIterator[ClaimRow]:
+        """Every claim, by id, read in batches (for the export; memory stays flat)."""
+        ...

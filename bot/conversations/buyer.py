@@ -1,378 +1,88 @@
-"""What a buyer sees and may press: the claim dialog, their claims, and the card's actions.
+"""What a buyer sees and may press besides filing (:mod:`bot.conversations.claim_dialog`):
+their claims, the claim card's buttons (withdraw, answer a question, ship the return), the
+return waybill's QR code, and the rating of a closed case.
 
-The claim dialog is a small table of steps (``STEPS``); its draft (ids and choices, never
-objects) lives in the database, so a restart of the bot mid-dialog loses nothing, and
-/cancel leaves it at any step.
+The short dialogs here (an answer, a waybill number, a rating comment) keep their draft in the
+database like the claim dialog does; each checks the claim is still where the button found
+it before calling its one service, and ends itself if the claim has moved on.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Awaitable, Callable
-from typing import Any
+import io
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from bot.conversations.callbacks import ClaimAction, DraftChoice, PageOf
-from bot.conversations.cards import action, card, money
-from bot.conversations.context import CHANNEL, Ctx
-from bot.conversations.model import Button, Keyboard, Outcome, Screen, Toast
-from bot.conversations.routes import BUYERS, ROUTES
-from workflow.claims import (
-    MAX_DESCRIPTION_CHARS,
-    MAX_EVIDENCE_ITEMS,
-    Actor,
-    ClaimDraft,
-    ClaimType,
-    LineRequest,
-    Reason,
-    Role,
+import segno
+
+from bot.conversations import claim_dialog
+from bot.conversations.callbacks import Callback, ClaimAction
+from bot.conversations.cards import EXTRA_APPLIES, VIEW, action, card
+from bot.conversations.claim_dialog import (
+    PAGE,
+    BuyerPage,
+    as_id,
+    buyer_of,
+    end,
+    evidence_of,
+    pager,
+    save,
+    too_long,
 )
+from bot.conversations.context import CHANNEL, Ctx
+from bot.conversations.model import Button, Outcome, Screen, Toast
+from bot.conversations.routes import BUYERS, ROUTES
+from bot.delivery import PICTURES
+from workflow import lifecycle
+from workflow.claims import Actor, Role
 from workflow.errors import InvalidClaim
-from workflow.services import filing, returns, review
-from workflow.services.queries import ClaimView, OrderChoice, buyer_order, buyer_orders, claim_view
+from workflow.services import ratings, returns, review
+from workflow.services.queries import ClaimView, claim_view
 
-FLOW = "file_claim"
 ANSWER_FLOW = "answer_info"
 TRACKING_FLOW = "return_tracking"
-PAGE = 5
-# Telegram's own limits for what a bot may download (getFile): 20 MB; photos sent as photos
-# are at most 10 MB. Anything bigger is refused before we keep a reference to it.
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
+RATING_FLOW = "rate_claim"
+RATE = "x_rate"  # a card button that is not a transition (cards.py: extra actions start "x_")
 TRACKING_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+TRACKING_LENGTH = range(6, 41)
 
 
-def _buyer(ctx: Ctx) -> Actor:
-    buyer = ctx.buyer
-    assert buyer is not None and buyer.party_id is not None  # the routes admit buyers only
-    return buyer
+@dataclass(frozen=True)
+class HandedOver(Callback):
+    """The buyer confirms the return parcel was handed to the carrier (no number typed)."""
+
+    prefix: ClassVar[str] = "bh"
+    claim_id: int
+    version: int
 
 
-async def _save(ctx: Ctx, step: str, data: dict[str, Any], flow: str = FLOW) -> None:
-    await ctx.uow.chat.save_conversation(
-        CHANNEL, ctx.incoming.user.id, flow, step, data, ctx.env.clock.now()
-    )
+@dataclass(frozen=True)
+class RateScore(Callback):
+    prefix: ClassVar[str] = "br"
+    claim_id: int
+    score: int
 
 
-async def _end(ctx: Ctx) -> None:
-    await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
+@dataclass(frozen=True)
+class RateSkip(Callback):
+    """Rate without a comment."""
+
+    prefix: ClassVar[str] = "bk"
+    claim_id: int
 
 
-# ---- starting the dialog: which order ----
+# ---- paging (orders in the claim dialog, the buyer's claims) ----
 
 
-@ROUTES.command("new", BUYERS)
-async def new_claim(ctx: Ctx, args: str) -> Outcome:
-    await _save(ctx, "order", {"page": 0})
-    return Outcome([await _orders_screen(ctx, 0)])
-
-
-async def _orders_screen(ctx: Ctx, page: int, edit: bool = False) -> Screen:
-    buyer = _buyer(ctx)
-    assert buyer.party_id is not None
-    orders, total = await buyer_orders(ctx.uow, buyer.party_id, page * PAGE, PAGE)
-    if not orders:
-        return Screen(ctx.t("buyer.no_orders"), edit=edit)
-    lines = [ctx.t("buyer.pick_order")]
-    rows: list[tuple[Button, ...]] = []
-    for o in orders:
-        items = ", ".join(html.escape(line.title) for line in o.lines)
-        why = o.ineligible_reason
-        if why is None:
-            rows.append(
-                (
-                    Button(
-                        f"{o.order_ref} · {items}"[:60],
-                        DraftChoice("order", str(o.order_id)).pack(),
-                    ),
-                )
-            )
-        else:
-            lines.append(f"• {html.escape(o.order_ref)}: {ctx.t(f'buyer.ineligible.{why}')}")
-    nav = []
-    if page > 0:
-        nav.append(Button("◀", PageOf("orders", page - 1).pack()))
-    if (page + 1) * PAGE < total:
-        nav.append(Button("▶", PageOf("orders", page + 1).pack()))
-    if nav:
-        rows.append(tuple(nav))
-    return Screen("\n".join(lines), tuple(rows), edit=edit)
-
-
-@ROUTES.callback(PageOf, BUYERS)
-async def page_pressed(ctx: Ctx, data: PageOf) -> Outcome:
-    if data.page < 0:
+@ROUTES.callback(BuyerPage, BUYERS)
+async def page_pressed(ctx: Ctx, data: BuyerPage) -> Outcome:
+    if not 0 <= data.page < 10_000:
         return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
-    if data.listing == "orders":
-        return Outcome([await _orders_screen(ctx, data.page, edit=True)])
-    if data.listing == "claims":
+    if data.listing == "o":
+        return await claim_dialog.orders_page(ctx, data.page)
+    if data.listing == "c":
         return Outcome([await _claims_screen(ctx, data.page, edit=True)])
     return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
-
-
-# ---- the dialog's steps ----
-
-
-async def _order(ctx: Ctx, data: dict[str, Any]) -> OrderChoice:
-    buyer = _buyer(ctx)
-    assert buyer.party_id is not None
-    return await buyer_order(ctx.uow, buyer.party_id, int(data["order"]))
-
-
-def _lines_keyboard(ctx: Ctx, order: OrderChoice, chosen: dict[str, int]) -> Keyboard:
-    rows = []
-    for line in order.lines:
-        if line.claimable <= 0:
-            continue
-        qty = chosen.get(str(line.line_id), 0)
-        mark = f"✓ ×{qty} " if qty else ""
-        rows.append(
-            (Button(f"{mark}{line.title}"[:60], DraftChoice("line", str(line.line_id)).pack()),)
-        )
-    rows.append((Button(ctx.t("buyer.next"), DraftChoice("lines_done", "1").pack()),))
-    return tuple(rows)
-
-
-def _choices(ctx: Ctx, step: str, prefix: str, values: list[str]) -> Keyboard:
-    return tuple((Button(ctx.t(f"{prefix}.{v}"), DraftChoice(step, v).pack()),) for v in values)
-
-
-def _types_for(order: OrderChoice) -> list[str]:
-    return [t.value for t in ClaimType] if order.delivered else [ClaimType.REFUND_ONLY.value]
-
-
-def _reasons_for(claim_type: str) -> list[str]:
-    return [
-        r.value
-        for r in Reason
-        if claim_type == ClaimType.REFUND_ONLY.value or r is not Reason.NOT_RECEIVED
-    ]
-
-
-async def _ask(ctx: Ctx, step: str, data: dict[str, Any], edit: bool = False) -> Screen:
-    """The screen that asks for ``step``."""
-    if step == "order":
-        return await _orders_screen(ctx, int(data.get("page", 0)), edit)
-    order = await _order(ctx, data)
-    if step == "lines":
-        return Screen(
-            ctx.t("buyer.pick_lines", order=html.escape(order.order_ref)),
-            _lines_keyboard(ctx, order, data.get("lines", {})),
-            edit=edit,
-        )
-    if step == "type":
-        return Screen(
-            ctx.t("buyer.pick_type"),
-            _choices(ctx, "type", "claim_type", _types_for(order)),
-            edit=edit,
-        )
-    if step == "reason":
-        return Screen(
-            ctx.t("buyer.pick_reason"),
-            _choices(ctx, "reason", "reason", _reasons_for(data["type"])),
-            edit=edit,
-        )
-    if step == "description":
-        skip = ((Button(ctx.t("buyer.skip"), DraftChoice("description", "skip").pack()),),)
-        return Screen(
-            ctx.t("buyer.describe", limit=MAX_DESCRIPTION_CHARS),
-            () if data["reason"] == Reason.OTHER else skip,
-            edit=edit,
-        )
-    if step == "photos":
-        done = ((Button(ctx.t("buyer.photos_done"), DraftChoice("photos", "done").pack()),),)
-        return Screen(
-            ctx.t("buyer.photos", limit=MAX_EVIDENCE_ITEMS, count=len(data.get("photos", []))),
-            done,
-            edit=edit,
-        )
-    return _summary(ctx, order, data, edit)
-
-
-def _summary(ctx: Ctx, order: OrderChoice, data: dict[str, Any], edit: bool) -> Screen:
-    chosen = data.get("lines", {})
-    items = [
-        f"• {html.escape(line.title)} ×{chosen[str(line.line_id)]} — {money(line.unit_price * chosen[str(line.line_id)], order.currency)}"
-        for line in order.lines
-        if str(line.line_id) in chosen
-    ]
-    text = ctx.t(
-        "buyer.summary",
-        order=html.escape(order.order_ref),
-        items="\n".join(items),
-        claim_type=ctx.t(f"claim_type.{data['type']}"),
-        reason=ctx.t(f"reason.{data['reason']}"),
-        description=html.escape(data.get("description") or "—"),
-        photos=len(data.get("photos", [])),
-    )
-    keyboard = (
-        (
-            Button(ctx.t("buyer.confirm"), DraftChoice("confirm", "yes").pack()),
-            Button(ctx.t("buyer.edit"), DraftChoice("confirm", "edit").pack()),
-            Button(ctx.t("buyer.cancel"), DraftChoice("confirm", "cancel").pack()),
-        ),
-    )
-    return Screen(text, keyboard, edit=edit)
-
-
-@ROUTES.callback(DraftChoice, BUYERS)
-async def draft_pressed(ctx: Ctx, choice: DraftChoice) -> Outcome:
-    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
-    if conversation is None or conversation.flow != FLOW:
-        return Outcome([Toast(ctx.t("buyer.dialog_over"), alert=True)])
-    data = dict(conversation.data)
-    step = conversation.step
-    handler = PRESSES.get(choice.step)
-    if handler is None or not _press_fits(step, choice.step):
-        return Outcome([Toast(ctx.t("buyer.not_now"), alert=True)])
-    return await handler(ctx, data, choice.value)
-
-
-def _press_fits(step: str, pressed: str) -> bool:
-    """A button belongs to the step it was drawn for; older dialog buttons do nothing."""
-    return pressed == step or (step == "lines" and pressed in ("line", "lines_done"))
-
-
-async def _press_order(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
-    data = {"order": int(value), "lines": {}}
-    order = await _order(ctx, data)  # not the buyer's → not found
-    if order.ineligible_reason:
-        return Outcome([Toast(ctx.t(f"buyer.ineligible.{order.ineligible_reason}"), alert=True)])
-    await _save(ctx, "lines", data)
-    return Outcome([await _ask(ctx, "lines", data, edit=True)])
-
-
-async def _press_line(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
-    order = await _order(ctx, data)
-    line = next((x for x in order.lines if str(x.line_id) == value and x.claimable > 0), None)
-    if line is None:
-        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
-    chosen = dict(data.get("lines", {}))
-    qty = chosen.get(value, 0) + 1
-    if qty > line.claimable:
-        chosen.pop(value, None)
-    else:
-        chosen[value] = qty
-    data["lines"] = chosen
-    await _save(ctx, "lines", data)
-    return Outcome([await _ask(ctx, "lines", data, edit=True)])
-
-
-async def _press_lines_done(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
-    if not data.get("lines"):
-        return Outcome([Toast(ctx.t("buyer.pick_a_line"), alert=True)])
-    return await _advance(ctx, data, "type")
-
-
-async def _press_type(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
-    if value not in _types_for(await _order(ctx, data)):
-        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
-    data["type"] = value
-    return await _advance(ctx, data, "reason")
-
-
-async def _press_reason(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
-    if value not in _reasons_for(data["type"]):
-        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
-    data["reason"] = value
-    return await _advance(ctx, data, "description")
-
-
-async def _press_description(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
-    if value != "skip" or data["reason"] == Reason.OTHER:
-        return Outcome([Toast(ctx.t("buyer.not_now"), alert=True)])
-    data["description"] = ""
-    return await _advance(ctx, data, "photos")
-
-
-async def _press_photos(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
-    return await _advance(ctx, data, "confirm")
-
-
-async def _press_confirm(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
-    if value == "cancel":
-        await _end(ctx)
-        return Outcome([Screen(ctx.t("dialog.cancelled"), edit=True)])
-    if value == "edit":
-        return await _advance(ctx, data, "type")
-    draft = ClaimDraft(
-        ClaimType(data["type"]),
-        Reason(data["reason"]),
-        tuple(LineRequest(int(k), int(v)) for k, v in sorted(data["lines"].items())),
-        data.get("description", ""),
-        tuple(data.get("photos", [])),
-    )
-    claim = await filing.file_claim(ctx.uow, ctx.env, _buyer(ctx), draft)
-    await _end(ctx)
-    filed = Screen(
-        ctx.t("buyer.filed", number=claim.id, state=ctx.t(f"state.{claim.status}")), edit=True
-    )
-    return Outcome([filed, await card(ctx, claim.id)])
-
-
-async def _advance(ctx: Ctx, data: dict[str, Any], step: str) -> Outcome:
-    await _save(ctx, step, data)
-    return Outcome([await _ask(ctx, step, data, edit=True)])
-
-
-PRESSES: dict[str, Callable[[Ctx, dict[str, Any], str], Awaitable[Outcome]]] = {
-    "order": _press_order,
-    "line": _press_line,
-    "lines_done": _press_lines_done,
-    "type": _press_type,
-    "reason": _press_reason,
-    "description": _press_description,
-    "photos": _press_photos,
-    "confirm": _press_confirm,
-}
-
-
-@ROUTES.dialog(FLOW)
-async def dialog_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
-    """What the buyer types or sends while the dialog waits for ``step``."""
-    incoming = ctx.incoming
-    if step == "description":
-        if incoming.text is None or incoming.photo or incoming.document:
-            return Outcome([Screen(ctx.t("buyer.want_text"))])
-        text = incoming.text.strip()
-        if not text:
-            return Outcome([Screen(ctx.t("buyer.want_text"))])
-        if len(text) > MAX_DESCRIPTION_CHARS:
-            return Outcome(
-                [Screen(ctx.t("buyer.too_long", limit=MAX_DESCRIPTION_CHARS, length=len(text)))]
-            )
-        data["description"] = text
-        await _save(ctx, "photos", data)
-        return Outcome([await _ask(ctx, "photos", data)])
-    if step == "photos":
-        reference = evidence_of(ctx)
-        if isinstance(reference, Screen):
-            return Outcome([reference])
-        photos = list(data.get("photos", []))
-        if len(photos) >= MAX_EVIDENCE_ITEMS:
-            return Outcome([Screen(ctx.t("buyer.photo_limit", limit=MAX_EVIDENCE_ITEMS))])
-        photos.append(reference)
-        data["photos"] = photos
-        await _save(ctx, "photos", data)
-        if incoming.media_group_id and len(photos) < MAX_EVIDENCE_ITEMS:
-            return Outcome()  # the rest of the album follows; one answer for the album is enough
-        return Outcome([await _ask(ctx, "photos", data)])
-    # Buttons are expected at the other steps: show them again.
-    return Outcome([Screen(ctx.t("buyer.use_buttons")), await _ask(ctx, step, data)])
-
-
-def evidence_of(ctx: Ctx) -> str | Screen:
-    """A photo (or an image sent as a file) to keep as evidence, or the reason it is refused."""
-    incoming = ctx.incoming
-    if incoming.photo is not None:
-        if (incoming.photo.file_size or 0) > MAX_PHOTO_BYTES:
-            return Screen(ctx.t("buyer.photo_too_big", limit_mb=MAX_PHOTO_BYTES // 2**20))
-        return incoming.photo.file_id
-    if incoming.document is not None:
-        if not (incoming.document.mime_type or "").startswith("image/"):
-            return Screen(ctx.t("buyer.not_an_image"))
-        if (incoming.document.file_size or 0) > MAX_PHOTO_BYTES:
-            return Screen(ctx.t("buyer.photo_too_big", limit_mb=MAX_PHOTO_BYTES // 2**20))
-        return incoming.document.file_id
-    return Screen(ctx.t("buyer.want_photo"))
 
 
 # ---- the buyer's claims ----
@@ -385,37 +95,25 @@ async def my_claims(ctx: Ctx, args: str) -> Outcome:
 
 @ROUTES.command("claim", BUYERS)
 async def one_claim(ctx: Ctx, args: str) -> Outcome:
-    number = args.strip().lstrip("#")
-    if not (number.isascii() and number.isdigit()):
+    number = as_id(args)
+    if number is None:
         return Outcome([Screen(ctx.t("buyer.claim_usage"))])
-    return Outcome([await card(ctx, int(number))])
+    return Outcome([await card(ctx, number)])  # another buyer's claim: "not found"
 
 
 async def _claims_screen(ctx: Ctx, page: int, edit: bool = False) -> Screen:
-    buyer = _buyer(ctx)
+    buyer = buyer_of(ctx)
     assert buyer.party_id is not None
     claims = await ctx.uow.claims.for_buyer(buyer.party_id, page * PAGE, PAGE)
     total = await ctx.uow.claims.count_for_buyer(buyer.party_id)
     if not claims:
-        return Screen(ctx.t("buyer.no_claims"), edit=edit)
-    rows: list[tuple[Button, ...]] = [
-        (
-            Button(
-                f"#{c.id} · {ctx.t(f'claim_type.{c.claim_type}')} · {ctx.t(f'state.{c.status}')}"[
-                    :60
-                ],
-                ClaimAction(c.id, "view", c.version).pack(),
-            ),
-        )
-        for c in claims
-    ]
-    nav = []
-    if page > 0:
-        nav.append(Button("◀", PageOf("claims", page - 1).pack()))
-    if (page + 1) * PAGE < total:
-        nav.append(Button("▶", PageOf("claims", page + 1).pack()))
-    if nav:
-        rows.append(tuple(nav))
+        return Screen(ctx.t("buyer.no_claims" if page == 0 else "buyer.page_empty"), edit=edit)
+    rows: list[tuple[Button, ...]] = []
+    for c in claims:
+        label = f"#{c.id} · {ctx.t(f'claim_type.{c.claim_type}')} · {ctx.t(f'state.{c.status}')}"
+        rows.append((Button(label[:64], ClaimAction(c.id, VIEW, c.version).pack()),))
+    if nav := pager("c", page, total):
+        rows.append(nav)
     return Screen(ctx.t("buyer.your_claims", total=total), tuple(rows), edit=edit)
 
 
@@ -428,52 +126,173 @@ async def withdraw(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return Outcome([Toast(ctx.t("buyer.withdrawn")), await card(ctx, view.claim.id, edit=True)])
 
 
+async def _still_there(ctx: Ctx, data: dict[str, Any], trigger: str) -> ClaimView | Outcome:
+    """The claim the dialog is about, if it is still where the button found it."""
+    view = await claim_view(ctx.uow, buyer_of(ctx), int(data["claim"]))
+    c = view.claim
+    if c.version != int(data["version"]) or trigger not in lifecycle.allowed_triggers(
+        c.status, c.claim_type, Role.BUYER
+    ):
+        await end(ctx)
+        return Outcome([Screen(ctx.t("buyer.moved_on", number=c.id)), await card(ctx, c.id)])
+    return view
+
+
 @action("provide_info", Role.BUYER)
 async def answer(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
-    await _save(ctx, "answer", {"claim": view.claim.id, "version": view.claim.version}, ANSWER_FLOW)
+    data = {"claim": view.claim.id, "version": view.claim.version}
+    await save(ctx, ANSWER_FLOW, "answer", data)
     return Outcome([Screen(ctx.t("buyer.answer_prompt", number=view.claim.id))])
 
 
 @ROUTES.dialog(ANSWER_FLOW)
 async def answer_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
-    text = (ctx.incoming.text or "").strip()
+    incoming = ctx.incoming
+    text = (incoming.text or "").strip()
     evidence: tuple[str, ...] = ()
-    if ctx.incoming.photo or ctx.incoming.document:
+    if incoming.photo or incoming.document:
         reference = evidence_of(ctx)
         if isinstance(reference, Screen):
             return Outcome([reference])
         evidence = (reference,)
     if not text and not evidence:
         return Outcome([Screen(ctx.t("buyer.want_text_or_photo"))])
-    if len(text) > MAX_DESCRIPTION_CHARS:
-        return Outcome(
-            [Screen(ctx.t("buyer.too_long", limit=MAX_DESCRIPTION_CHARS, length=len(text)))]
-        )
-    claim_id, version = int(data["claim"]), int(data["version"])
-    await review.provide_info(ctx.uow, ctx.env, _buyer(ctx), claim_id, version, text, evidence)
-    await _end(ctx)
-    return Outcome([Screen(ctx.t("buyer.answer_sent", number=claim_id)), await card(ctx, claim_id)])
+    if refusal := too_long(ctx, text):
+        return Outcome([refusal])
+    view = await _still_there(ctx, data, "provide_info")
+    if isinstance(view, Outcome):
+        return view
+    c = view.claim
+    await review.provide_info(ctx.uow, ctx.env, buyer_of(ctx), c.id, c.version, text, evidence)
+    await end(ctx)
+    return Outcome([Screen(ctx.t("buyer.answer_sent", number=c.id)), await card(ctx, c.id)])
 
 
 @action("ship_return", Role.BUYER)
 async def shipped_back(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
-    await _save(
-        ctx, "tracking", {"claim": view.claim.id, "version": view.claim.version}, TRACKING_FLOW
-    )
-    return Outcome([Screen(ctx.t("buyer.tracking_prompt", number=view.claim.id))])
+    c = view.claim
+    await save(ctx, TRACKING_FLOW, "tracking", {"claim": c.id, "version": c.version})
+    handed = Button(ctx.t("buyer.handed_over"), HandedOver(c.id, c.version).pack())
+    return Outcome([Screen(ctx.t("buyer.tracking_prompt", number=c.id), ((handed,),))])
 
 
 @ROUTES.dialog(TRACKING_FLOW)
 async def tracking_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     text = (ctx.incoming.text or "").strip().upper()
-    claim_id, version = int(data["claim"]), int(data["version"])
-    if not (6 <= len(text) <= 40 and set(text) <= TRACKING_CHARS):
+    if len(text) not in TRACKING_LENGTH or not set(text) <= TRACKING_CHARS:
         return Outcome([Screen(ctx.t("buyer.bad_tracking"))])
-    view = await claim_view(ctx.uow, _buyer(ctx), claim_id)
-    if not any(s.tracking_number == text for s in view.shipments):
+    view = await _still_there(ctx, data, "ship_return")
+    if isinstance(view, Outcome):
+        return view
+    if not any(s.tracking_number.upper() == text for s in view.shipments):
         raise InvalidClaim("tracking_mismatch")
-    await returns.mark_return_shipped(ctx.uow, ctx.env, _buyer(ctx), claim_id, version)
-    await _end(ctx)
-    return Outcome(
-        [Screen(ctx.t("buyer.return_noted", number=claim_id)), await card(ctx, claim_id)]
+    return await _ship(ctx, view)
+
+
+@ROUTES.callback(HandedOver, BUYERS)
+async def handed_over(ctx: Ctx, data: HandedOver) -> Outcome:
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if (
+        conversation is None
+        or conversation.flow != TRACKING_FLOW
+        or conversation.data.get("claim") != data.claim_id
+    ):
+        return Outcome([Toast(ctx.t("buyer.dialog_over"), alert=True)])
+    view = await _still_there(ctx, dict(conversation.data), "ship_return")
+    if isinstance(view, Outcome):
+        return view
+    return await _ship(ctx, view, edit=True)
+
+
+async def _ship(ctx: Ctx, view: ClaimView, edit: bool = False) -> Outcome:
+    c = view.claim
+    await returns.mark_return_shipped(ctx.uow, ctx.env, buyer_of(ctx), c.id, c.version)
+    await end(ctx)
+    noted = Screen(ctx.t("buyer.return_noted", number=c.id), edit=edit)
+    return Outcome([noted, await card(ctx, c.id)])
+
+
+# ---- the return waybill's QR code, attached to the "send it back" message ----
+
+WAYBILL_ISSUED = next(step.dest for step in lifecycle.TABLE if step.trigger == "issue_waybill")
+
+
+def waybill_qr(payload: dict[str, Any]) -> bytes | None:
+    """A PNG of the waybill's QR code (shown at the drop-off point), or None without one."""
+    content = str(payload.get("qr_payload") or "")
+    if not content:
+        return None
+    out = io.BytesIO()
+    segno.make(content, error="m").save(out, kind="png", scale=8, border=4)
+    return out.getvalue()
+
+
+PICTURES[f"claim.{WAYBILL_ISSUED}"] = waybill_qr
+
+
+# ---- rating a closed case ----
+
+
+def _may_rate(view: ClaimView) -> bool:
+    return view.claim.status in lifecycle.TERMINAL_STATES and view.rating is None
+
+
+EXTRA_APPLIES[RATE] = _may_rate
+
+
+@action(RATE, Role.BUYER)
+async def rate(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
+    if not _may_rate(view):
+        return Outcome([Toast(ctx.t("buyer.cannot_rate"), alert=True)])
+    stars = tuple(
+        Button("⭐" * score, RateScore(view.claim.id, score).pack())
+        for score in range(ratings.MIN_SCORE, ratings.MAX_SCORE + 1)
     )
+    return Outcome(
+        [Screen(ctx.t("buyer.rate_prompt", number=view.claim.id), (stars[:3], stars[3:]))]
+    )
+
+
+@ROUTES.callback(RateScore, BUYERS)
+async def score_pressed(ctx: Ctx, data: RateScore) -> Outcome:
+    if (
+        not ratings.MIN_SCORE <= data.score <= ratings.MAX_SCORE
+        or as_id(str(data.claim_id)) is None
+    ):
+        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    view = await claim_view(ctx.uow, buyer_of(ctx), data.claim_id)  # another's: not found
+    if not _may_rate(view):
+        return Outcome([Toast(ctx.t("buyer.cannot_rate"), alert=True)])
+    await save(ctx, RATING_FLOW, "comment", {"claim": data.claim_id, "score": data.score})
+    skip = Button(ctx.t("buyer.rate_no_comment"), RateSkip(data.claim_id).pack())
+    text = ctx.t("buyer.rate_comment", number=data.claim_id, stars="⭐" * data.score)
+    return Outcome([Screen(text, ((skip,),), edit=True)])
+
+
+@ROUTES.callback(RateSkip, BUYERS)
+async def skip_pressed(ctx: Ctx, data: RateSkip) -> Outcome:
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if (
+        conversation is None
+        or conversation.flow != RATING_FLOW
+        or conversation.data.get("claim") != data.claim_id
+    ):
+        return Outcome([Toast(ctx.t("buyer.dialog_over"), alert=True)])
+    return await _rated(ctx, dict(conversation.data), "", edit=True)
+
+
+@ROUTES.dialog(RATING_FLOW)
+async def rating_comment(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
+    text = (ctx.incoming.text or "").strip()
+    if ctx.incoming.text is None or not text:
+        return Outcome([Screen(ctx.t("buyer.rate_want_text"))])
+    if refusal := too_long(ctx, text):
+        return Outcome([refusal])
+    return await _rated(ctx, data, text)
+
+
+async def _rated(ctx: Ctx, data: dict[str, Any], comment: str, edit: bool = False) -> Outcome:
+    claim_id, score = int(data["claim"]), int(data["score"])
+    await ratings.rate_claim(ctx.uow, ctx.env, buyer_of(ctx), claim_id, score, comment)
+    await end(ctx)
+    return Outcome([Screen(ctx.t("buyer.rated", number=claim_id, stars="⭐" * score), edit=edit)])

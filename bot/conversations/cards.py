@@ -9,7 +9,7 @@ handler. Each button carries the claim's version; a press on an older version is
 from __future__ import annotations
 
 import html
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.conversations.callbacks import ClaimAction
@@ -65,7 +65,13 @@ def money(amount: int | None, currency: str) -> str:
     return Money(amount or 0, currency).format()
 
 
-def card_text(ctx: Ctx, view: ClaimView, viewer: Actor, timeline_limit: int = 8) -> str:
+def card_text(
+    ctx: Ctx,
+    view: ClaimView,
+    viewer: Actor,
+    timeline_limit: int = 8,
+    extra: Sequence[str] = (),
+) -> str:
     c = view.claim
     out = [
         ctx.t(
@@ -79,6 +85,7 @@ def card_text(ctx: Ctx, view: ClaimView, viewer: Actor, timeline_limit: int = 8)
             reason=ctx.t(f"reason.{c.reason}"),
             amount=money(c.claimed_amount, c.currency),
         ),
+        *extra,
     ]
     if c.description:
         out.append(f"<i>{html.escape(c.description)}</i>")
@@ -131,6 +138,15 @@ def buttons(ctx: Ctx, view: ClaimView, viewer: Actor) -> tuple[tuple[Button, ...
     return (*rows, (refresh,))
 
 
+# Lines a role module adds under the card's header for some viewers (e.g. who on staff took
+# the case): each gets the context, the claim and the viewer, and returns HTML lines.
+CARD_LINES: list[Callable[[Ctx, ClaimView, Actor], Awaitable[list[str]]]] = []
+
+
+async def extra_lines(ctx: Ctx, view: ClaimView, viewer: Actor) -> list[str]:
+    return [line for hook in CARD_LINES for line in await hook(ctx, view, viewer)]
+
+
 # Extra (non-transition) actions may declare when they apply.
 EXTRA_APPLIES: dict[str, Callable[[ClaimView], bool]] = {}
 
@@ -145,7 +161,8 @@ async def card(ctx: Ctx, claim_id: int, edit: bool = False) -> Screen:
     view = await _view_for_user(ctx, claim_id)
     viewer = viewer_for(ctx, view)
     assert viewer is not None
-    return Screen(card_text(ctx, view, viewer), buttons(ctx, view, viewer), edit=edit)
+    extra = await extra_lines(ctx, view, viewer)
+    return Screen(card_text(ctx, view, viewer, extra=extra), buttons(ctx, view, viewer), edit=edit)
 
 
 async def _view_for_user(ctx: Ctx, claim_id: int) -> ClaimView:
@@ -164,12 +181,19 @@ async def pressed(ctx: Ctx, data: ClaimAction) -> Outcome:
     viewer = viewer_for(ctx, view)
     if viewer is None:
         return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
+    extra = await extra_lines(ctx, view, viewer)
     if data.action == VIEW:
         return Outcome(
-            [Screen(card_text(ctx, view, viewer), buttons(ctx, view, viewer), edit=True)]
+            [
+                Screen(
+                    card_text(ctx, view, viewer, extra=extra), buttons(ctx, view, viewer), edit=True
+                )
+            ]
         )
     if data.version != view.claim.version:
-        fresh = Screen(card_text(ctx, view, viewer), buttons(ctx, view, viewer), edit=True)
+        fresh = Screen(
+            card_text(ctx, view, viewer, extra=extra), buttons(ctx, view, viewer), edit=True
+        )
         return Outcome([Toast(ctx.t("error.already_handled"), alert=True), fresh])
     handler = ACTIONS.get((data.action, viewer.role))
     if handler is None:

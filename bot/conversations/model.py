@@ -95,7 +95,30 @@ class Toast:
     alert: bool = False
 
 
-Output = Screen | Toast
+@dataclass(frozen=True, slots=True)
+class Commands:
+    """The commands menu to set: for one chat (``chat_id``), or the default for everyone not
+    given their own (``chat_id`` None), optionally only for users of one ``language``
+    (a two-letter code; "" = any). ``commands`` are (name, description) pairs."""
+
+    commands: tuple[tuple[str, str], ...]
+    chat_id: int | None = None
+    language: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file to send as a document (an export, a report). Not :class:`Document`, which is
+    a file a user sent us. ``caption`` is HTML, like a screen's text."""
+
+    filename: str
+    data: bytes
+    caption: str = ""
+    chat_id: int | None = None  # default: the chat the update came from
+    thread_id: int | None = None
+
+
+Output = Screen | Toast | Commands | Attachment
 
 
 @dataclass(slots=True)

@@ -7,22 +7,27 @@ Staff stay anonymous to buyers and consignors: their names never appear in what 
 from __future__ import annotations
 
 import html
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from bot.conversations import staff_topics  # noqa: F401  (registers "Take" and the card line)
+from bot.conversations.callbacks import Callback
 from bot.conversations.cards import action, card
 from bot.conversations.context import CHANNEL, Ctx
-from bot.conversations.model import Outcome, Screen
+from bot.conversations.model import Button, Outcome, Screen
 from bot.conversations.routes import ADMINS, ROUTES, STAFF
 from workflow import lifecycle
 from workflow.claims import Actor, Inspection, Liability, Role
 from workflow.errors import InvalidAmount, InvalidClaim
 from workflow.money import Money
 from workflow.services import accounts, refunds, returns, review
-from workflow.services.queries import ClaimView
+from workflow.services.queries import ClaimView, claim_view
 
 STAFF_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 NOTE_FLOW = "staff_note"
 PAGE = 10
+RESULTS = frozenset(i.value for i in Inspection)
+LIABILITIES = frozenset(x.value for x in Liability)
 
 
 def _staff(ctx: Ctx) -> Actor:
@@ -36,31 +41,66 @@ def _number(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() else None
 
 
-@ROUTES.command("queue", STAFF)
-async def queue(ctx: Ctx, args: str) -> Outcome:
-    page = _number(args) or 0
+@dataclass(frozen=True)
+class QueuePage(Callback):
+    """A page of the staff queue."""
+
+    prefix: ClassVar[str] = "sq"
+    page: int
+
+
+def _age(ctx: Ctx, seconds: float) -> str:
+    """Time in the queue, coarse: minutes, hours, or days and hours."""
+    minutes = max(0, int(seconds // 60))
+    if minutes < 60:
+        return ctx.t("staff.age.minutes", minutes=minutes)
+    hours = minutes // 60
+    if hours < 48:
+        return ctx.t("staff.age.hours", hours=hours)
+    return ctx.t("staff.age.days", days=hours // 24, hours=hours % 24)
+
+
+async def _queue(ctx: Ctx, page: int, edit: bool = False) -> Screen:
     states = sorted(lifecycle.WAITING_FOR_STAFF)
-    claims = await ctx.uow.claims.in_states(states, page * PAGE, PAGE)
     total = await ctx.uow.claims.count_in_states(states)
+    pages = max(1, -(-total // PAGE))
+    page = min(max(page, 0), pages - 1)
+    claims = await ctx.uow.claims.in_states(states, page * PAGE, PAGE)
     if not claims:
-        return Outcome([Screen(ctx.t("staff.queue_empty"))])
+        return Screen(ctx.t("staff.queue_empty"), edit=edit)
     now = ctx.env.clock.now()
-    lines = [ctx.t("staff.queue_title", total=total)]
+    lines = [ctx.t("staff.queue_title", total=total, page=page + 1, pages=pages)]
     for c in claims:
-        hours = int((now - c.updated_at).total_seconds() // 3600)
         lines.append(
             ctx.t(
                 "staff.queue_line",
                 number=c.id,
                 state=ctx.t(f"state.{c.status}"),
                 claim_type=ctx.t(f"claim_type.{c.claim_type}"),
-                hours=hours,
+                age=_age(ctx, (now - c.updated_at).total_seconds()),
                 amount=Money(c.claimed_amount, c.currency).format(),
             )
         )
-    if (page + 1) * PAGE < total:
-        lines.append(ctx.t("staff.queue_more", next=page + 1))
-    return Outcome([Screen("\n".join(lines))])
+    nav = []
+    if page > 0:
+        nav.append(Button(ctx.t("staff.queue_prev"), QueuePage(page - 1).pack()))
+    if page + 1 < pages:
+        nav.append(Button(ctx.t("staff.queue_next"), QueuePage(page + 1).pack()))
+    return Screen("\n".join(lines), (tuple(nav),) if nav else (), edit=edit)
+
+
+@ROUTES.command("queue", STAFF)
+async def queue(ctx: Ctx, args: str) -> Outcome:
+    """Cases waiting for a person, oldest first (time in the queue shown), paged."""
+    page = _number(args) if args.strip() else 1
+    if page is None or page < 1:
+        return Outcome([Screen(ctx.t("staff.usage.queue"))])
+    return Outcome([await _queue(ctx, page - 1)])
+
+
+@ROUTES.callback(QueuePage, STAFF)
+async def queue_page(ctx: Ctx, data: QueuePage) -> Outcome:
+    return Outcome([await _queue(ctx, data.page, edit=True)])
 
 
 @ROUTES.command("case", STAFF)
@@ -143,31 +183,30 @@ async def note_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
 
 @ROUTES.command("inspect", STAFF)
 async def inspect(ctx: Ctx, args: str) -> Outcome:
-    """/inspect N intact | /inspect N damaged AMOUNT LIABILITY (every line the same)."""
+    """/inspect N intact | /inspect N damaged AMOUNT LIABILITY — every line the same; or
+    one word per line in the card's order: /inspect N intact damaged AMOUNT LIABILITY."""
     parts = args.split()
     number = _number(parts[0]) if parts else None
-    if number is None or len(parts) < 2 or parts[1] not in ("intact", "damaged"):
+    words = [p for p in parts[1:] if p in RESULTS]
+    if number is None or not words or parts[1 : 1 + len(words)] != words:
         return Outcome([Screen(ctx.t("staff.usage.inspect"))])
-    claim = await ctx.uow.claims.get(number)
-    if claim is None:
-        return Outcome([await card(ctx, number)])  # the card says "not found" the usual way
-    result = Inspection(parts[1])
+    rest = parts[1 + len(words) :]
+    view = await claim_view(ctx.uow, _staff(ctx), number)  # a missing claim: "not found"
+    if len(words) == 1:
+        words = words * len(view.lines)
+    if len(words) != len(view.lines):
+        return Outcome([Screen(ctx.t("staff.inspect_lines", count=len(view.lines)))])
+    results = {line.claim_line_id: Inspection(w) for line, w in zip(view.lines, words, strict=True)}
     liability, compensation = None, None
-    if result is Inspection.DAMAGED:
-        if len(parts) != 4 or parts[3] not in {x.value for x in Liability}:
+    if Inspection.DAMAGED in results.values():
+        if len(rest) != 2 or rest[1] not in LIABILITIES:
             return Outcome([Screen(ctx.t("staff.usage.inspect"))])
-        compensation = Money.parse(parts[2], claim.currency).amount
-        liability = Liability(parts[3])
-    lines = await ctx.uow.claims.lines(number)
+        compensation = Money.parse(rest[0], view.claim.currency).amount
+        liability = Liability(rest[1])
+    elif rest:
+        return Outcome([Screen(ctx.t("staff.usage.inspect"))])
     await returns.inspect_return(
-        ctx.uow,
-        ctx.env,
-        _staff(ctx),
-        number,
-        None,
-        {line.id: result for line in lines},
-        liability,
-        compensation,
+        ctx.uow, ctx.env, _staff(ctx), number, None, results, liability, compensation
     )
     return Outcome([await card(ctx, number)])
 

@@ -7,9 +7,24 @@ import logging
 from aiogram import Bot
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+)
 
-from bot.conversations.model import Incoming, Keyboard, Output, Screen, Toast
+from bot.conversations.model import (
+    Attachment,
+    Commands,
+    Incoming,
+    Keyboard,
+    Output,
+    Screen,
+    Toast,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +53,11 @@ async def render(bot: Bot, incoming: Incoming, outputs: list[Output]) -> None:
     ]
     for output in ordered:
         try:
-            if isinstance(output, Toast):
+            if isinstance(output, Commands):
+                await set_commands(bot, output)
+            elif isinstance(output, Attachment):
+                await send_attachment(bot, incoming, output)
+            elif isinstance(output, Toast):
                 if incoming.callback_id:
                     await bot.answer_callback_query(
                         incoming.callback_id, text=output.text or None, show_alert=output.alert
@@ -49,6 +68,33 @@ async def render(bot: Bot, incoming: Incoming, outputs: list[Output]) -> None:
             if "message is not modified" in exc.message:
                 continue
             log.warning("Telegram refused %s: %s", type(output).__name__, exc.message)
+
+
+async def set_commands(bot: Bot, menu: Commands) -> None:
+    """setMyCommands for one chat's scope, or for the default scope (per language)."""
+    scope = (
+        BotCommandScopeChat(chat_id=menu.chat_id)
+        if menu.chat_id is not None
+        else BotCommandScopeDefault()
+    )
+    await bot.set_my_commands(
+        [BotCommand(command=name, description=text) for name, text in menu.commands],
+        scope=scope,
+        language_code=menu.language or None,
+    )
+
+
+async def send_attachment(bot: Bot, incoming: Incoming, attachment: Attachment) -> None:
+    """sendDocument with the bytes uploaded under the attachment's file name."""
+    chat_id = attachment.chat_id if attachment.chat_id is not None else incoming.chat_id
+    thread_id = attachment.thread_id if attachment.chat_id is not None else incoming.thread_id
+    await bot.send_document(
+        chat_id,
+        BufferedInputFile(attachment.data, filename=attachment.filename),
+        caption=attachment.caption or None,
+        parse_mode=ParseMode.HTML,
+        message_thread_id=thread_id,
+    )
 
 
 async def _screen(bot: Bot, incoming: Incoming, screen: Screen) -> None:

@@ -6,7 +6,7 @@ import string
 
 from bot import i18n
 from workflow import lifecycle
-from workflow.claims import ClaimType, Liability, Reason
+from workflow.claims import ClaimType, Liability, Reason, ShipmentKind, ShipmentStatus
 from workflow.services.filing import FILE_TRIGGER
 
 
@@ -42,14 +42,25 @@ def test_lifecycle_labels_are_exactly_the_tables_states_and_steps() -> None:
     }
 
 
+def test_the_cli_names_every_kind_of_shipment_and_scan() -> None:
+    keys = i18n.catalog("en").keys()
+    assert {k.removeprefix("cli.shipment.") for k in keys if k.startswith("cli.shipment.")} == {
+        k.value for k in ShipmentKind
+    }
+    assert {k.removeprefix("cli.scan.") for k in keys if k.startswith("cli.scan.")} == {
+        s.value for s in ShipmentStatus
+    }
+
+
 def test_every_domain_refusal_has_words() -> None:
     from workflow import errors
     from workflow.services.accounts import BindingRefused
 
-    refusals = [
+    refusals: list[type[errors.DomainError]] = [
         c
         for c in vars(errors).values()
         if isinstance(c, type) and issubclass(c, errors.DomainError)
     ]
-    for cls in [*refusals, BindingRefused]:
+    refusals.append(BindingRefused)
+    for cls in refusals:
         assert i18n.exists("en", f"error.{cls.key}"), cls

@@ -25,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -553,10 +553,16 @@ def _check(machine: type[ClaimsLifecycle], examples: int) -> None:
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             derandomize=os.environ.get("CI") == "true",
+            # For reproducing a failure fast: AFTERSALES_HYPOTHESIS_NO_SHRINK=1 reports the first
+            # failing example as found, without minimising it.
+            phases=[Phase.explicit, Phase.reuse, Phase.generate]
+            if os.environ.get("AFTERSALES_HYPOTHESIS_NO_SHRINK")
+            else list(Phase),
         ),
     )
 
 
+@pytest.mark.timeout(1200)  # many examples of long sequences; bounded by max_examples
 def test_lifecycle_invariants_on_sqlite(sqlite_template: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "db.sqlite"
@@ -573,6 +579,7 @@ def test_lifecycle_invariants_on_sqlite(sqlite_template: Path) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(1200)
 def test_lifecycle_invariants_on_postgres(postgres_url: str | None) -> None:
     if postgres_url is None:
         pytest.skip("PostgreSQL: set AFTERSALES_TEST_POSTGRES_URL")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from workflow.claims import Actor, AuditEvent, ClaimRecord
+from workflow.claims import Actor, AuditEvent, ClaimRecord, LedgerPosting
 from workflow.errors import NotFound
 from workflow.ports import UnitOfWork
 from workflow.services.common import ensure_party
+
+# The currency shown for an account with no entries yet.
+DEFAULT_CURRENCY = "CNY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class ClaimView:
     timeline: tuple[AuditEvent, ...]
     shipments: tuple[ShipmentView, ...]
     consignor_ids: tuple[int, ...]
+    rating: tuple[int, str] | None = None  # the buyer's (score, comment) once the case closed
 
     @property
     def next_deadline(self) -> tuple[str, datetime] | None:
@@ -83,6 +87,7 @@ async def claim_view(uow: UnitOfWork, actor: Actor, claim_id: int) -> ClaimView:
         timeline=tuple(await uow.claims.timeline(claim.id)),
         shipments=shipments,
         consignor_ids=tuple(await uow.claims.consignor_ids(claim.id)),
+        rating=await uow.claims.rating(claim.id),
     )
 
 
@@ -156,3 +161,57 @@ async def buyer_order(uow: UnitOfWork, buyer_id: int, order_id: int) -> OrderCho
     return OrderChoice(
         order.id, order.external_ref, order.currency, order.delivered_at is not None, tuple(lines)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsignorBalance:
+    """A consignor's account: settled and spendable (available), held back (pending), and
+    the latest ledger entries, newest first."""
+
+    available: int
+    pending: int
+    currency: str
+    entries: tuple[LedgerPosting, ...]
+
+
+async def consignor_balance(
+    uow: UnitOfWork, consignor_id: int, now: datetime, limit: int = 10
+) -> ConsignorBalance:
+    available, pending = await uow.money.balance(consignor_id, now)
+    entries = tuple(await uow.money.entries_for_consignor(consignor_id, limit))
+    currency = entries[0].currency if entries else DEFAULT_CURRENCY
+    return ConsignorBalance(available, pending, currency, entries)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStock:
+    """One of a consignor's items: its listing status and quantities."""
+
+    item_id: int
+    sku: str
+    title: str
+    status: str
+    on_hand: int
+    sold: int
+    damaged: int
+
+
+async def consignor_items(
+    uow: UnitOfWork, consignor_id: int, offset: int, limit: int
+) -> tuple[list[ItemStock], int]:
+    """A page of the consignor's items (by SKU) and how many they have in all."""
+    items = list(await uow.orders.items_for_consignor(consignor_id, offset, limit))
+    sold = await uow.orders.sold_quantities([item.id for item in items])
+    page = [
+        ItemStock(
+            item.id,
+            item.sku,
+            item.title,
+            item.status,
+            item.quantity_on_hand,
+            sold.get(item.id, 0),
+            item.damaged_quantity,
+        )
+        for item in items
+    ]
+    return page, await uow.orders.count_items_for_consignor(consignor_id)

@@ -93,6 +93,8 @@ async def tracking_update(
     if moved:
         claim.return_by = None
         shipment.status = status.value
+        if can_fire(claim, "settle", Role.SYSTEM):  # a delivered replacement: settle next
+            claim.settle_due_at = env.clock.now() + env.policy.settlement_hold
     return moved
 
 

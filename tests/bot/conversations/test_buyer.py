@@ -131,7 +131,6 @@ async def test_stale_double_pressed_forged_and_foreign_inputs_change_nothing(wor
             ),
         )
         assert outputs and all(type(o).__name__ == "Toast" for o in outputs), outputs
-    answers = [o.text for o in outputs]
     assert await _claims(world) == 1
     # another buyer's claim, and staff commands typed by a buyer
     async with world.uows() as uow:

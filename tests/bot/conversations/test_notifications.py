@@ -27,12 +27,12 @@ async def test_buyer_and_consignor_follow_a_claim_stage_by_stage(world: World) -
         await uow.commit()
     await world.back_office()
     buyer_texts = [
-        m["text"] or m.get("caption")
+        m.get("text") or m.get("caption")
         for m in (await world.client.messages(buyer_chat))["messages"]
         if m["outgoing"]
     ]
     consignor_texts = [
-        m["text"] or m.get("caption")
+        m.get("text") or m.get("caption")
         for m in (await world.client.messages(consignor_chat))["messages"]
         if m["outgoing"]
     ]

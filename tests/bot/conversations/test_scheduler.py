@@ -33,7 +33,10 @@ async def test_jobs_review_request_a_waybill_and_tell_the_buyer(world: World) ->
         wanted = f"Claim #{claim.id} approved — please send the item back"
         for _ in range(100):  # each round waits for the bot to go quiet, not for a fixed time
             await world.client.wait_idle(quiet_ms=150, timeout_ms=5000)
-            texts = [m["text"] or "" for m in (await world.client.messages(buyer))["messages"]]
+            texts = [
+                m.get("text") or m.get("caption") or ""
+                for m in (await world.client.messages(buyer))["messages"]
+            ]
             if any(wanted in text for text in texts):
                 break
         else:

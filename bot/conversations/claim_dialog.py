@@ -1,0 +1,410 @@
+"""The buyer's claim dialog: order → lines and quantities → type → reason → description →
+photos → summary (Confirm / Edit / Cancel) → the claim is filed.
+
+The dialog is a small table of steps (``PRESSES`` for the buttons, :func:`dialog_message` for
+what is typed or sent); its draft (ids and choices, never objects) lives in the database, so a
+restart of the bot mid-dialog loses nothing, and /cancel leaves it at any step. Every button
+belongs to the step it was drawn for: an older one is answered, never acted on.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from bot.conversations.callbacks import Callback, DraftChoice
+from bot.conversations.cards import card, money
+from bot.conversations.context import CHANNEL, Ctx
+from bot.conversations.model import Button, Keyboard, Outcome, Screen, Toast
+from bot.conversations.routes import BUYERS, ROUTES
+from workflow.claims import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_EVIDENCE_ITEMS,
+    Actor,
+    ClaimDraft,
+    ClaimType,
+    LineRequest,
+    Reason,
+)
+from workflow.services import filing
+from workflow.services.queries import OrderChoice, buyer_order, buyer_orders
+
+FLOW = "file_claim"
+PAGE = 5
+# Bot API: a photo is at most 10 MB; a bot may download files of up to 20 MB (getFile). We keep
+# evidence the staff can open, so pictures above the photo limit are refused.
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+# Ids in callback data and commands fit the database's integer columns.
+MAX_ID_DIGITS = 9
+LABEL_CHARS = 60
+
+
+@dataclass(frozen=True)
+class BuyerPage(Callback):
+    """Paging through the buyer's orders ("o") or claims ("c")."""
+
+    prefix: ClassVar[str] = "bp"
+    listing: str
+    page: int
+
+
+def as_id(text: str) -> int | None:
+    """A positive id from typed text or callback data; None for anything else."""
+    text = text.strip().lstrip("#")
+    if text.isascii() and text.isdigit() and 0 < len(text) <= MAX_ID_DIGITS and int(text) > 0:
+        return int(text)
+    return None
+
+
+def buyer_of(ctx: Ctx) -> Actor:
+    buyer = ctx.buyer
+    assert buyer is not None and buyer.party_id is not None  # the routes admit buyers only
+    return buyer
+
+
+async def save(ctx: Ctx, flow: str, step: str, data: dict[str, Any]) -> None:
+    await ctx.uow.chat.save_conversation(
+        CHANNEL, ctx.incoming.user.id, flow, step, data, ctx.env.clock.now()
+    )
+
+
+async def end(ctx: Ctx) -> None:
+    await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
+
+
+def pager(listing: str, page: int, total: int) -> tuple[Button, ...]:
+    nav = []
+    if page > 0:
+        nav.append(Button("◀", BuyerPage(listing, page - 1).pack()))
+    if (page + 1) * PAGE < total:
+        nav.append(Button("▶", BuyerPage(listing, page + 1).pack()))
+    return tuple(nav)
+
+
+# ---- starting the dialog: which order ----
+
+
+@ROUTES.command("new", BUYERS)
+async def new_claim(ctx: Ctx, args: str) -> Outcome:
+    await save(ctx, FLOW, "order", {"page": 0})
+    return Outcome([await _orders_screen(ctx, 0)])
+
+
+async def _orders_screen(ctx: Ctx, page: int, edit: bool = False) -> Screen:
+    buyer = buyer_of(ctx)
+    assert buyer.party_id is not None
+    orders, total = await buyer_orders(ctx.uow, buyer.party_id, page * PAGE, PAGE)
+    if not orders:
+        return Screen(ctx.t("buyer.no_orders" if page == 0 else "buyer.page_empty"), edit=edit)
+    lines = [ctx.t("buyer.pick_order")]
+    rows: list[tuple[Button, ...]] = []
+    for o in orders:
+        why = o.ineligible_reason
+        if why is None:
+            items = ", ".join(line.title for line in o.lines)  # a label is plain text
+            label = f"{o.order_ref} · {items}"[:LABEL_CHARS]
+            rows.append((Button(label, DraftChoice("order", str(o.order_id)).pack()),))
+        else:
+            lines.append(f"• {html.escape(o.order_ref)}: {ctx.t(f'buyer.ineligible.{why}')}")
+    if nav := pager("o", page, total):
+        rows.append(nav)
+    return Screen("\n".join(lines), tuple(rows), edit=edit)
+
+
+async def orders_page(ctx: Ctx, page: int) -> Outcome:
+    """Another page of orders, only while the dialog is choosing one."""
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if conversation is None or conversation.flow != FLOW or conversation.step != "order":
+        return Outcome([Toast(ctx.t("buyer.dialog_over"), alert=True)])
+    await save(ctx, FLOW, "order", {"page": page})
+    return Outcome([await _orders_screen(ctx, page, edit=True)])
+
+
+# ---- the dialog's steps ----
+
+
+async def _order(ctx: Ctx, data: dict[str, Any]) -> OrderChoice:
+    buyer = buyer_of(ctx)
+    assert buyer.party_id is not None
+    return await buyer_order(ctx.uow, buyer.party_id, int(data["order"]))
+
+
+def _lines_keyboard(ctx: Ctx, order: OrderChoice, chosen: dict[str, int]) -> Keyboard:
+    rows = []
+    for line in order.lines:
+        if line.claimable <= 0:
+            continue
+        qty = chosen.get(str(line.line_id), 0)
+        mark = f"✓ ×{qty} " if qty else ""
+        label = f"{mark}{line.title}"[:LABEL_CHARS]
+        rows.append((Button(label, DraftChoice("line", str(line.line_id)).pack()),))
+    rows.append((Button(ctx.t("buyer.next"), DraftChoice("lines_done", "1").pack()),))
+    return tuple(rows)
+
+
+def _choices(ctx: Ctx, step: str, prefix: str, values: list[str]) -> Keyboard:
+    return tuple((Button(ctx.t(f"{prefix}.{v}"), DraftChoice(step, v).pack()),) for v in values)
+
+
+def _types_for(order: OrderChoice) -> list[str]:
+    """Returns and exchanges need the parcel delivered; a refund alone does not."""
+    return [t.value for t in ClaimType] if order.delivered else [ClaimType.REFUND_ONLY.value]
+
+
+def _reasons_for(claim_type: str) -> list[str]:
+    return [
+        r.value
+        for r in Reason
+        if claim_type == ClaimType.REFUND_ONLY.value or r is not Reason.NOT_RECEIVED
+    ]
+
+
+async def _ask(ctx: Ctx, step: str, data: dict[str, Any], edit: bool = False) -> Screen:
+    """The screen that asks for ``step``."""
+    if step == "order":
+        return await _orders_screen(ctx, int(data.get("page", 0)), edit)
+    order = await _order(ctx, data)
+    if step == "lines":
+        return Screen(
+            ctx.t("buyer.pick_lines", order=html.escape(order.order_ref)),
+            _lines_keyboard(ctx, order, data.get("lines", {})),
+            edit=edit,
+        )
+    if step == "type":
+        keyboard = _choices(ctx, "type", "claim_type", _types_for(order))
+        return Screen(ctx.t("buyer.pick_type"), keyboard, edit=edit)
+    if step == "reason":
+        keyboard = _choices(ctx, "reason", "reason", _reasons_for(data["type"]))
+        return Screen(ctx.t("buyer.pick_reason"), keyboard, edit=edit)
+    if step == "description":
+        skip = ((Button(ctx.t("buyer.skip"), DraftChoice("description", "skip").pack()),),)
+        required = data["reason"] == Reason.OTHER
+        return Screen(
+            ctx.t("buyer.describe", limit=MAX_DESCRIPTION_CHARS),
+            () if required else skip,
+            edit=edit,
+        )
+    if step == "photos":
+        done = ((Button(ctx.t("buyer.photos_done"), DraftChoice("photos", "done").pack()),),)
+        count = len(data.get("photos", []))
+        return Screen(ctx.t("buyer.photos", limit=MAX_EVIDENCE_ITEMS, count=count), done, edit=edit)
+    return _summary(ctx, order, data, edit)
+
+
+def _summary(ctx: Ctx, order: OrderChoice, data: dict[str, Any], edit: bool) -> Screen:
+    chosen = data.get("lines", {})
+    items = [
+        f"• {html.escape(line.title)} ×{chosen[str(line.line_id)]}"
+        f" — {money(line.unit_price * chosen[str(line.line_id)], order.currency)}"
+        for line in order.lines
+        if str(line.line_id) in chosen
+    ]
+    text = ctx.t(
+        "buyer.summary",
+        order=html.escape(order.order_ref),
+        items="\n".join(items),
+        claim_type=ctx.t(f"claim_type.{data['type']}"),
+        reason=ctx.t(f"reason.{data['reason']}"),
+        description=html.escape(data.get("description") or "—"),
+        photos=len(data.get("photos", [])),
+    )
+    keyboard = (
+        (
+            Button(ctx.t("buyer.confirm"), DraftChoice("confirm", "yes").pack()),
+            Button(ctx.t("buyer.edit"), DraftChoice("confirm", "edit").pack()),
+            Button(ctx.t("buyer.cancel"), DraftChoice("confirm", "cancel").pack()),
+        ),
+    )
+    return Screen(text, keyboard, edit=edit)
+
+
+@ROUTES.callback(DraftChoice, BUYERS)
+async def draft_pressed(ctx: Ctx, choice: DraftChoice) -> Outcome:
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if conversation is None or conversation.flow != FLOW:
+        return Outcome([Toast(ctx.t("buyer.dialog_over"), alert=True)])
+    handler = PRESSES.get(choice.step)
+    if handler is None or not _press_fits(conversation.step, choice.step):
+        return Outcome([Toast(ctx.t("buyer.not_now"), alert=True)])
+    return await handler(ctx, dict(conversation.data), choice.value)
+
+
+def _press_fits(step: str, pressed: str) -> bool:
+    """A button belongs to the step it was drawn for; older dialog buttons do nothing."""
+    return pressed == step or (step == "lines" and pressed in ("line", "lines_done"))
+
+
+async def _press_order(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
+    order_id = as_id(value)
+    if order_id is None:
+        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    data = {"order": order_id, "lines": {}}
+    order = await _order(ctx, data)  # not the buyer's → not found
+    if order.ineligible_reason:
+        return Outcome([Toast(ctx.t(f"buyer.ineligible.{order.ineligible_reason}"), alert=True)])
+    return await _advance(ctx, data, "lines")
+
+
+async def _press_line(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
+    order = await _order(ctx, data)
+    line = next((x for x in order.lines if str(x.line_id) == value and x.claimable > 0), None)
+    if line is None:
+        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    chosen = dict(data.get("lines", {}))
+    qty = chosen.get(value, 0) + 1
+    if qty > line.claimable:  # one tap past the most that can be claimed unselects the line
+        chosen.pop(value, None)
+    else:
+        chosen[value] = qty
+    data["lines"] = chosen
+    return await _advance(ctx, data, "lines")
+
+
+async def _press_lines_done(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
+    if not data.get("lines"):
+        return Outcome([Toast(ctx.t("buyer.pick_a_line"), alert=True)])
+    return await _advance(ctx, data, "type")
+
+
+async def _press_type(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
+    if value not in _types_for(await _order(ctx, data)):
+        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    data["type"] = value
+    return await _advance(ctx, data, "reason")
+
+
+async def _press_reason(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
+    if value not in _reasons_for(data["type"]):
+        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    data["reason"] = value
+    return await _advance(ctx, data, "description")
+
+
+async def _press_description(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
+    if value != "skip" or data["reason"] == Reason.OTHER:
+        return Outcome([Toast(ctx.t("buyer.not_now"), alert=True)])
+    data["description"] = ""
+    return await _advance(ctx, data, "photos")
+
+
+async def _press_photos(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
+    if value != "done":
+        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    data.pop("album", None)
+    return await _advance(ctx, data, "confirm")
+
+
+async def _press_confirm(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
+    if value == "cancel":
+        await end(ctx)
+        return Outcome([Screen(ctx.t("dialog.cancelled"), edit=True)])
+    if value == "edit":  # back to the items; the rest is asked again, photos are kept
+        return await _advance(ctx, data, "lines")
+    if value != "yes":
+        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    draft = ClaimDraft(
+        ClaimType(data["type"]),
+        Reason(data["reason"]),
+        tuple(LineRequest(int(k), int(v)) for k, v in sorted(data["lines"].items())),
+        data.get("description", ""),
+        tuple(data.get("photos", [])),
+    )
+    claim = await filing.file_claim(ctx.uow, ctx.env, buyer_of(ctx), draft)
+    await end(ctx)
+    state = ctx.t(f"state.{claim.status}")
+    filed = Screen(ctx.t("buyer.filed", number=claim.id, state=state), edit=True)
+    return Outcome([filed, await card(ctx, claim.id)])
+
+
+async def _advance(ctx: Ctx, data: dict[str, Any], step: str) -> Outcome:
+    await save(ctx, FLOW, step, data)
+    return Outcome([await _ask(ctx, step, data, edit=True)])
+
+
+PRESSES: dict[str, Callable[[Ctx, dict[str, Any], str], Awaitable[Outcome]]] = {
+    "order": _press_order,
+    "line": _press_line,
+    "lines_done": _press_lines_done,
+    "type": _press_type,
+    "reason": _press_reason,
+    "description": _press_description,
+    "photos": _press_photos,
+    "confirm": _press_confirm,
+}
+
+
+def too_long(ctx: Ctx, text: str) -> Screen | None:
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        return Screen(ctx.t("buyer.too_long", limit=MAX_DESCRIPTION_CHARS, length=len(text)))
+    return None
+
+
+@ROUTES.dialog(FLOW)
+async def dialog_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
+    """What the buyer types or sends while the dialog waits for ``step``."""
+    incoming = ctx.incoming
+    if step == "description":
+        text = (incoming.text or "").strip()
+        if incoming.text is None or not text:
+            return Outcome([Screen(ctx.t("buyer.want_text"))])
+        if refusal := too_long(ctx, text):
+            return Outcome([refusal])
+        data["description"] = text
+        await save(ctx, FLOW, "photos", data)
+        return Outcome([await _ask(ctx, "photos", data)])
+    if step == "photos":
+        return await _photo(ctx, data)
+    # Buttons are expected at the other steps: show them again.
+    return Outcome([Screen(ctx.t("buyer.use_buttons")), await _ask(ctx, step, data)])
+
+
+async def _photo(ctx: Ctx, data: dict[str, Any]) -> Outcome:
+    """One photo (or one picture of an album) for the draft.
+
+    Telegram delivers an album as one update per picture with a shared ``media_group_id``:
+    the first picture of an album is answered, the rest are taken quietly (one reply per
+    album, not five).
+    """
+    album = ctx.incoming.media_group_id
+    quiet = album is not None and data.get("album") == album
+    reference = evidence_of(ctx)
+    if isinstance(reference, Screen):
+        return Outcome([reference])
+    photos = list(data.get("photos", []))
+    if len(photos) >= MAX_EVIDENCE_ITEMS:
+        if quiet and data.get("album_full"):
+            return Outcome()
+        data.update(album=album, album_full=True)
+        await save(ctx, FLOW, "photos", data)
+        return Outcome([Screen(ctx.t("buyer.photo_limit", limit=MAX_EVIDENCE_ITEMS))])
+    photos.append(reference)
+    data["photos"] = photos
+    data.pop("album_full", None)
+    if album is not None:
+        data["album"] = album
+    await save(ctx, FLOW, "photos", data)
+    if quiet:
+        return Outcome()
+    if album is not None:
+        done = ((Button(ctx.t("buyer.photos_done"), DraftChoice("photos", "done").pack()),),)
+        return Outcome([Screen(ctx.t("buyer.album", limit=MAX_EVIDENCE_ITEMS), done)])
+    return Outcome([await _ask(ctx, "photos", data)])
+
+
+def evidence_of(ctx: Ctx) -> str | Screen:
+    """A photo (or an image sent as a file) to keep as evidence, or the reason it is refused."""
+    incoming = ctx.incoming
+    limit_mb = MAX_PHOTO_BYTES // 2**20
+    if incoming.photo is not None:
+        if (incoming.photo.file_size or 0) > MAX_PHOTO_BYTES:
+            return Screen(ctx.t("buyer.photo_too_big", limit_mb=limit_mb))
+        return incoming.photo.file_id
+    if incoming.document is not None:
+        if not (incoming.document.mime_type or "").startswith("image/"):
+            return Screen(ctx.t("buyer.not_an_image"))
+        if (incoming.document.file_size or 0) > MAX_PHOTO_BYTES:
+            return Screen(ctx.t("buyer.photo_too_big", limit_mb=limit_mb))
+        return incoming.document.file_id
+    return Screen(ctx.t("buyer.want_photo"))

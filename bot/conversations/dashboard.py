@@ -1,0 +1,67 @@
+"""Staff's dashboard in chat: ``/stats`` sends the charts, ``/export`` the files.
+
+``/stats [days]`` answers with a few lines of totals and one picture per chart;
+``/export [days]`` with the self-contained HTML report and a zip of the CSV files (the numbers
+behind every chart, and every claim). Both are for staff only; the numbers come from
+:mod:`workflow.stats` over aggregate queries, the pictures from :mod:`bot.pictures.charts`.
+"""
+
+from __future__ import annotations
+
+import html
+
+from bot import report
+from bot.conversations.context import Ctx
+from bot.conversations.model import Attachment, Outcome, Output, Screen
+from bot.conversations.routes import ROUTES, STAFF
+from storage.stats import SqlStats
+from workflow import stats
+
+
+def _days(args: str) -> int | None:
+    """The window in days: default when not given, None when it is not a whole number in range."""
+    text = args.strip()
+    if not text:
+        return stats.DEFAULT_DAYS
+    if not (text.isascii() and text.isdigit()):
+        return None
+    days = int(text)
+    return days if 1 <= days <= stats.MAX_DAYS else None
+
+
+def _usage(ctx: Ctx) -> Outcome:
+    return Outcome([Screen(ctx.t("stats.usage", max=stats.MAX_DAYS, default=stats.DEFAULT_DAYS))])
+
+
+async def _dashboard(ctx: Ctx, days: int) -> stats.Dashboard:
+    return await stats.collect(SqlStats(ctx.uow.session), ctx.env.clock.now(), days)
+
+
+@ROUTES.command("stats", STAFF)
+async def show_stats(ctx: Ctx, args: str) -> Outcome:
+    days = _days(args)
+    if days is None:
+        return _usage(ctx)
+    d = await _dashboard(ctx, days)
+    pictures = await report.render_charts(d, ctx.lang)
+    outputs: list[Output] = [Screen(report.summary(d, ctx.lang))]
+    outputs += [Screen(html.escape(chart.title), photo=chart.png) for chart in pictures]
+    return Outcome(outputs)
+
+
+@ROUTES.command("export", STAFF)
+async def export(ctx: Ctx, args: str) -> Outcome:
+    days = _days(args)
+    if days is None:
+        return _usage(ctx)
+    d = await _dashboard(ctx, days)
+    (page_name, page), (zip_name, archive) = await report.export_files(
+        SqlStats(ctx.uow.session), d, ctx.lang
+    )
+    now = d.now.strftime("%Y-%m-%d %H:%M")
+    return Outcome(
+        [
+            Attachment(page_name, page, ctx.t("stats.export.caption_html", days=days, now=now)),
+            Attachment(zip_name, archive, ctx.t("stats.export.caption_csv")),
+        ]
+    )

@@ -1,0 +1,1 @@
+"""Pictures the bot sends: the dashboard's charts."""

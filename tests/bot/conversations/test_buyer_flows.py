@@ -1,0 +1,488 @@
+"""The buyer's flows end to end through the sandbox with the real dispatcher: filing with bad
+input at every step, /cancel at every step, albums, paging, answering a question, sending the
+return back (with the waybill's QR code), withdrawing, rating a closed case, and a restart of
+the bot in the middle of the claim dialog."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from bot.conversations.buyer import waybill_qr
+from storage import tables as t
+from tests.bot.conversations.buyer_kit import (
+    album_photo,
+    bound_buyer,
+    claim_ids,
+    count,
+    direct,
+    draft,
+    fresh,
+    no_rejected_calls,
+    press,
+    restarted_bot,
+    status,
+    toast_texts,
+)
+from tests.bot.conversations.conftest import World
+from tests.bot.conversations.kit import buttons, last, toasts
+from tests.sandbox.sandbox_testkit import png
+from workflow import lifecycle
+from workflow.claims import MAX_DESCRIPTION_CHARS, MAX_EVIDENCE_ITEMS, Actor, Role
+from workflow.services import review
+
+AGENT = Actor(Role.AGENT, 1)
+
+
+async def _send_photo(world: World, user_id: int, name: str = "p.png") -> list[dict]:  # type: ignore[type-arg]
+    before = {m["message_id"] for m in (await world.client.messages(user_id))["messages"]}
+    sent = await world.client.send_file(user_id, "photo", png(), name, "image/png")
+    await world.handled(sent["update_id"])
+    after = (await world.client.messages(user_id))["messages"]
+    return [m for m in after if m["outgoing"] and m["message_id"] not in before]
+
+
+async def _send_document(
+    world: World, user_id: int, data: bytes, name: str, mime: str
+) -> list[dict]:  # type: ignore[type-arg]
+    before = {m["message_id"] for m in (await world.client.messages(user_id))["messages"]}
+    sent = await world.client.send_file(user_id, "document", data, name, mime)
+    await world.handled(sent["update_id"])
+    after = (await world.client.messages(user_id))["messages"]
+    return [m for m in after if m["outgoing"] and m["message_id"] not in before]
+
+
+async def _send_contact(world: World, user_id: int) -> list[dict]:  # type: ignore[type-arg]
+    before = {m["message_id"] for m in (await world.client.messages(user_id))["messages"]}
+    sent = await world.client.send(user_id, "", contact={"phone_number": "+8613800000000"})
+    await world.handled(sent["update_id"])
+    after = (await world.client.messages(user_id))["messages"]
+    return [m for m in after if m["outgoing"] and m["message_id"] not in before]
+
+
+async def _to_description(world: World, ann: int, ref: str, kind: str, reason: str) -> None:
+    await world.say(ann, "/new")
+    await press(world, ann, ref)
+    await press(world, ann, f"Item {ref}-A")
+    await press(world, ann, "Next")
+    await press(world, ann, kind)
+    await press(world, ann, reason)
+
+
+async def test_bad_input_at_every_step_of_the_claim_dialog_changes_nothing(world: World) -> None:
+    ann = 801
+    me = await bound_buyer(world, ann, "BF1", ("F-1",))
+    [older_orders] = await world.say(ann, "/new")
+    # order step: typing instead of pressing → the buttons again, the draft as it was
+    replies = await world.say(ann, "the blue one")
+    assert "use the buttons" in replies[0]["text"] and "which order" in replies[1]["text"]
+    assert await draft(world, ann) == ("file_claim", "order", {"page": 0})
+    await press(world, ann, "F-1")
+    # lines step: Next with nothing picked; a photo instead of a tap
+    await press(world, ann, "Next")
+    assert "Pick at least one item" in (await toasts(world, ann))[-1]
+    replies = await _send_photo(world, ann)
+    assert "use the buttons" in replies[0]["text"]
+    assert (await draft(world, ann))[1:] == ("lines", {"order": me.order_ids[0], "lines": {}})  # type: ignore[index]
+    await press(world, ann, "Item F-1-B")
+    [lines] = await press(world, ann, "Item F-1-B")  # one past the most claimable: unpicked
+    assert "Item F-1-B" in buttons(lines) and not any("✓" in b for b in buttons(lines))
+    await press(world, ann, "Item F-1-A")
+    await press(world, ann, "Next")
+    # an old button of an earlier step does nothing
+    await press(world, ann, "F-1", older_orders)
+    assert "earlier step" in (await toasts(world, ann))[-1]
+    assert (await draft(world, ann))[1] == "type"  # type: ignore[index]
+    await press(world, ann, "Return and refund")
+    await press(world, ann, "Other")  # "other" needs a description: no Skip
+    assert "Skip" not in buttons(await last(world, ann))
+    # description step: a contact, a photo, an empty line, over-long text
+    assert "as text" in (await _send_contact(world, ann))[0]["text"]
+    assert "as text" in (await _send_photo(world, ann))[0]["text"]
+    [too_long] = await world.say(ann, "y" * (MAX_DESCRIPTION_CHARS + 1))
+    assert (
+        f"{MAX_DESCRIPTION_CHARS + 1} characters; the limit is {MAX_DESCRIPTION_CHARS}"
+        in (too_long["text"])
+    )
+    assert "description" not in (await draft(world, ann))[2]  # type: ignore[index]
+    [photos] = await world.say(ann, "Zip & <seam> torn")
+    assert "0 so far" in photos["text"]
+    # photos step: text, a PDF, an image file over the photo limit, then good ones
+    [want] = await world.say(ann, "here it is")
+    assert "send a photo" in want["text"]
+    [pdf] = await _send_document(world, ann, b"%PDF-1.4 x", "receipt.pdf", "application/pdf")
+    assert "Only pictures" in pdf["text"]
+    huge = b"\x89PNG" + b"\0" * (11 * 1024 * 1024)
+    [big] = await _send_document(world, ann, huge, "huge.png", "image/png")
+    assert "too big (the limit is 10 MB)" in big["text"]
+    assert (await draft(world, ann))[2].get("photos", []) == []  # type: ignore[index]
+    [one] = await _send_document(world, ann, png(), "scan.png", "image/png")  # image file: fine
+    assert "1 so far" in one["text"]
+    # an album of five: one answer for the album, the fifth picture over the limit refused once
+    outputs = [
+        await direct(world, ann, photo=album_photo(n), media_group_id="A1") for n in range(5)
+    ]
+    assert [len(o) for o in outputs] == [1, 0, 0, 0, 1]
+    assert "Album received" in outputs[0][0].text  # type: ignore[union-attr]
+    assert f"maximum of {MAX_EVIDENCE_ITEMS} photos" in outputs[4][0].text  # type: ignore[union-attr]
+    assert len((await draft(world, ann))[2]["photos"]) == MAX_EVIDENCE_ITEMS  # type: ignore[index]
+    await world.say(ann, "/help")  # a command mid-dialog works and keeps the draft
+    [photos_prompt, *_] = [
+        m
+        for m in reversed((await world.client.messages(ann))["messages"])
+        if "Done ▶" in buttons(m)
+    ]
+    [summary] = await press(world, ann, "Done", photos_prompt)
+    assert "Zip &amp; &lt;seam&gt; torn" in summary["html"]
+    assert f"Photos: {MAX_EVIDENCE_ITEMS}" in summary["text"]
+    # Edit goes back to the items with the choice kept; the photos stay
+    [edit] = await press(world, ann, "Edit", summary)
+    assert "✓ ×1 Item F-1-A" in buttons(edit)
+    for label in ("Next", "Refund only", "Quality issue", "Skip", "Done"):
+        await press(world, ann, label, await fresh(world, ann, edit["message_id"]))
+    assert await count(world, t.Claim) == 0
+    [filed, card] = await press(world, ann, "Confirm", await fresh(world, ann, edit["message_id"]))
+    assert "filed" in filed["text"] and "Refund only" in card["text"]
+    [claim_id] = await claim_ids(world)
+    async with world.uows() as uow:
+        assert await uow.claims.evidence_count(claim_id) == MAX_EVIDENCE_ITEMS
+    assert await draft(world, ann) is None
+    await no_rejected_calls(world)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3, 4, 5, 6])
+async def test_cancel_leaves_the_dialog_at_any_step(world: World, steps: int) -> None:
+    ann = 811
+    await bound_buyer(world, ann, "BF2", ("F-2",))
+    await world.say(ann, "/new")
+    presses = ["F-2", "Item F-2-A", "Next", "Refund only", "Quality issue", "Skip", "Done"]
+    for label in presses[:steps]:
+        await press(world, ann, label)
+    shown = await last(world, ann)
+    assert (await draft(world, ann)) is not None
+    [bye] = await world.say(ann, "/cancel")
+    assert "Cancelled" in bye["text"]
+    assert await draft(world, ann) is None
+    if buttons(shown):  # a button of the cancelled dialog is answered, and does nothing
+        await press(world, ann, buttons(shown)[0], shown)
+        assert "dialog has ended" in (await toasts(world, ann))[-1]
+    [again] = await world.say(ann, "/cancel")
+    assert "nothing to cancel" in again["text"]
+    assert await count(world, t.Claim) == 0
+    await no_rejected_calls(world)
+
+
+async def test_orders_are_paged_and_an_ineligible_one_says_why(world: World) -> None:
+    ann, bob = 821, 822
+    refs = tuple(f"P-{n}" for n in range(1, 8))
+    me = await bound_buyer(world, ann, "BF3", refs)
+    other = await bound_buyer(world, bob, "BF4", ("Q-1",))
+    # P-1 fully claimed: listed with the reason, no button
+    await world.say(ann, "/new")
+    await press(world, ann, "▶")
+    await press(world, ann, "P-1")
+    await press(world, ann, "Item P-1-A")
+    await press(world, ann, "Item P-1-A")
+    await press(world, ann, "Item P-1-B")
+    for label in ("Next", "Refund only", "Quality issue", "Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [first] = await world.say(ann, "/new")  # newest first, five on a page
+    assert [b.split(" ")[0] for b in buttons(first)] == ["P-7", "P-6", "P-5", "P-4", "P-3", "▶"]
+    [second] = await press(world, ann, "▶", first)
+    assert [b.split(" ")[0] for b in buttons(second)] == ["P-2", "◀"]
+    assert "P-1: every item is already under a claim" in second["text"]
+    [back] = await press(world, ann, "◀", second)
+    assert buttons(back) == buttons(first)
+    # a forged button for another buyer's order, or for the ineligible one: refused
+    out = await direct(world, ann, callback_data=f"d:order:{other.order_ids[0]}")
+    assert "no order" in toast_texts(out)[0]
+    out = await direct(world, ann, callback_data=f"d:order:{me.order_ids[0]}")
+    assert "already under a claim" in toast_texts(out)[0]
+    out = await direct(world, ann, callback_data="d:order:99999999999999")
+    assert "not recognised" in toast_texts(out)[0]
+    assert (await draft(world, ann))[1] == "order"  # type: ignore[index]
+    # Bob sees only his own order
+    [bobs] = await world.say(bob, "/new")
+    assert [b.split(" ")[0] for b in buttons(bobs)] == ["Q-1"]
+    await no_rejected_calls(world)
+
+
+async def test_duplicate_updates_and_forged_buyer_buttons_change_nothing(world: World) -> None:
+    ann = 825
+    await bound_buyer(world, ann, "BF15", ("U-1",))
+    await _to_description(world, ann, "U-1", "Refund only", "Quality issue")
+    await press(world, ann, "Skip")
+    sent = await world.client.send_file(ann, "photo", png(), "one.png", "image/png")
+    await world.handled(sent["update_id"])
+    kept = await draft(world, ann)
+    assert kept is not None and len(kept[2]["photos"]) == 1
+    # Telegram delivers the same update again: ignored, the photo is not counted twice
+    again = await direct(world, ann, sent["update_id"], photo=album_photo(9))
+    assert again == []
+    assert await draft(world, ann) == kept
+    # a photo over the Bot API's 10 MB (the sandbox refuses such uploads, Telegram's clients
+    # compress them; a modified client might not)
+    [big] = await direct(world, ann, photo=album_photo(8, size=11 * 2**20))
+    assert "too big" in big.text  # type: ignore[union-attr]
+    # forged data on the buyer's own button families: answered, nothing moves
+    for forged in ("bp:x:1", "bp:o:-1", "bh:abc:1", "bh:1:1", "bk:1", "br:1:0", "d:photos:nope"):
+        out = await direct(world, ann, callback_data=forged)
+        assert len(toast_texts(out)) == 1, (forged, out)
+    assert await draft(world, ann) == kept
+    assert await count(world, t.Claim) == 0
+    await no_rejected_calls(world)
+
+
+async def test_the_buyers_claims_are_paged_and_only_theirs(world: World) -> None:
+    ann, bob = 831, 832
+    await bound_buyer(world, ann, "BF5", tuple(f"C-{n}" for n in range(1, 4)))
+    await bound_buyer(world, bob, "BF6", ("D-1",))
+    for n in range(1, 4):
+        for item in ("A", "B"):
+            await world.say(ann, "/new")
+            await press(world, ann, f"C-{n}")
+            await press(world, ann, f"Item C-{n}-{item}")
+            for label in ("Next", "Refund only", "Quality issue", "Skip", "Done", "Confirm"):
+                await press(world, ann, label)
+    [listing] = await world.say(ann, "/claims")
+    assert "Your claims (6)" in listing["text"]
+    assert len([b for b in buttons(listing) if b.startswith("#")]) == 5
+    [page2] = await press(world, ann, "▶", listing)  # newest first: the oldest is alone here
+    [oldest] = [b for b in buttons(page2) if b.startswith("#")]
+    assert oldest.startswith("#1 ")
+    [opened] = await press(world, ann, "#1 ", page2)
+    assert "Claim" in opened["text"] and "Withdraw" in buttons(opened)
+    [none] = await world.say(bob, "/claims")
+    assert "no claims" in none["text"]
+    [foreign] = await world.say(bob, "/claim 1")
+    assert "no claim 1" in foreign["text"]
+    [usage] = await world.say(bob, "/claim first")
+    assert "like /claim 12" in usage["text"]
+    [huge] = await world.say(bob, "/claim 99999999999999999999")
+    assert "like /claim 12" in huge["text"]
+    [queue] = await world.say(ann, "/queue")
+    assert "not available to you" in queue["text"] or "don't know /queue" in queue["text"]
+    await no_rejected_calls(world)
+
+
+async def test_a_buyer_answers_a_question_with_text_after_bad_tries(world: World) -> None:
+    ann = 841
+    await bound_buyer(world, ann, "BF7", ("I-1",))
+    await _to_description(world, ann, "I-1", "Refund only", "Not as described")
+    await press(world, ann, "Skip")
+    await press(world, ann, "Done")
+    await press(world, ann, "Confirm")
+    [claim_id] = await claim_ids(world)
+    await world.back_office()  # "not as described" always goes to a person
+    assert (await status(world, claim_id))[0] in lifecycle.WAITING_FOR_STAFF
+    async with world.uows() as uow:
+        version = (await status(world, claim_id))[1]
+        await review.request_info(uow, world.env, AGENT, claim_id, version, "Which colour?")
+        await uow.commit()
+    await world.back_office()
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    assert "Answer" in buttons(card)
+    [prompt] = await press(world, ann, "Answer", card)
+    assert "send your answer" in prompt["text"]
+    before = await status(world, claim_id)
+    assert "text or a photo" in (await _send_contact(world, ann))[0]["text"]
+    [pdf] = await _send_document(world, ann, b"%PDF-1.4", "a.pdf", "application/pdf")
+    assert "Only pictures" in pdf["text"]
+    [long] = await world.say(ann, "z" * (MAX_DESCRIPTION_CHARS + 5))
+    assert "the limit is" in long["text"]
+    assert await status(world, claim_id) == before
+    sent, redrawn = await world.say(ann, "It is <red>, not blue")
+    assert "is with our team" in sent["text"]
+    assert "Answer" not in buttons(redrawn)
+    after = await status(world, claim_id)
+    assert after[1] == before[1] + 1 and after[0] in lifecycle.WAITING_FOR_STAFF
+    async with world.uows() as uow:
+        [*_, event] = await uow.claims.timeline(claim_id)
+    assert event.trigger == "provide_info"
+    # the old Answer button is out of date now
+    await press(world, ann, "Answer", card)
+    assert "already been handled" in (await toasts(world, ann))[-1]
+    assert await draft(world, ann) is None
+    await no_rejected_calls(world)
+
+
+async def test_an_answer_to_a_claim_that_moved_on_is_not_sent(world: World) -> None:
+    ann = 845
+    await bound_buyer(world, ann, "BF8", ("J-1",))
+    await _to_description(world, ann, "J-1", "Refund only", "Not as described")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    await world.back_office()
+    async with world.uows() as uow:
+        version = (await status(world, claim_id))[1]
+        await review.request_info(uow, world.env, AGENT, claim_id, version, "Colour?")
+        await uow.commit()
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    await press(world, ann, "Answer", card)
+    world.env.clock.advance(timedelta(days=4))  # type: ignore[attr-defined]
+    await world.back_office()  # meanwhile the time to answer runs out
+    moved = await status(world, claim_id)
+    [note, redrawn] = await world.say(ann, "Red")
+    assert "has moved on" in note["text"] and f"#{claim_id}" in redrawn["text"]
+    assert await status(world, claim_id) == moved
+    assert await draft(world, ann) is None
+    await no_rejected_calls(world)
+
+
+async def test_a_return_gets_a_qr_waybill_and_the_buyer_sends_it_back(world: World) -> None:
+    ann = 851
+    await bound_buyer(world, ann, "BF9", ("R-1",))
+    await _to_description(world, ann, "R-1", "Return and refund", "7-day")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    await world.back_office()  # auto approval, the carrier's waybill, the message with its QR
+    state, version = await status(world, claim_id)
+    assert "ship_return" in lifecycle.allowed_triggers(state, "return_refund", Role.BUYER)
+    async with world.uows() as uow:
+        [shipment] = (await uow.session.scalars(select(t.Shipment))).all()
+    waybill = [m for m in (await world.client.messages(ann))["messages"] if m.get("photo")]
+    assert len(waybill) == 1 and shipment.tracking_number in waybill[0]["caption"]
+    async with aiohttp.ClientSession() as http:
+        url = f"{world.sandbox.url}/sandbox/files/{waybill[0]['photo']['file_id']}"
+        async with http.get(url) as response:
+            picture = await response.read()
+    assert picture.startswith(b"\x89PNG") and picture == waybill_qr(
+        {"qr_payload": shipment.qr_payload}
+    )
+    # the buyer enters the waybill number: wrong shapes and another parcel's number first
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    [prompt] = await press(world, ann, "I have sent it back", card)
+    assert "waybill number" in prompt["text"] and "📦 I handed it over" in buttons(prompt)
+    [bad] = await world.say(ann, "12")
+    assert "does not look like a waybill number" in bad["text"]
+    assert "does not look like" in (await _send_photo(world, ann))[0]["text"]
+    [other] = await world.say(ann, "ZZ999999999")
+    assert "does not belong to this claim" in other["text"]
+    assert await status(world, claim_id) == (state, version)
+    noted, redrawn = await world.say(ann, f"  {shipment.tracking_number.lower()} ")
+    assert "on its way" in noted["text"]
+    moved = await status(world, claim_id)
+    assert moved[1] == version + 1 and "I have sent it back" not in buttons(redrawn)
+    # the prompt's button, pressed after it was done: the dialog is over, nothing fires
+    await press(world, ann, "I handed it over", prompt)
+    assert "dialog has ended" in (await toasts(world, ann))[-1]
+    assert await status(world, claim_id) == moved
+    await no_rejected_calls(world)
+
+
+async def test_handing_the_return_over_without_typing_the_number(world: World) -> None:
+    ann = 855
+    await bound_buyer(world, ann, "BF10", ("H-1",))
+    await _to_description(world, ann, "H-1", "Return and refund", "7-day")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    await world.back_office()
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    await press(world, ann, "I have sent it back", card)
+    version = (await status(world, claim_id))[1]
+    noted, redrawn = await press(world, ann, "I handed it over")
+    assert "on its way" in noted["text"] and f"#{claim_id}" in redrawn["text"]
+    assert (await status(world, claim_id))[1] == version + 1
+    assert await draft(world, ann) is None
+    await no_rejected_calls(world)
+
+
+async def test_a_buyer_withdraws_then_rates_the_closed_case_once(world: World) -> None:
+    ann, bob = 861, 862
+    await bound_buyer(world, ann, "BF11", ("W-1",))
+    await bound_buyer(world, bob, "BF12", ("W-2",))
+    await _to_description(world, ann, "W-1", "Refund only", "Quality issue")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    assert "⭐ Rate" not in buttons(card)  # not closed yet
+    out = await direct(world, ann, callback_data=f"br:{claim_id}:5")
+    assert "cannot be rated" in toast_texts(out)[0]
+    [withdrawn] = await press(world, ann, "Withdraw", card)
+    assert (await status(world, claim_id))[0] in lifecycle.TERMINAL_STATES
+    assert "⭐ Rate" in buttons(withdrawn)
+    # someone else's claim cannot be rated, a forged score is refused
+    out = await direct(world, bob, callback_data=f"br:{claim_id}:5")
+    assert f"no claim {claim_id}" in toast_texts(out)[0]
+    out = await direct(world, ann, callback_data=f"br:{claim_id}:9")
+    assert "not recognised" in toast_texts(out)[0]
+    [stars] = await press(world, ann, "⭐ Rate", withdrawn)
+    assert "How did we do" in stars["text"] and len(buttons(stars)) == 5
+    [comment] = await press(world, ann, "⭐⭐⭐⭐", stars)
+    assert "⭐⭐⭐⭐" in comment["text"] and "Finish without a comment" in buttons(comment)
+    assert "as text" in (await _send_contact(world, ann))[0]["text"]
+    [long] = await world.say(ann, "c" * (MAX_DESCRIPTION_CHARS + 1))
+    assert "the limit is" in long["text"]
+    assert await count(world, t.ClaimRating) == 0
+    [thanks] = await world.say(ann, "Quick & <kind>")
+    assert "Thank you" in thanks["text"]
+    async with world.uows() as uow:
+        assert await uow.claims.rating(claim_id) == (4, "Quick & <kind>")
+    # rated once: the old buttons are answered and change nothing; the card has no Rate
+    await press(world, ann, "Finish without a comment", comment)
+    assert "dialog has ended" in (await toasts(world, ann))[-1]
+    out = await direct(world, ann, callback_data=f"br:{claim_id}:2")  # a double press
+    assert "cannot be rated" in toast_texts(out)[0]
+    await press(world, ann, "⭐ Rate", withdrawn)
+    assert "cannot be rated" in (await toasts(world, ann))[-1]
+    [reopened] = await world.say(ann, f"/claim {claim_id}")
+    assert "⭐ Rate" not in buttons(reopened)
+    async with world.uows() as uow:
+        assert await uow.claims.rating(claim_id) == (4, "Quick & <kind>")
+    await no_rejected_calls(world)
+
+
+async def test_rating_without_a_comment_in_chinese(world: World) -> None:
+    ann = 865
+    await bound_buyer(world, ann, "BF13", ("Z-1",), lang="zh-hans")
+    await world.say(ann, "/new")
+    await press(world, ann, "Z-1")
+    await press(world, ann, "Item Z-1-B")
+    for label in ("下一步", "仅退款", "质量问题", "跳过", "完成", "确认"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    [withdrawn] = await press(world, ann, "撤回申请", card)
+    [stars] = await press(world, ann, "评价", withdrawn)
+    await press(world, ann, "⭐⭐⭐⭐⭐", stars)
+    [thanks] = await press(world, ann, "直接完成")
+    assert "谢谢" in thanks["text"]
+    async with world.uows() as uow:
+        assert await uow.claims.rating(claim_id) == (5, "")
+    await no_rejected_calls(world)
+
+
+async def test_the_claim_dialog_continues_after_the_bot_is_killed_and_restarted(
+    world: World,
+) -> None:
+    ann = 871
+    await bound_buyer(world, ann, "BF14", ("K-1",))
+    await _to_description(world, ann, "K-1", "Exchange", "Wrong item")
+    await world.say(ann, "Wrong size")
+    await _send_photo(world, ann)
+    kept = await draft(world, ann)
+    assert kept is not None and kept[1] == "photos" and len(kept[2]["photos"]) == 1
+    async with restarted_bot(world) as up:
+        # while the bot is down, the buyer sends another photo; it waits at "Telegram"
+        sent = await world.client.send_file(ann, "photo", png(5, 4), "second.png", "image/png")
+        assert await draft(world, ann) == kept
+        await up()
+        await world.handled(sent["update_id"])
+        assert "2 so far" in (await last(world, ann))["text"]
+        [summary] = await press(world, ann, "Done")
+        assert "Photos: 2" in summary["text"] and "Wrong size" in summary["text"]
+        [filed, _] = await press(world, ann, "Confirm")
+        assert "filed" in filed["text"]
+    [claim_id] = await claim_ids(world)
+    async with world.uows() as uow:
+        claim = await uow.claims.get(claim_id)
+        assert claim is not None and claim.claim_type == "exchange"
+        assert await uow.claims.evidence_count(claim_id) == 2
+    await no_rejected_calls(world, stopped_polls=2)  # the killed bot's and the restarted one's

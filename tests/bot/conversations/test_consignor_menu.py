@@ -1,0 +1,46 @@
+"""The commands menu follows who a user is and which language they speak."""
+
+from __future__ import annotations
+
+from aiogram.types import BotCommandScopeChat
+
+from tests.bot.conversations.conftest import World
+from tests.bot.conversations.consignor_kit import bind, no_rejected_calls
+from tests.factories import order, place
+
+
+async def _menu(world: World, chat: int) -> dict[str, str]:
+    commands = await world.bot.get_my_commands(scope=BotCommandScopeChat(chat_id=chat))
+    return {c.command: c.description for c in commands}
+
+
+async def test_binding_sets_the_chat_menu_of_the_role_in_the_users_language(world: World) -> None:
+    now = world.env.clock.now()
+    [p] = await place(world.uows, now, order("M-1", now))
+    consignor, buyer = await world.user(901, "Lin"), await world.user(902, "Ann", "zh-hans")
+    await world.say(consignor, "hello")
+    assert await _menu(world, consignor) == {}  # unbound: the default menu applies
+
+    await bind(world, consignor, "consignor", p.consignor_ids[0])
+    menu = await _menu(world, consignor)
+    assert {"balance", "items", "help", "lang", "cancel"} <= set(menu)
+    assert "start" not in menu and "new" not in menu and "queue" not in menu
+    assert menu["balance"] == "your account: available, pending, latest entries"
+
+    await bind(world, buyer, "buyer", p.buyer_id)
+    menu = await _menu(world, buyer)
+    assert "balance" not in menu and "items" not in menu and "help" in menu
+    assert menu["help"] == "查看可用功能"
+
+    # A new language redraws the menu in it; a repeated /lang changes nothing.
+    await world.say(consignor, "/lang zh-CN")
+    assert (await _menu(world, consignor))["balance"] == "我的账户：可用、待结算、最近流水"
+    before = len((await world.client.calls(method="setMyCommands"))["calls"])
+    await world.say(consignor, "/lang zh-CN")
+    await world.say(consignor, "/balance")
+    assert len((await world.client.calls(method="setMyCommands"))["calls"]) == before
+
+    # A person who is both buyer and consignor gets both roles' commands.
+    await bind(world, buyer, "consignor", p.consignor_ids[0])
+    assert {"balance", "items"} <= set(await _menu(world, buyer))
+    await no_rejected_calls(world)

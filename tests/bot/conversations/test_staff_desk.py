@@ -1,0 +1,205 @@
+"""Staff in their private chat: the queue, a case, decisions, inspection, refunds, search and
+roles — and every bad input answered clearly with nothing changed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.conversations.model import Toast
+from tests.bot.conversations.conftest import World
+from tests.bot.conversations.kit import press
+from tests.bot.conversations.staff_kit import (
+    ADMIN,
+    AGENT,
+    BUYER,
+    direct,
+    file_for_review,
+    parties,
+    press_in,
+    staffed,
+    status,
+    texts,
+    toasts_in,
+)
+from tests.sandbox.sandbox_testkit import png
+
+
+async def _approvals(world: World, claim_id: int) -> int:
+    async with world.uows() as uow:
+        return [e.trigger for e in await uow.claims.timeline(claim_id)].count("approve")
+
+
+async def test_the_queue_is_paged_oldest_first_with_time_waiting(world: World) -> None:
+    await staffed(world, group=False)
+    p = await parties(world)
+    first = await file_for_review(world, p)
+    await world.back_office()
+    for _ in range(10):
+        world.env.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+        await file_for_review(world, await parties(world, bind=False))
+        await world.back_office()
+    [page1] = await world.say(AGENT, "/queue")
+    lines = page1["text"].splitlines()
+    assert "11 waiting, oldest first) — page 1/2" in lines[0]
+    assert lines[1].startswith(f"#{first} ·") and "waiting 10 h" in lines[1]
+    assert len(lines) == 11
+    [page2] = await press(world, AGENT, "Older", page1)
+    assert "page 2/2" in page2["text"] and "waiting 0 min" in page2["text"]
+    [back] = await press(world, AGENT, "Newer", page2)
+    assert f"#{first} ·" in back["text"]
+    [usage] = await world.say(AGENT, "/queue two")
+    assert "Usage: /queue" in usage["text"]
+    [refused] = await world.say(BUYER, "/queue")
+    assert "/queue is not available to you" in refused["text"]
+    [forged] = toasts(await direct(world, AGENT, callback_data="sq:two"))
+    assert "not recognised" in forged
+    [not_for_buyer] = toasts(await direct(world, BUYER, callback_data="sq:1"))
+    assert "not for you" in not_for_buyer
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+def toasts(outputs: list[object]) -> list[str]:
+    return [o.text for o in outputs if isinstance(o, Toast)]
+
+
+async def test_two_staff_press_approve_one_wins_and_replays_change_nothing(world: World) -> None:
+    await staffed(world, group=False)
+    p = await parties(world)
+    n = await file_for_review(world, p)
+    await world.back_office()
+    [mine] = await world.say(ADMIN, f"/case {n}")
+    [theirs] = await world.say(AGENT, f"/case {n}")
+    assert "Nobody has taken this case yet" in mine["text"]
+    pressed = await press_in(world, ADMIN, ADMIN, mine, "Approve")
+    await press_in(world, AGENT, AGENT, theirs, "Approve")
+    assert "already been handled" in (await toasts_in(world, AGENT))[-1]
+    assert await _approvals(world, n) == 1
+    # The same update delivered again is ignored; a forged or stale button changes nothing.
+    assert await direct(world, ADMIN, update_id=pressed["update_id"], callback_data="x") == []
+    [forged] = toasts(await direct(world, ADMIN, callback_data=f"c:{n}:approve:abc"))
+    assert "not recognised" in forged
+    [stale] = toasts(await direct(world, ADMIN, callback_data=f"c:{n}:approve:1"))
+    assert "already been handled" in stale
+    async with world.uows() as uow:
+        version = (await uow.claims.get(n)).version  # type: ignore[union-attr]
+    [buyer_try] = toasts(await direct(world, BUYER, callback_data=f"c:{n}:approve:{version}"))
+    assert "not for you" in buyer_try
+    assert await _approvals(world, n) == 1
+    [usage] = await world.say(ADMIN, "/case twelve")
+    assert "Usage: /case 12" in usage["text"]
+    [missing] = await world.say(ADMIN, "/case 9999")
+    assert "no claim 9999" in missing["text"]
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_reject_asks_for_a_reason_and_refuses_what_is_not_one(world: World) -> None:
+    await staffed(world, group=False)
+    p = await parties(world)
+    n = await file_for_review(world, p)
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {n}")
+    [prompt] = await press(world, AGENT, "Reject", card)
+    assert "send the reason" in prompt["text"]
+    await world.client.send_file(AGENT, "photo", png(), "x.png", "image/png")
+    await world.client.wait_idle(quiet_ms=200)
+    again = (await texts(world, AGENT))[-1]
+    assert "send the reason" in again
+    [too_long] = await world.say(AGENT, "x" * 1001)
+    assert "too long" in too_long["text"]
+    assert await status(world, n) == "needs_review"
+    [cancelled] = await world.say(AGENT, "/cancel")
+    assert await status(world, n) == "needs_review"
+    [card] = await world.say(AGENT, f"/case {n}")
+    await press(world, AGENT, "Reject", card)
+    [done, _card] = await world.say(AGENT, "<b>not</b> covered: wear and tear")
+    assert f"claim #{n} updated" in done["text"]
+    assert await status(world, n) == "rejected"
+    async with world.uows() as uow:
+        [event] = [e for e in await uow.claims.timeline(n) if e.trigger == "reject"]
+    assert event.note == "<b>not</b> covered: wear and tear"
+    assert "<b>not</b> covered" in _card["text"]  # what staff typed is shown, not obeyed
+    assert cancelled["text"]
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_ask_for_info_goodwill_refund_find_and_grant(world: World) -> None:
+    await staffed(world, group=False)
+    p = await parties(world, ref="FND-1")
+    n = await file_for_review(world, p)
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {n}")
+    await press(world, AGENT, "Ask for information", card)
+    await world.say(AGENT, "Which part is cracked?")
+    assert await status(world, n) == "awaiting_info"
+    await world.back_office()
+    assert any("Which part is cracked?" in x for x in await texts(world, BUYER))
+
+    for bad in (f"/refund {n} lots", f"/refund {n} -5", f"/refund {n} 100000"):
+        [refused] = await world.say(AGENT, bad)
+        assert "not a valid amount" in refused["text"] or "more than" in refused["text"], bad
+        assert await status(world, n) == "awaiting_info"
+    [usage] = await world.say(AGENT, "/refund")
+    assert "Usage: /refund" in usage["text"]
+    [refunded] = await world.say(AGENT, f"/refund {n} 30")
+    assert "Refund in progress" in refunded["text"]
+    [retried] = await world.say(AGENT, f"/refund {n} retry")
+    assert "0 failed refund" in retried["text"]
+
+    [by_order] = await world.say(AGENT, "/find FND-1")
+    assert f"#{n}" in by_order["text"]
+    [by_buyer] = await world.say(AGENT, "/find B-FND-1")
+    assert f"#{n}" in by_buyer["text"]
+    [nothing] = await world.say(AGENT, "/find <nope>")
+    assert "No claim matches “<nope>”" in nothing["text"]
+    [find_usage] = await world.say(AGENT, "/find")
+    assert "Usage: /find" in find_usage["text"]
+
+    [not_admin] = await world.say(AGENT, f"/grant {BUYER} agent")
+    assert "/grant is not available to you" in not_admin["text"]
+    [grant_usage] = await world.say(ADMIN, f"/grant {BUYER} boss")
+    assert "Usage: /grant" in grant_usage["text"]
+    [promoted] = await world.say(ADMIN, f"/grant {AGENT} supervisor")
+    assert "now supervisor" in promoted["text"]
+    for party in (BUYER,):
+        seen = " ".join(await texts(world, party))
+        assert "Max" not in seen and "Zoe" not in seen
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_inspection_per_line_proposes_compensation(world: World) -> None:
+    await staffed(world, group=False)
+    p = await parties(world, lines=2)
+    n = await file_for_review(world, p)
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {n}")
+    await press(world, AGENT, "Approve", card)
+    await world.back_office()
+    async with world.uows() as uow:
+        [shipment] = await uow.shipments.for_claim(n)
+    world.carrier.hand_over(shipment.tracking_number)
+    world.env.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
+    await world.back_office()
+    assert await status(world, n) == "return_received"
+
+    for bad in (
+        f"/inspect {n}",
+        f"/inspect {n} broken",
+        f"/inspect {n} damaged",
+        f"/inspect {n} damaged 30 nobody",
+        f"/inspect {n} intact 30",
+    ):
+        [usage] = await world.say(AGENT, bad)
+        assert "Usage: /inspect" in usage["text"], bad
+    [lines] = await world.say(AGENT, f"/inspect {n} intact damaged intact")
+    assert "2 line(s)" in lines["text"]
+    [amount] = await world.say(AGENT, f"/inspect {n} intact damaged lots consignor")
+    assert "not a valid amount" in amount["text"]
+    [missing] = await world.say(AGENT, "/inspect 9999 intact")
+    assert "no claim 9999" in missing["text"]
+    assert await status(world, n) == "return_received"
+    [done] = await world.say(AGENT, f"/inspect {n} intact damaged 30 consignor")
+    assert "Compensation proposed" in done["text"]
+    async with world.uows() as uow:
+        results = sorted(str(line.inspection) for line in await uow.claims.lines(n))
+    assert results == ["damaged", "intact"]
+    assert (await world.client.calls(ok=False))["calls"] == []

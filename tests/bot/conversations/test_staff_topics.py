@@ -1,0 +1,157 @@
+"""The staff group: a forum topic per case, renamed on every step, closed at the end,
+recreated when deleted; who took a case is shown to staff only; the group's budget holds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.bot.conversations.conftest import World
+from tests.bot.conversations.staff_kit import (
+    ADMIN,
+    AGENT,
+    BUYER,
+    CONSIGNOR,
+    file_for_review,
+    in_topic,
+    manual_budget,
+    parties,
+    photos,
+    press_in,
+    say_in,
+    staffed,
+    status,
+    texts,
+    toasts_in,
+    topic_of,
+    topics,
+)
+from workflow.claims import Actor, Role
+from workflow.services import review
+
+
+async def _until_closed(world: World, claim_id: int) -> None:
+    for _ in range(30):
+        if await status(world, claim_id) == "closed":
+            return
+        world.env.clock.advance(timedelta(days=1))  # type: ignore[attr-defined]
+        await world.back_office()
+    raise AssertionError(f"claim {claim_id} never closed: {await status(world, claim_id)}")
+
+
+async def test_a_case_lives_in_its_topic_from_review_to_completion(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    p = await parties(world)
+    evidence = await photos(world, 2)
+    n = await file_for_review(world, p, evidence)
+    await world.back_office()
+
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{n} · Waiting for review"
+    thread = topic["message_thread_id"]
+    shown = await in_topic(world, group, thread)
+    [card] = [m for m in shown if m.get("reply_markup")]
+    assert f"Claim #{n} needs a review" in card["text"]
+    assert "Nobody has taken this case yet" in card["text"]
+    album = [m for m in shown if m.get("photo")]
+    assert len(album) == 2 and len({m.get("media_group_id") for m in album}) == 1
+    assert album[0].get("media_group_id")
+
+    # Max takes the case in the topic: everyone sees his name on the card; Zoe is told.
+    await press_in(world, AGENT, group, card, "Take")
+    [card] = [m for m in await in_topic(world, group, thread) if m.get("reply_markup")]
+    assert "Taken by: Max" in card["text"]
+    await press_in(world, ADMIN, group, card, "Take")
+    assert "Max has already taken" in (await toasts_in(world, group))[-1]
+    [private] = await world.say(ADMIN, f"/case {n}")
+    assert "Taken by: Max" in private["text"]
+
+    # Approve in the topic: the card changes in place; the topic is renamed by delivery.
+    await press_in(world, ADMIN, group, card, "Approve")
+    assert await status(world, n) == "approved"
+    await world.back_office()
+    assert await status(world, n) == "awaiting_return"
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{n} · Waiting for the item to be sent back"
+
+    async with world.uows() as uow:
+        [shipment] = await uow.shipments.for_claim(n)
+    world.carrier.hand_over(shipment.tracking_number)
+    world.env.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
+    await world.back_office()
+    assert await status(world, n) == "return_received"
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{n} · Return received"
+    assert any(
+        "the return arrived" in (m.get("text") or "") for m in await in_topic(world, group, thread)
+    )
+
+    # An inspection typed in the topic is answered in the topic.
+    [answer] = await say_in(world, AGENT, group, f"/inspect {n} intact", thread)
+    assert answer.get("message_thread_id") == thread
+    await world.back_office()
+    await _until_closed(world, n)
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{n} · Completed" and topic["closed"] is True
+
+    # Staff stay anonymous to buyers and consignors.
+    for party in (BUYER, CONSIGNOR):
+        seen = " ".join(await texts(world, party))
+        assert "Max" not in seen and "Zoe" not in seen
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_a_deleted_topic_is_opened_again_when_the_case_needs_staff(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    p = await parties(world)
+    n = await file_for_review(world, p)
+    await world.back_office()
+    old_thread, _ = await topic_of(world, n)
+    await world.client.delete_topic(group, old_thread)
+
+    # Asked for information from a private chat: renaming the deleted topic fails.
+    [card] = await world.say(ADMIN, f"/case {n}")
+    await press_in(world, ADMIN, ADMIN, card, "Ask for information")
+    await world.say(ADMIN, "Which part is cracked?")
+    await world.back_office()
+    assert await status(world, n) == "awaiting_info"
+    assert await topics(world, group) == []
+
+    # The buyer answers: the case needs staff again and gets a new topic.
+    async with world.uows() as uow:
+        claim = await uow.claims.get(n)
+        assert claim is not None
+        await review.provide_info(
+            uow, world.env, Actor(Role.BUYER, p.buyer_id), n, claim.version, "the lid"
+        )
+        await uow.commit()
+    await world.back_office()
+    [topic] = await topics(world, group)
+    assert topic["message_thread_id"] != old_thread
+    assert topic["name"] == f"#{n} · Waiting for review"
+    assert (await topic_of(world, n))[0] == topic["message_thread_id"]
+    rejected = (await world.client.calls(ok=False))["calls"]
+    assert rejected and all("thread not found" in c["description"] for c in rejected), rejected
+
+
+async def test_the_group_budget_defers_messages_instead_of_hitting_the_flood_limit(
+    world: World,
+) -> None:
+    group = await staffed(world)
+    assert group is not None
+    clock = manual_budget(world, group)
+    p = await parties(world, lines=1)
+    claims = [await file_for_review(world, p)]
+    for _ in range(22):
+        claims.append(await file_for_review(world, await parties(world, bind=False)))
+    await world.back_office()
+    assert len(await topics(world, group)) == 20  # a full minute's worth, then it waits
+    async with world.uows() as uow:
+        waiting = [m for m in await uow.outbox.messages() if m.sent_at is None]
+    assert len(waiting) == 3 and {m.recipient_kind for m in waiting} == {"staff"}
+
+    clock[0] += 60.0  # a minute later the budget has refilled
+    await world.back_office()
+    assert len(await topics(world, group)) == 23
+    assert (await world.client.calls(ok=False))["calls"] == []

@@ -1,0 +1,161 @@
+"""The running bot: wiring, start-up checks, the default menu, a clean stop, the demo script."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import BotCommandScopeDefault
+
+from bot.app import (
+    BotTokenMissing,
+    BotTokenRejected,
+    back_office_round,
+    build_services,
+    make_bot,
+    run_bot,
+)
+from bot.demo_script import play_script
+from bot.settings import Settings
+from sandbox.app import running_sandbox
+from storage.uow import UnitOfWorkFactory
+from workflow.services.common import Env
+from workflow.simulated import SimulatedCarrier, SimulatedPaymentGateway
+
+
+def _bot(url: str, token: str) -> Bot:
+    return Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(url)))
+
+
+async def test_run_bot_sets_default_menus_answers_and_stops_cleanly(
+    uows: UnitOfWorkFactory, env: Env
+) -> None:
+    settings = Settings(database_url=str(uows.engine.url), bot_token=None)
+    services = build_services(settings, clock=env.clock, engine=uows.engine)
+    async with running_sandbox(scale=1000.0) as sandbox:
+        bot = _bot(sandbox.url, sandbox.token)
+        stop, ready = asyncio.Event(), asyncio.Event()
+        running = asyncio.create_task(
+            run_bot(
+                services,
+                bot,
+                SimulatedPaymentGateway(env.clock),
+                SimulatedCarrier(env.clock),
+                stop=stop,
+                polling_timeout=1,
+                handle_signals=False,
+                on_ready=lambda me: ready.set(),
+            )
+        )
+        await asyncio.wait_for(ready.wait(), 10)
+        en = await bot.get_my_commands(scope=BotCommandScopeDefault())
+        zh = await bot.get_my_commands(scope=BotCommandScopeDefault(), language_code="zh")
+        assert [c.command for c in en] == ["start", "help", "lang"]
+        assert [c.command for c in zh] == ["start", "help", "lang"]
+        assert en[1].description != zh[1].description
+
+        user = (await sandbox.client.create_user(id=42, first_name="Ann"))["id"]
+        sent = await sandbox.client.send(user, "hello")
+        for _ in range(200):
+            await sandbox.client.wait_idle(quiet_ms=30)
+            messages = (await sandbox.client.messages(user))["messages"]
+            if any(m["outgoing"] for m in messages):
+                break
+        assert any("personal link" in (m.get("text") or "") for m in messages), sent
+
+        assert (
+            await back_office_round(
+                services, bot, SimulatedPaymentGateway(env.clock), SimulatedCarrier(env.clock)
+            )
+            == 0
+        )
+        stop.set()
+        await asyncio.wait_for(running, 10)  # returns: polling and the scheduler stopped
+        # Stopping abandons the long poll in flight: the sandbox logs it as not completed.
+        refused = [
+            c
+            for c in (await sandbox.client.calls(ok=False))["calls"]
+            if not (c["method"] == "getUpdates" and c["error_code"] is None)
+        ]
+        assert refused == []
+        await bot.session.close()
+
+
+async def test_a_missing_or_rejected_token_is_refused_before_anything_starts(
+    uows: UnitOfWorkFactory, env: Env
+) -> None:
+    with pytest.raises(BotTokenMissing):
+        make_bot(Settings(bot_token=None))
+    services = build_services(Settings(), clock=env.clock, engine=uows.engine)
+    async with running_sandbox() as sandbox:
+        bot = make_bot(
+            Settings(bot_token="123456789:not-the-sandbox-token", telegram_api_url=sandbox.url)
+        )
+        with pytest.raises(BotTokenRejected):
+            await run_bot(services, bot, stop=asyncio.Event(), handle_signals=False)
+        await bot.session.close()
+
+
+async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
+    lines = await play_script("en")
+    transcript = "\n".join(lines)
+    story1, story2 = transcript.split("Story 2")
+    [first] = re.findall(r"/inspect (\d+) intact", story1)
+    [second] = re.findall(r"/inspect (\d+) damaged 50 consignor", story2)
+
+    def seen_by(name: str, text: str, story: str) -> bool:
+        """Whether one message (a line and its indented continuation) of ``name`` has it."""
+        entries: list[str] = []
+        for line in story.splitlines():
+            if line.startswith(" ") and entries:
+                entries[-1] += "\n" + line
+            else:
+                entries.append(line)
+        return any(
+            entry.split("  ")[0].strip().endswith(name) and text in entry for entry in entries
+        )
+
+    # Story 1, the source article's script, as the buyer saw it.
+    for stage in (
+        "▸ /new",
+        "▸ [✅ Confirm]",
+        f"Claim #{first} has been filed",
+        f"Claim #{first} approved — please send the item back",
+        "Waybill:",
+        f"Claim #{first}: the return parcel is on its way",
+        f"Claim #{first}: the return has arrived at the warehouse",
+        f"Claim #{first} has been inspected",
+        f"Claim #{first}: the refund is being processed",
+        f"Claim #{first}: the refund has been paid",
+        f"Claim #{first} is complete",
+    ):
+        assert seen_by("Wang Mei", stage, story1), stage
+    assert seen_by("Wang Mei", f"🖼 📦 Claim #{first} approved", story1)  # with the QR code
+    assert seen_by("Zoe", f"▸ /inspect {first} intact", story1)
+    # … and the consignor was told at every stage too.
+    for stage in (
+        "has been filed",
+        "has been inspected",
+        "refund has been paid",
+        "has been settled",
+    ):
+        assert seen_by("Ms Lin", stage, story1), stage
+
+    # Story 2: damaged, proposed, disputed with a counter-offer, resolved, refunded, settled.
+    for name, stage in (
+        ("Park Studio", "found damaged. Proposed compensation: 50.00 CNY"),
+        ("Park Studio", "▸ [Dispute]"),
+        ("Park Studio", "▸ 20"),
+        ("Park Studio", f"counter-offer of 20.00 CNY on claim #{second}"),
+        ("Zoe", f"Claim #{second}: the compensation needs a decision"),
+        ("Zoe", "▸ [Resolve compensation]"),
+        ("Tom", f"Claim #{second}: the refund has been paid"),
+        ("Park Studio", f"Claim #{second} has been settled"),
+        ("Tom", f"Claim #{second} is complete"),
+    ):
+        assert seen_by(name, stage, story2), (name, stage)
+    assert f"Damage compensation -30.00 CNY · claim #{second}" in story2

@@ -1,0 +1,123 @@
+"""``aftersales diagram``, run as a user runs it: a real process, a real database file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import i18n
+from storage.engine import make_engine, sqlite_url_for
+from storage.migrate import upgrade
+from storage.uow import UnitOfWorkFactory
+from tests.factories import order, place
+from tests.workflow.test_diagram import lit_states
+from workflow import lifecycle
+from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
+from workflow.services import filing
+from workflow.services.backoffice import run_until_quiet
+from workflow.services.common import Env
+from workflow.simulated import ManualClock, SimulatedCarrier, SimulatedPaymentGateway
+
+CLI = [sys.executable, "-m", "bot", "diagram"]
+
+
+def run(args: list[str], db: Path, lang: str = "en") -> subprocess.CompletedProcess[bytes]:
+    env = {
+        **os.environ,
+        "AFTERSALES_DATABASE_URL": sqlite_url_for(db),
+        "AFTERSALES_LANG": lang,
+        "COLUMNS": "200",
+    }
+    return subprocess.run([*CLI, *args], capture_output=True, env=env, timeout=120, check=False)
+
+
+@pytest.fixture
+async def claim_db(tmp_path: Path) -> tuple[Path, int, str]:
+    """A database with one return claim, approved automatically and waiting for the parcel."""
+    db = tmp_path / "claims.db"
+    engine = make_engine(sqlite_url_for(db))
+    try:
+        await upgrade(engine)
+        uows = UnitOfWorkFactory(engine)
+        clock = ManualClock()
+        env = Env(clock=clock)
+        [placed] = await place(uows, clock.now(), order("D-1", clock.now()))
+        async with uows() as uow:
+            claim = await filing.file_claim(
+                uow,
+                env,
+                Actor(Role.BUYER, placed.buyer_id),
+                ClaimDraft(
+                    ClaimType.RETURN_REFUND,
+                    Reason.NO_REASON_7_DAYS,
+                    (LineRequest(placed.line_ids[0], 1),),
+                ),
+            )
+            await uow.commit()
+        await run_until_quiet(
+            uows, env, SimulatedPaymentGateway(clock, seed=3), SimulatedCarrier(clock, seed=3)
+        )
+        async with uows() as uow:
+            row = await uow.claims.get(claim.id)
+            assert row is not None
+            return db, claim.id, row.status
+    finally:
+        await engine.dispose()
+
+
+def test_whole_lifecycle_goes_to_stdout_as_png_or_mermaid(tmp_path: Path) -> None:
+    db = tmp_path / "none.db"
+    png = run([], db)
+    assert png.returncode == 0, png.stderr
+    assert png.stdout.startswith(b"\x89PNG\r\n\x1a\n")
+    mermaid = run(["--format", "mermaid", "--lang", "zh-CN"], db)
+    assert mermaid.returncode == 0, mermaid.stderr
+    text = mermaid.stdout.decode()
+    assert "stateDiagram-v2" in text and i18n.t("zh-CN", "diagram.title") in text
+    for state in lifecycle.STATES:
+        assert f'state "{i18n.t("zh-CN", f"state.{state}")}" as {state}' in text
+
+
+def test_a_claims_flowchart_lights_its_current_state(
+    claim_db: tuple[Path, int, str], tmp_path: Path
+) -> None:
+    db, claim_id, status = claim_db
+    out = tmp_path / "claim.svg"
+    result = run(["--claim", str(claim_id), "--format", "svg", "--out", str(out)], db, "zh-CN")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""
+    assert i18n.t("zh-CN", "diagram.written", path=str(out)) in result.stderr.decode()
+    svg = out.read_bytes()
+    assert lit_states(svg) == [status]
+    assert f"#{claim_id}" in svg.decode() and i18n.t("zh-CN", "claim_type.return_refund") in (
+        svg.decode()
+    )
+    mermaid = run(["--claim", str(claim_id), "--format", "mermaid"], db)
+    assert f"    class {status} current\n" in mermaid.stdout.decode()
+
+
+def test_every_mistake_is_one_clear_sentence(
+    claim_db: tuple[Path, int, str], tmp_path: Path
+) -> None:
+    db, claim_id, _ = claim_db
+    cases = [
+        (["--claim", "999"], "zh-CN", i18n.t("zh-CN", "diagram.no_claim", claim_id=999)),
+        (["--format", "gif"], "en", i18n.t("en", "diagram.bad_format", format="gif")),
+        (["--lang", "fr"], "en", i18n.t("en", "diagram.bad_lang", language="fr")),
+    ]
+    for args, lang, sentence in cases:
+        result = run(args, db, lang)
+        assert result.returncode == 2, args
+        assert result.stdout == b"", args
+        assert sentence in result.stderr.decode(), (args, result.stderr)
+    blocked = tmp_path / "no-such-folder" / "x.png"
+    result = run(["--claim", str(claim_id), "--out", str(blocked)], db)
+    assert result.returncode == 2
+    assert f"{blocked} could not be written (No such file or directory)" in result.stderr.decode()
+    empty = run(["--claim", "1"], tmp_path / "not-migrated.db")
+    assert empty.returncode == 2
+    assert "could not be read from the database" in empty.stderr.decode()
