@@ -6,18 +6,14 @@ are in ``bot/locales/*.cli.json`` in both languages.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
-import os
 import re
-import tempfile
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -28,42 +24,31 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from bot import cli_diagram, cli_report, i18n
+from bot import cli_demo, cli_diagram, cli_report, i18n
+from bot.cli_common import (
+    EXIT_SOME_REFUSED,
+    CliFailure,
+    Lang,
+    choose_language,
+    console,
+    help_text,
+    load_settings,
+    run,
+    say_error,
+)
 from bot.settings import Settings
-from storage.engine import make_engine, sqlite_url_for
+from storage.engine import make_engine
 from storage.importer import ImportReport, import_orders
 from storage.migrate import current, upgrade
-from storage.uow import UnitOfWorkFactory
-from workflow.errors import DomainError
-from workflow.money import Money
 from workflow.orders import OrderImport, RowError, group_rows, orders_from_documents
-from workflow.services.common import Env
-from workflow.simulated import ManualClock, SimulatedCarrier, SystemClock
+from workflow.simulated import SystemClock
 
-T = TypeVar("T")
-
-
-def _help_language() -> str:
-    """The language of ``--help``: it is drawn before any option is read."""
-    chosen = os.environ.get("AFTERSALES_LANG", i18n.DEFAULT)
-    return chosen if chosen in i18n.LANGUAGES else i18n.DEFAULT
-
-
-HELP_LANG = _help_language()
-
-
-def _help(key: str) -> str:
-    return i18n.t(HELP_LANG, f"cli.help.{key}")
-
-
-app = typer.Typer(help=_help("app"), no_args_is_help=True, pretty_exceptions_enable=False)
-db_app = typer.Typer(help=_help("db"), no_args_is_help=True)
-import_app = typer.Typer(help=_help("import"), no_args_is_help=True)
+app = typer.Typer(help=help_text("app"), no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help=help_text("db"), no_args_is_help=True)
+import_app = typer.Typer(help=help_text("import"), no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
-console = Console()
 
 # The CSV format of ``import orders``: one row per order line.
 CSV_COLUMNS = (
@@ -90,67 +75,13 @@ OPTIONAL_COLUMNS = frozenset(
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 # More bad rows than this are counted, not listed.
 MAX_LISTED_ERRORS = 200
-EXIT_SOME_REFUSED = 1
-EXIT_FAILED = 2
-
-Lang = Annotated[
-    str | None,
-    typer.Option("--lang", help=_help("lang"), metavar="LANG"),
-]
 
 
-class CliFailure(Exception):
-    """A sentence for the user (a message key and its parameters), then exit code 2."""
-
-    def __init__(self, key: str, **params: Any) -> None:
-        super().__init__(key)
-        self.key, self.params = key, params
-
-
-def _lang(option: str | None, settings: Settings) -> str:
-    chosen = option or settings.lang
-    if chosen not in i18n.LANGUAGES:
-        console.print(
-            f"[red]{escape(i18n.t(i18n.DEFAULT, 'cli.unknown_language', language=chosen))}[/red]"
-        )
-        raise typer.Exit(EXIT_FAILED)
-    return chosen
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        console.print(f"[red]{escape(i18n.t(i18n.DEFAULT, 'cli.bad_settings', error=exc))}[/red]")
-        raise typer.Exit(EXIT_FAILED) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-
-
-def _run(lang: str, work: Coroutine[Any, Any, T]) -> T:
-    """Run one command's work; every expected failure becomes one sentence and exit code 2."""
-    try:
-        return asyncio.run(work)
-    except CliFailure as exc:
-        message = i18n.t(lang, exc.key, **exc.params)
-    except DomainError as exc:
-        message = i18n.t(lang, i18n.refusal_key(lang, exc.key, exc.params), **exc.params)
-    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
-        message = i18n.t(lang, "cli.bad_database_url", error=_first_line(exc))
-    except (OSError, DBAPIError) as exc:
-        message = i18n.t(lang, "cli.db_unreachable", error=_first_line(exc))
-    console.print(f"[red]{escape(message)}[/red]")
-    raise typer.Exit(EXIT_FAILED)
-
-
-@db_app.command("upgrade", help=_help("db_upgrade"))
+@db_app.command("upgrade", help=help_text("db_upgrade"))
 def db_upgrade(lang: Lang = None) -> None:
     """``aftersales db upgrade``: Alembic to head; prints the revision."""
-    settings = _settings()
-    language = _lang(lang, settings)
+    settings = load_settings()
+    language = choose_language(lang, settings)
 
     async def go() -> str | None:
         engine = make_engine(settings.database_url)
@@ -160,7 +91,7 @@ def db_upgrade(lang: Lang = None) -> None:
         finally:
             await engine.dispose()
 
-    revision = _run(language, go())
+    revision = run(language, go())
     console.print(escape(i18n.t(language, "cli.db_upgraded", revision=revision)))
 
 
@@ -266,18 +197,18 @@ def parse_file(
     return orders_from_documents(_json_documents(path, tick), sla)
 
 
-@import_app.command("orders", help=_help("import_orders"))
+@import_app.command("orders", help=help_text("import_orders"))
 def import_orders_command(
-    file: Annotated[Path, typer.Argument(help=_help("file"), metavar="FILE")],
+    file: Annotated[Path, typer.Argument(help=help_text("file"), metavar="FILE")],
     lang: Lang = None,
 ) -> None:
     """``aftersales import orders FILE``; exit code 0 all good, 1 some rows refused, 2 failed."""
-    settings = _settings()
-    language = _lang(lang, settings)
+    settings = load_settings()
+    language = choose_language(lang, settings)
     if not file.is_file():
-        raise _fail(language, "cli.no_file", path=str(file))
+        raise say_error(language, "cli.no_file", path=str(file))
     if file.suffix.lower() not in (".csv", *JSON_SUFFIXES):
-        raise _fail(language, "cli.bad_format", path=str(file))
+        raise say_error(language, "cli.bad_format", path=str(file))
 
     async def go() -> ImportReport:
         engine = make_engine(settings.database_url)
@@ -313,7 +244,7 @@ def import_orders_command(
         finally:
             await engine.dispose()
 
-    report = _run(language, go())
+    report = run(language, go())
     console.print(
         escape(
             i18n.t(
@@ -346,181 +277,7 @@ def _print_errors(lang: str, errors: list[RowError]) -> None:
         )
 
 
-def _fail(lang: str, key: str, **params: Any) -> typer.Exit:
-    console.print(f"[red]{escape(i18n.t(lang, key, **params))}[/red]")
-    return typer.Exit(EXIT_FAILED)
-
-
-# ---- demo data and the demo ----
-
-
-@app.command("seed-demo", help=_help("seed_demo"))
-def seed_demo(lang: Lang = None) -> None:
-    """``aftersales seed-demo``: the demo orders, through the import path."""
-    from bot.demo_data import demo_orders
-
-    settings = _settings()
-    language = _lang(lang, settings)
-
-    async def go() -> ImportReport:
-        engine = make_engine(settings.database_url)
-        try:
-            await upgrade(engine)
-            now = SystemClock().now()
-            return await import_orders(engine, demo_orders(now), now)
-        finally:
-            await engine.dispose()
-
-    report = _run(language, go())
-    console.print(
-        escape(
-            i18n.t(
-                language,
-                "cli.import_done",
-                imported=report.imported,
-                unchanged=report.unchanged,
-                refused=len(report.errors),
-            )
-        )
-    )
-
-
-@app.command("demo", help=_help("demo"))
-def demo(
-    _services: Annotated[bool, typer.Option("--services", hidden=True)] = True,
-    lang: Lang = None,
-) -> None:
-    """``aftersales demo``: until the Telegram bot exists, the cases played through services."""
-    settings = _settings()
-    language = _lang(lang, settings)
-    _run(language, _demo(language))
-
-
-async def _demo(lang: str) -> None:
-    from bot.demo_cases import play
-
-    folder = Path(tempfile.mkdtemp(prefix="aftersales-demo-"))
-    engine = make_engine(sqlite_url_for(folder / "demo.db"))
-    try:
-        await upgrade(engine)
-        console.print(escape(i18n.t(lang, "cli.demo_db", path=str(folder / "demo.db"))))
-        uows = UnitOfWorkFactory(engine)
-        clock = ManualClock()
-        env = Env(clock=clock)
-        carrier = SimulatedCarrier(clock, seed=2026)
-        cases = await play(uows, clock, env, carrier)
-        for case in cases:
-            await _print_case(uows, carrier, lang, case.claim_id, i18n.t(lang, case.title_key))
-        await _print_balances(uows, lang, clock, [case.claim_id for case in cases])
-    finally:
-        await engine.dispose()
-
-
-async def _print_case(
-    uows: UnitOfWorkFactory, carrier: SimulatedCarrier, lang: str, claim_id: int, title: str
-) -> None:
-    async with uows() as uow:
-        claim = await uow.claims.get(claim_id)
-        events = await uow.claims.timeline(claim_id)
-        shipments = list(await uow.shipments.for_claim(claim_id))
-        messages = list(await uow.outbox.messages(claim_id))
-    if claim is None:
-        raise CliFailure("cli.demo_lost_claim", claim_id=claim_id)
-    kind = i18n.t(lang, f"claim_type.{claim.claim_type}")
-    table = Table(title=escape(f"#{claim_id} · {title} · {kind}"), title_justify="left")
-    for column in ("cli.when", "cli.step", "cli.state", "cli.actor", "cli.why"):
-        table.add_column(i18n.t(lang, column))
-    for event in events:
-        state = i18n.t(lang, f"state.{event.to_status}")
-        if event.from_status:
-            state = f"{i18n.t(lang, f'state.{event.from_status}')} → {state}"
-        table.add_row(
-            event.at.strftime("%m-%d %H:%M"),
-            escape(i18n.t(lang, f"trigger.{event.trigger}")),
-            escape(state),
-            escape(event.actor),
-            escape(" · ".join(x for x in (event.rule, event.note) if x)),
-        )
-    console.print(table)
-    for shipment in shipments:
-        console.print(
-            escape(
-                i18n.t(
-                    lang,
-                    f"cli.shipment.{shipment.kind}",
-                    carrier=shipment.carrier,
-                    tracking_number=shipment.tracking_number,
-                    qr=shipment.qr_payload,
-                )
-            )
-        )
-        for scan in await carrier.tracking(shipment.tracking_number):
-            console.print(
-                escape(
-                    i18n.t(
-                        lang,
-                        "cli.scan",
-                        at=scan.at.strftime("%m-%d %H:%M"),
-                        status=i18n.t(lang, f"cli.scan.{scan.status}"),
-                    )
-                )
-            )
-    if messages:
-        sent = Table(title=i18n.t(lang, "cli.messages"), title_justify="left", show_lines=False)
-        sent.add_column(i18n.t(lang, "cli.when"))
-        sent.add_column(i18n.t(lang, "cli.to"))
-        sent.add_column(i18n.t(lang, "cli.message"))
-        # The same words to several parties at once are one row.
-        rows: list[tuple[str, list[str], str]] = []
-        for row in messages:
-            when = row.created_at.strftime("%m-%d %H:%M")
-            text = _message_text(lang, row.template, dict(row.payload))
-            recipient = i18n.t(lang, f"cli.recipient.{row.recipient_kind}")
-            if rows and rows[-1][0] == when and rows[-1][2] == text:
-                rows[-1][1].append(recipient)
-            else:
-                rows.append((when, [recipient], text))
-        for when, recipients, text in rows:
-            sent.add_row(when, escape(", ".join(recipients)), escape(text))
-        console.print(sent)
-
-
-_TAG = re.compile(r"</?[a-z]+>")
-
-
-def _message_text(lang: str, template: str, payload: dict[str, Any]) -> str:
-    """A party's notification as the chat would show it, without its HTML markup."""
-    params: dict[str, Any] = dict(payload)
-    currency = str(payload.get("currency") or "CNY")
-    for key in ("amount", "counter_offer", "consignor_total"):
-        value = payload.get(key)
-        if isinstance(value, int):
-            params[f"{key}_text"] = Money(value, currency).format()
-    return _TAG.sub("", i18n.t(lang, f"notify.{template}", **params))
-
-
-async def _print_balances(
-    uows: UnitOfWorkFactory, lang: str, clock: ManualClock, claim_ids: list[int]
-) -> None:
-    """The ledger balances of every consignor the demo's claims are about."""
-    from workflow.services.queries import consignor_balance
-
-    table = Table(title=i18n.t(lang, "cli.balances"), title_justify="left")
-    for column in ("cli.consignor", "cli.available", "cli.pending"):
-        table.add_column(i18n.t(lang, column))
-    async with uows() as uow:
-        consignor_ids = sorted({c for i in claim_ids for c in await uow.claims.consignor_ids(i)})
-        for consignor_id in consignor_ids:
-            consignor = await uow.parties.consignor(consignor_id)
-            balance = await consignor_balance(uow, consignor_id, clock.now(), limit=1)
-            table.add_row(
-                escape(consignor.name if consignor else str(consignor_id)),
-                Money(balance.available, balance.currency).format(),
-                Money(balance.pending, balance.currency).format(),
-            )
-    console.print(table)
-
-
+cli_demo.register(app)
 cli_diagram.register(app)
 cli_report.register(app)
 

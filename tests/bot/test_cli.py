@@ -329,7 +329,7 @@ DEMO_STAGES = {
         "Wear matches the listing photos",
         # exchange
         "Replacement shipped",
-        "Replacement delivered",
+        "Replacement delivered → Settled",
         # the ledger
         "Consignor balances",
     ),
