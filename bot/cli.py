@@ -34,6 +34,7 @@ from bot.cli_common import (
     console,
     help_text,
     load_settings,
+    print_import_done,
     run,
     say_error,
 )
@@ -245,17 +246,7 @@ def import_orders_command(
             await engine.dispose()
 
     report = run(language, go())
-    console.print(
-        escape(
-            i18n.t(
-                language,
-                "cli.import_done",
-                imported=report.imported,
-                unchanged=report.unchanged,
-                refused=len(report.errors),
-            )
-        )
-    )
+    print_import_done(language, report)
     if report.errors:
         _print_errors(language, report.errors)
         raise typer.Exit(EXIT_SOME_REFUSED)

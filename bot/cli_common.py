@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from bot import i18n
 from bot.settings import Settings
+from storage.importer import ImportReport
 from workflow.errors import DomainError
 
 T = TypeVar("T")
@@ -93,3 +94,18 @@ def run(lang: str, work: Coroutine[Any, Any, T]) -> T:
     except (OSError, DBAPIError) as exc:
         key, params = "cli.db_unreachable", {"error": _first_line(exc)}
     raise say_error(lang, key, **params)
+
+
+def print_import_done(lang: str, report: ImportReport) -> None:
+    """The one-line summary of an import, shared by ``import orders`` and ``seed-demo``."""
+    console.print(
+        escape(
+            i18n.t(
+                lang,
+                "cli.import_done",
+                imported=report.imported,
+                unchanged=report.unchanged,
+                refused=len(report.errors),
+            )
+        )
+    )

@@ -25,6 +25,7 @@ from bot.cli_common import (
     console,
     help_text,
     load_settings,
+    print_import_done,
     run,
 )
 from storage.engine import make_engine, sqlite_url_for
@@ -58,17 +59,7 @@ def seed_demo(lang: Lang = None) -> None:
             await engine.dispose()
 
     report = run(language, go())
-    console.print(
-        escape(
-            i18n.t(
-                language,
-                "cli.import_done",
-                imported=report.imported,
-                unchanged=report.unchanged,
-                refused=len(report.errors),
-            )
-        )
-    )
+    print_import_done(language, report)
 
 
 def demo(
