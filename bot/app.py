@@ -34,6 +34,7 @@ from bot.telegram_aiogram.render import set_commands
 from storage.engine import make_engine
 from storage.uow import UnitOfWorkFactory
 from workflow.ports import Carrier, Clock
+from workflow.services.backoffice import until_quiet
 from workflow.services.common import Env
 from workflow.simulated import SimulatedCarrier, SimulatedPaymentGateway, SystemClock
 
@@ -109,13 +110,7 @@ async def back_office_until_quiet(
     carrier: Carrier,
     rounds: int = 20,
 ) -> int:
-    total = 0
-    for _ in range(rounds):
-        moved = await back_office_round(services, bot, payment, carrier)
-        total += moved
-        if not moved:
-            break
-    return total
+    return await until_quiet(lambda: back_office_round(services, bot, payment, carrier), rounds)
 
 
 async def run_bot(

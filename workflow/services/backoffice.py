@@ -6,6 +6,8 @@ messages to chats is the front end's part and is not in here.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from workflow.ports import Carrier, UnitOfWorkFactory
 from workflow.services.common import Env
 from workflow.services.effects import deliver_refund_result, poll_tracking, run_provider_commands
@@ -27,6 +29,17 @@ async def run_round(
     return moved
 
 
+async def until_quiet(step: Callable[[], Awaitable[int]], rounds: int = 20) -> int:
+    """Repeat ``step`` (which returns how many things moved) until a round moves nothing."""
+    total = 0
+    for _ in range(rounds):
+        moved = await step()
+        total += moved
+        if not moved:
+            break
+    return total
+
+
 async def run_until_quiet(
     uows: UnitOfWorkFactory,
     env: Env,
@@ -34,10 +47,4 @@ async def run_until_quiet(
     carrier: Carrier,
     rounds: int = 20,
 ) -> int:
-    total = 0
-    for _ in range(rounds):
-        moved = await run_round(uows, env, payment, carrier)
-        total += moved
-        if not moved:
-            break
-    return total
+    return await until_quiet(lambda: run_round(uows, env, payment, carrier), rounds)
