@@ -139,6 +139,8 @@ class Claim(Base):
         Index("ix_claims_return_by", "return_by", "status"),
         Index("ix_claims_respond_by", "respond_by", "status"),
         Index("ix_claims_settle_due", "settle_due_at", "status"),
+        Index("ix_claims_remind_due", "remind_due_at", "status"),
+        Index("ix_claims_staff_due", "staff_due_at", "status"),
         Index("ix_claims_buyer_created", "buyer_id", "created_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -164,6 +166,10 @@ class Claim(Base):
     return_by: Mapped[datetime | None]
     respond_by: Mapped[datetime | None]
     settle_due_at: Mapped[datetime | None]
+    # Reminders and alerts that move nothing: when the buyer is reminded to send the return
+    # back, and when staff are alerted that a case waits for them longer than the review SLA.
+    remind_due_at: Mapped[datetime | None]
+    staff_due_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
 
     # Optimistic locking: the version is bumped by the services (one per transition) and
@@ -283,6 +289,32 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Delivery(Base):
+    """One outbox message on its way to one chat: the unit of flood control, retry and order.
+
+    An outbox message fans out to every chat of its recipient; each (message, chat) pair is a
+    row here, sent at most once on success (``sent_at``), retried after ``next_attempt_at``,
+    held by one sender until ``leased_until``. Rows of one chat are sent in ``id`` order.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("outbox_id", "chat_id"),
+        Index("ix_deliveries_pending", "status", "chat_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed | unreachable
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    leased_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
 
 
 # ---- accounts: binding platform parties to chat identities ----
