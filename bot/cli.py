@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bot import cli_demo, cli_diagram, cli_report, i18n
+from bot import cli_demo, cli_diagram, cli_report, cli_run, i18n
 from bot.cli_common import (
     EXIT_SOME_REFUSED,
     CliFailure,
@@ -268,6 +268,7 @@ def _print_errors(lang: str, errors: list[RowError]) -> None:
         )
 
 
+cli_run.register(app)
 cli_demo.register(app)
 cli_diagram.register(app)
 cli_report.register(app)

@@ -1,9 +1,12 @@
 """``aftersales seed-demo`` and ``aftersales demo``: the demo data, and claims played on it.
 
-Until the Telegram bot is the demo, ``demo`` plays the cases of ``bot.demo_cases`` through the
-services (manual clock, simulated payment gateway and carrier) in a fresh SQLite database and
-prints what happened to each claim: its timeline, its parcels with their tracking, the
-messages each party was sent, and the consignors' ledger balances.
+``demo`` starts a fresh SQLite database with the demo data, the Bot API sandbox and the bot,
+prints the sandbox web chat's URL (play the buyers, consignors and staff there) and runs until
+Ctrl-C. ``demo --script`` plays the source article's script and a damaged return through the
+same bot and prints what each party saw (``bot.demo_script``); ``demo --services`` plays the
+cases of ``bot.demo_cases`` through the services alone (manual clock, simulated payment
+gateway and carrier) and prints each claim's timeline, parcels, messages and the consignors'
+ledger balances.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bot.cli_common import (
     load_settings,
     print_import_done,
     run,
+    say_error,
 )
 from storage.engine import make_engine, sqlite_url_for
 from storage.importer import ImportReport, import_orders
@@ -63,13 +67,55 @@ def seed_demo(lang: Lang = None) -> None:
 
 
 def demo(
-    _services: Annotated[bool, typer.Option("--services", hidden=True)] = True,
+    script: Annotated[bool, typer.Option("--script", help=help_text("demo_script"))] = False,
+    services: Annotated[bool, typer.Option("--services", help=help_text("demo_services"))] = False,
+    port: Annotated[int, typer.Option(min=0, max=65535, help=help_text("demo_port"))] = 8081,
     lang: Lang = None,
 ) -> None:
-    """``aftersales demo``: until the Telegram bot exists, the cases played through services."""
+    """``aftersales demo``: the bot in the sandbox's web chat, or a scripted playthrough."""
     settings = load_settings()
     language = choose_language(lang, settings)
-    run(language, _demo(language))
+    if script and services:
+        raise say_error(language, "cli.demo.one_mode")
+    if services:
+        run(language, _demo(language))
+    elif script:
+        run(language, _script(language))
+    else:
+        run(language, _chat(language, port))
+
+
+async def _script(lang: str) -> None:
+    from bot.demo_script import play_script
+
+    await play_script(lang, echo=print)  # as is: a transcript is not to be re-wrapped
+    console.print(escape(i18n.t(lang, "cli.demo.script_done")))
+
+
+async def _chat(lang: str, port: int) -> None:
+    """Until Ctrl-C (or SIGTERM): the web chat URL printed once the bot answers."""
+    import asyncio
+    import contextlib
+    import signal
+
+    from bot.demo_script import run_demo
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    def ready(url: str) -> None:
+        console.print(escape(i18n.t(lang, "cli.demo.url", url=url)), highlight=False)
+        console.print(escape(i18n.t(lang, "cli.demo.people")), highlight=False)
+        console.print(escape(i18n.t(lang, "cli.demo.stop")), highlight=False)
+
+    try:
+        await run_demo(lang, port=port, on_ready=ready, stop=stop)
+    except OSError as exc:
+        raise CliFailure("cli.demo.port_busy", port=port, error=exc) from None
+    console.print(escape(i18n.t(lang, "cli.demo.stopped")))
 
 
 async def _demo(lang: str) -> None:

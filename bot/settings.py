@@ -28,6 +28,8 @@ class Settings(BaseSettings):
 
     # Telegram
     bot_token: str | None = None
+    # For binding links (t.me/<username>); asked of the Bot API with the token when unset.
+    bot_username: str | None = None
     telegram_api_url: str = TELEGRAM_API_URL
     admins: Annotated[list[int], NoDecode] = Field(default_factory=list)
     staff_chat_id: int | None = None

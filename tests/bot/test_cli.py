@@ -339,7 +339,7 @@ DEMO_STAGES = {
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_demo_plays_every_stage_and_exits_0(tmp_path: Path, lang: str) -> None:
-    result = run(["demo", "--lang", lang], tmp_path / "unused.db", lang=None)
+    result = run(["demo", "--services", "--lang", lang], tmp_path / "unused.db", lang=None)
     assert result.returncode == 0, result.stderr
     out = clean(result)
     for words in DEMO_STAGES[lang]:
