@@ -264,4 +264,9 @@ async def grant(ctx: Ctx, args: str) -> Outcome:
     await accounts.grant_role(
         ctx.uow, ctx.env, _staff(ctx), CHANNEL, user_id, roles[parts[1]], name
     )
-    return Outcome([Screen(ctx.t("staff.granted", user=user_id, role=parts[1]))])
+    outcome = Outcome([Screen(ctx.t("staff.granted", user=user_id, role=parts[1]))])
+    if known is not None:  # Telegram knows no chat with a user who never wrote to the bot
+        from bot.commands_menu import chat_menu  # the menu module imports the routes
+
+        outcome.outputs.append(await chat_menu(ctx, user_id))
+    return outcome

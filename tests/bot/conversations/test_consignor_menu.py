@@ -44,3 +44,20 @@ async def test_binding_sets_the_chat_menu_of_the_role_in_the_users_language(worl
     await bind(world, buyer, "consignor", p.consignor_ids[0])
     assert {"balance", "items"} <= set(await _menu(world, buyer))
     await no_rejected_calls(world)
+
+
+async def test_a_grant_gives_the_granted_user_the_staff_menu_at_once(world: World) -> None:
+    from dataclasses import replace
+
+    admin, agent = await world.user(951, "Ada"), await world.user(952, "Max")
+    world.services.config = replace(world.services.config, admins=frozenset({admin}))
+    await world.say(admin, "/start")
+    await world.say(agent, "/start")
+    assert "queue" not in await _menu(world, agent)
+    await world.say(admin, f"/grant {agent} agent")
+    menu = await _menu(world, agent)
+    assert {"queue", "case", "find"} <= set(menu)
+    assert "grant" not in menu  # an agent, not an admin
+    await world.say(admin, f"/grant {agent} admin")
+    assert "grant" in await _menu(world, agent)
+    await no_rejected_calls(world)
