@@ -64,6 +64,7 @@ def build_services(
         admins=frozenset(settings.admins),
         staff_chat_id=settings.staff_chat_id,
         staff_language=settings.staff_language,
+        timezone=settings.timezone,
     )
     return Services(uows=UnitOfWorkFactory(engine), env=env, translate=i18n.t, config=config)
 

@@ -17,7 +17,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 
-from bot import staff_group
+from bot import dates, staff_group
 from bot.conversations.callbacks import ClaimAction
 from bot.conversations.context import CHANNEL, Services, language_of
 from bot.conversations.model import Button, Screen
@@ -34,7 +34,11 @@ PICTURES: dict[str, Callable[[dict[str, Any]], bytes | None]] = {}
 
 
 def render(services: Services, lang: str, row: t.Outbox) -> Screen:
-    params: dict[str, Any] = {k: html.escape(str(v)) for k, v in row.payload.items()}
+    params: dict[str, Any] = {}
+    for key, value in row.payload.items():
+        moment = dates.parse(value)
+        shown = dates.when(moment, lang, services.config.timezone) if moment else str(value)
+        params[key] = html.escape(shown)
     currency = str(row.payload.get("currency") or "CNY")
     for key in ("amount", "counter_offer", "consignor_total"):
         value = row.payload.get(key)

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     admins: Annotated[list[int], NoDecode] = Field(default_factory=list)
     staff_chat_id: int | None = None
     staff_language: str = "zh-CN"
+    # The zone times are shown in (an IANA name); stored times are UTC.
+    timezone: str = "Asia/Shanghai"
 
     # Review policy (amounts in minor units)
     no_reason_window_days: int = 7

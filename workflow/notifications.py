@@ -1,7 +1,8 @@
 """Who is told what: domain events in, outbox messages out — decided here and nowhere else.
 
 Services record a :class:`ClaimTransitioned` for every step; this module turns it into one
-message per party that should hear of it. Buyers and consignors follow every stage of their
+message per party that should hear of it, in that party's words (``claim.<state>`` for the
+buyer, ``consignor.<state>`` for the consignor, ``staff.<state>`` for staff). Buyers and consignors follow every stage of their
 claims; staff hear of what needs a person. Every message carries a dedupe key built from the
 claim and its version, so a retried use case or a redelivered update never tells anyone twice.
 """
@@ -58,7 +59,7 @@ def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
                 dedupe_key=f"claim:{event.claim_id}:v{event.version}:consignor:{consignor_id}",
                 recipient_kind="consignor",
                 recipient_id=consignor_id,
-                template=template,
+                template=f"consignor.{event.to_status}",
                 params=base,
                 claim_id=event.claim_id,
             )

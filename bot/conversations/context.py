@@ -32,6 +32,7 @@ class BotConfig:
     admins: frozenset[int] = frozenset()
     staff_chat_id: int | None = None
     staff_language: str = "zh-CN"
+    timezone: str = "Asia/Shanghai"  # how times are shown to people (stored in UTC)
 
 
 @dataclass

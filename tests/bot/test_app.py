@@ -138,16 +138,16 @@ async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
     assert seen_by("Zoe", f"▸ /inspect {first} intact", story1)
     # … and the consignor was told at every stage too.
     for stage in (
-        "has been filed",
+        "A buyer filed claim",
         "has been inspected",
-        "refund has been paid",
+        "the buyer has been refunded",
         "has been settled",
     ):
         assert seen_by("Ms Lin", stage, story1), stage
 
     # Story 2: damaged, proposed, disputed with a counter-offer, resolved, refunded, settled.
     for name, stage in (
-        ("Park Studio", "found damaged. Proposed compensation: 50.00 CNY"),
+        ("Park Studio", "found damaged. We propose a compensation of 50.00 CNY"),
         ("Park Studio", "▸ [Dispute]"),
         ("Park Studio", "▸ 20"),
         ("Park Studio", f"counter-offer of 20.00 CNY on claim #{second}"),

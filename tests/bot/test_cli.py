@@ -314,7 +314,7 @@ DEMO_STAGES = {
         "Return received",
         "Refund (intact)",
         "Refund paid",
-        "has been settled: -612.00 CNY on the consignor's account",
+        "has been settled: -612.00 CNY on your account",
         "Completed",
         # damage, dispute, resolution
         "Propose compensation",

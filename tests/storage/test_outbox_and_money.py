@@ -53,7 +53,7 @@ async def test_messages_are_written_with_the_change_and_vanish_with_its_rollback
         messages = await uow.outbox.messages(claim_id)
     assert {(m.recipient_kind, m.template) for m in messages} == {
         ("buyer", "claim.submitted"),
-        ("consignor", "claim.submitted"),
+        ("consignor", "consignor.submitted"),
     }
     assert len({m.dedupe_key for m in messages}) == len(messages)
 

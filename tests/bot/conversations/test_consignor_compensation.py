@@ -40,18 +40,18 @@ async def test_consignor_hears_every_stage_and_accepts_the_proposal(world: World
     chat = k.consignor_chat
     texts = [text_of(m) for m in await outgoing(world, chat)]
     stages = [
-        "has been filed",
+        "A buyer filed claim",
         "has been approved",
-        "please send the item back",
-        "the return parcel is on its way",
-        "has arrived at the warehouse",
+        "is to send your item back",
+        "your item is on its way back",
+        "your item is back at our warehouse",
         "has been inspected",
-        "found damaged. Proposed compensation: 30.00 CNY",
+        "found damaged. We propose a compensation of 30.00 CNY from your account",
     ]
     for stage in stages:
         assert any(f"#{k.claim_id}" in t and stage in t for t in texts), (stage, texts)
 
-    card = await open_card(world, chat, k.claim_id, "Proposed compensation")
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
     assert "Proposed compensation: 30.00 CNY" in text_of(card)
     assert {"Accept", "Dispute"} <= set(buttons(card))
 
@@ -66,10 +66,10 @@ async def test_consignor_hears_every_stage_and_accepts_the_proposal(world: World
     await _settle(world)
     texts = [text_of(m) for m in await outgoing(world, chat)]
     for stage in (
-        "refund is being processed",
-        "refund has been paid",
+        "the buyer is being refunded",
+        "the buyer has been refunded",
         "has been settled",
-        "is complete",
+        "about your item is closed",
     ):
         assert any(f"#{k.claim_id}" in t and stage in t for t in texts), (stage, texts)
     [reply] = await world.say(chat, "/balance")
@@ -86,7 +86,7 @@ async def _timeline(world: World, claim_id: int) -> list[AuditEvent]:
 async def test_dispute_takes_a_typed_counter_offer_and_refuses_bad_amounts(world: World) -> None:
     k = await proposal(world, ref="K-2", consignor_chat=711)
     chat = k.consignor_chat
-    card = await open_card(world, chat, k.claim_id, "Proposed compensation")
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
     await press(world, chat, card, "Dispute")
     prompt = (await outgoing(world, chat))[-1]
     assert "proposed compensation is 30.00 CNY" in text_of(prompt)
@@ -186,7 +186,7 @@ async def test_counter_offer_prompt_can_be_left_and_goes_stale(world: World) -> 
 async def test_a_double_pressed_accept_fires_once(world: World) -> None:
     k = await proposal(world, ref="K-4", consignor_chat=731)
     chat = k.consignor_chat
-    card = await open_card(world, chat, k.claim_id, "Proposed compensation")
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
     data = buttons(card)["Accept"]
     first = await world.client.press(chat, card["message_id"], callback_data=data)
     second = await world.client.press(chat, card["message_id"], callback_data=data)
@@ -205,7 +205,9 @@ async def test_a_consignor_cannot_act_on_another_consignors_claim(world: World) 
     other = await proposal(world, ref="K-6", consignor_chat=742)
     k = await proposal(world, ref="K-5", consignor_chat=741)  # last: its proposal is open
     version = (await claim_row(world, k.claim_id)).version
-    own_card = await open_card(world, other.consignor_chat, other.claim_id, "Proposed compensation")
+    own_card = await open_card(
+        world, other.consignor_chat, other.claim_id, "We propose a compensation"
+    )
     foreign = f"c:{k.claim_id}:accept_compensation:{version}"
     answer = await forge_press(world, other.consignor_chat, own_card, foreign)
     assert f"no claim {k.claim_id} that you can see" in answer["text"]
