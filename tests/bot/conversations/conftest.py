@@ -12,12 +12,11 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from sqlalchemy import select
 
 from bot import i18n
+from bot.app import back_office_until_quiet
 from bot.conversations import registry as _registry  # noqa: F401  (registers the handlers)
 from bot.conversations.context import BotConfig, Services
-from bot.delivery import deliver_pending
 from bot.telegram_aiogram.dispatcher import ALLOWED_UPDATES, build_dispatcher
 from sandbox.app import RunningSandbox, running_sandbox
 from sandbox.client import SandboxClient
@@ -26,9 +25,7 @@ from storage.uow import UnitOfWorkFactory
 from workflow.claims import SYSTEM
 from workflow.services.accounts import mint_binding
 from workflow.services.common import Env
-from workflow.services.effects import deliver_refund_result, poll_tracking, run_provider_commands
 from workflow.simulated import SimulatedCarrier, SimulatedPaymentGateway
-from workflow.sweeps import run_all
 
 
 @dataclass
@@ -59,20 +56,7 @@ class World:
 
         The clock does not move here: tests move it (``world.env.clock.advance``).
         """
-        for _ in range(rounds):
-            moved = sum((await run_all(self.uows, self.env)).values())
-            moved += await run_provider_commands(self.uows, self.env, self.payment, self.carrier)
-            moved += await self.payment.deliver_callbacks(
-                lambda r: deliver_refund_result(self.uows, self.env, r)
-            )
-            async with self.uows() as uow:
-                numbers = list(
-                    (await uow.session.scalars(select(t.Shipment.tracking_number))).all()
-                )
-            moved += await poll_tracking(self.uows, self.env, self.carrier, numbers)
-            moved += await deliver_pending(self.services, self.bot)
-            if not moved:
-                break
+        await back_office_until_quiet(self.services, self.bot, self.payment, self.carrier, rounds)
         await self.client.wait_idle(quiet_ms=200)
 
     @property
