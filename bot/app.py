@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import commands_menu, i18n
 from bot.conversations import registry as _registry  # noqa: F401  (registers the handlers)
 from bot.conversations.context import BotConfig, Services
+from bot.flood import SendLimits
 from bot.scheduler import Intervals, build_scheduler, jobs
 from bot.settings import Settings
 from bot.telegram_aiogram.dispatcher import ALLOWED_UPDATES, build_dispatcher
@@ -65,6 +66,8 @@ def build_services(
         staff_chat_id=settings.staff_chat_id,
         staff_language=settings.staff_language,
         timezone=settings.timezone,
+        send_limits=SendLimits(scale=settings.send_rate_scale),
+        delivery_lease_seconds=settings.delivery_lease_seconds,
     )
     return Services(uows=UnitOfWorkFactory(engine), env=env, translate=i18n.t, config=config)
 

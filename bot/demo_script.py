@@ -33,6 +33,7 @@ from bot import i18n
 from bot.app import back_office_until_quiet, run_bot
 from bot.conversations.context import BotConfig, Services
 from bot.demo_data import demo_orders
+from bot.flood import SendLimits
 from bot.scheduler import Intervals
 from sandbox.app import RunningSandbox, running_sandbox
 from storage import tables as t
@@ -65,6 +66,8 @@ PERSONAS = (
     Persona("staff", 3001, "Zoe", None, None),
 )
 STAFF_ID = 3001
+# The sandbox's flood limits run this much faster than Telegram's; the bot paces to match.
+SANDBOX_SCALE = 1000.0
 # Long enough that nothing runs on its own during a script: the script drives the back office.
 IDLE = Intervals(sweeps=3600, providers=3600, payment_callbacks=3600, tracking=3600, delivery=3600)
 LIVE = Intervals(sweeps=5, providers=2, payment_callbacks=2, tracking=5, delivery=1)
@@ -216,9 +219,11 @@ async def demo_world(
             uows=uows,
             env=Env(clock=clock),
             translate=i18n.t,
-            config=BotConfig(admins=frozenset({STAFF_ID})),
+            config=BotConfig(
+                admins=frozenset({STAFF_ID}), send_limits=SendLimits(scale=SANDBOX_SCALE)
+            ),
         )
-        async with running_sandbox(port=port, scale=1000.0) as sandbox:
+        async with running_sandbox(port=port, scale=SANDBOX_SCALE) as sandbox:
             bot = Bot(
                 sandbox.token, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.url))
             )

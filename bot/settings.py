@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     admins: Annotated[list[int], NoDecode] = Field(default_factory=list)
     staff_chat_id: int | None = None
     staff_language: str = "zh-CN"
+    # Sends are paced under Telegram's flood limits; >1 only against a sped-up sandbox.
+    send_rate_scale: float = Field(default=1.0, gt=0)
+    # A sender that died holding messages: they go out again after this many seconds.
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)
     # The zone times are shown in (an IANA name); stored times are UTC.
     timezone: str = "Asia/Shanghai"
 

@@ -7,18 +7,15 @@ every delivery round each case that has a topic is renamed to its current state 
 the case has closed, the topic is closed.
 
 Telegram lets a bot send about 20 messages a minute to one group, all topics together. The
-group's :class:`TokenBucket` budgets that here: a message that does not fit waits for a
-later delivery round instead of running into a 429. The bucket lives in this process; a
-second bot process on the same group would need its own share (or a shared budget).
+group's bucket in :class:`bot.flood.FloodGate` budgets that here: a message that does not fit
+waits for a later delivery round instead of running into a 429. The gate lives in this
+process; a second bot process on the same group would need its own share (or a shared budget).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-import weakref
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
@@ -26,6 +23,7 @@ from aiogram.types import InputMediaPhoto
 
 from bot.conversations import staff_topics
 from bot.conversations.context import Services
+from bot.flood import FloodGate, gate_for
 from bot.telegram_aiogram.render import markup
 from storage import tables as t
 from storage.repositories import TopicRepo
@@ -38,43 +36,9 @@ log = logging.getLogger(__name__)
 ALBUM_MAX = 10
 
 
-@dataclass
-class TokenBucket:
-    """Messages this process may still send to one group: ``capacity`` at once, refilled at
-    ``per_minute`` (times ``scale``, for tests against a sped-up sandbox)."""
-
-    capacity: float = 20.0
-    per_minute: float = 20.0
-    scale: float = 1.0
-    clock: Callable[[], float] = time.monotonic
-    tokens: float = field(default=-1.0)
-    stamp: float = field(default=0.0)
-
-    def take(self, count: int = 1) -> bool:
-        now = self.clock()
-        if self.tokens < 0:
-            self.tokens, self.stamp = self.capacity, now
-        refill = (now - self.stamp) * self.per_minute / 60 * self.scale
-        self.tokens = min(self.capacity, self.tokens + refill)
-        self.stamp = now
-        need = min(float(count), self.capacity)
-        if self.tokens < need:
-            return False
-        self.tokens -= need
-        return True
-
-
-# One budget per (bot, group); dropped with the bot object.
-_BUDGETS: dict[tuple[int, int], TokenBucket] = {}
-
-
-def budget(bot: Bot, chat_id: int) -> TokenBucket:
-    key = (id(bot), chat_id)
-    bucket = _BUDGETS.get(key)
-    if bucket is None:
-        bucket = _BUDGETS[key] = TokenBucket()
-        weakref.finalize(bot, _BUDGETS.pop, key, None)
-    return bucket
+def budget(services: Services, bot: Bot) -> FloodGate:
+    """The process's flood gate for this bot: the group's share is one of its chat buckets."""
+    return gate_for(bot.token, services.config.send_limits)
 
 
 def _thread_gone(exc: TelegramBadRequest) -> bool:
@@ -87,9 +51,9 @@ async def deliver(
     """Send one staff message into the group; False when it must wait for the budget."""
     group = services.config.staff_chat_id
     assert group is not None
-    bucket = budget(bot, group)
+    gate = budget(services, bot)
     if row.claim_id is None:
-        if not bucket.take():
+        if not gate.try_acquire(group):
             return False
         await bot.send_message(group, note, parse_mode="HTML")
         return True
@@ -97,7 +61,7 @@ async def deliver(
     now = services.env.clock.now()
     topic = await topics.get(row.claim_id)
     if topic is not None and topic.thread_id is not None and topic.chat_id == group:
-        if not bucket.take():
+        if not gate.try_acquire(group):
             return False
         screen = await staff_topics.topic_card(uow, services, row.claim_id, note)
         try:
@@ -137,7 +101,7 @@ async def _open_topic(
     if claim is None:
         return True  # nothing to tell about
     evidence = await topics.evidence(claim_id, ALBUM_MAX)
-    if not budget(bot, group).take(1 + len(evidence)):
+    if not budget(services, bot).try_acquire(group, 1 + len(evidence)):
         return False
     name = staff_topics.topic_name(services, claim)
     created = await bot.create_forum_topic(group, name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,15 @@ from workflow.claims import (
 )
 from workflow.ports import Binding, StaffMember, TokenRecord, Waybill
 
-DEADLINE_COLUMNS = ("review_due_at", "info_due_at", "return_by", "respond_by", "settle_due_at")
+DEADLINE_COLUMNS = (
+    "review_due_at",
+    "info_due_at",
+    "return_by",
+    "respond_by",
+    "settle_due_at",
+    "remind_due_at",
+    "staff_due_at",
+)
 
 
 class _Repo:
@@ -761,9 +769,11 @@ class ChatRepo(_Repo):
 
 
 class DeliveryRepo(_Repo):
-    """Outbox messages waiting to be delivered to chat users."""
+    """Outbox messages on their way to chats: fanned out into one delivery per chat, leased
+    by one sender at a time, sent in ``id`` order per chat, each outcome recorded."""
 
     async def due_messages(self, now: datetime, limit: int) -> Sequence[t.Outbox]:
+        """Outbox messages not yet fanned out to their chats (``sent_at`` marks the fan-out)."""
         stmt = (
             select(t.Outbox)
             .where(
@@ -775,6 +785,65 @@ class DeliveryRepo(_Repo):
             .limit(limit)
         )
         return (await self.s.scalars(self._locked(stmt, lock=True, skip_locked=True))).all()
+
+    async def add(self, outbox_id: int, chat_id: int, now: datetime, status: str) -> None:
+        """One delivery; a second fan-out of the same message to the same chat adds nothing."""
+        values = {
+            "outbox_id": outbox_id,
+            "chat_id": chat_id,
+            "status": status,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        if self.is_postgres:
+            await self.s.execute(
+                postgres_insert(t.Delivery).values(values).on_conflict_do_nothing()
+            )
+        else:
+            await self.s.execute(sqlite_insert(t.Delivery).values(values).on_conflict_do_nothing())
+
+    async def pending(self, limit: int) -> Sequence[t.Delivery]:
+        """The oldest pending deliveries, due or not (a chat's head decides for the chat)."""
+        stmt = (
+            select(t.Delivery)
+            .where(t.Delivery.status == "pending")
+            .order_by(t.Delivery.id)
+            .limit(limit)
+        )
+        return (await self.s.scalars(self._locked(stmt, lock=True, skip_locked=True))).all()
+
+    async def heads(self, chat_ids: Iterable[int]) -> dict[int, int]:
+        """The oldest pending delivery of each chat, as committed (locks do not hide it)."""
+        chats = sorted(set(chat_ids))
+        if not chats:
+            return {}
+        stmt = (
+            select(t.Delivery.chat_id, func.min(t.Delivery.id))
+            .where(t.Delivery.status == "pending", t.Delivery.chat_id.in_(chats))
+            .group_by(t.Delivery.chat_id)
+        )
+        return {int(chat): int(first) for chat, first in (await self.s.execute(stmt)).all()}
+
+    async def get_many(self, ids: Iterable[int]) -> Sequence[t.Delivery]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        stmt = select(t.Delivery).where(t.Delivery.id.in_(wanted)).order_by(t.Delivery.id)
+        return (await self.s.scalars(stmt.execution_options(populate_existing=True))).all()
+
+    async def give_up_chat(self, chat_id: int, status: str, error: str) -> int:
+        """Every pending delivery of one chat ends as ``status`` (the chat blocked the bot)."""
+        result = await self.s.execute(
+            update(t.Delivery)
+            .where(t.Delivery.chat_id == chat_id, t.Delivery.status == "pending")
+            .values(status=status, last_error=error, leased_until=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def counts(self) -> dict[str, int]:
+        stmt = select(t.Delivery.status, func.count()).group_by(t.Delivery.status)
+        return {str(status): int(n) for status, n in (await self.s.execute(stmt)).all()}
 
 
 class TopicRepo(_Repo):

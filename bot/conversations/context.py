@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.conversations.model import Incoming
+from bot.flood import SendLimits
 from storage.uow import SqlUnitOfWork, UnitOfWorkFactory
 from workflow.claims import STAFF_ROLES, Actor, Role
 from workflow.services.common import Env
@@ -33,6 +34,8 @@ class BotConfig:
     staff_chat_id: int | None = None
     staff_language: str = "zh-CN"
     timezone: str = "Asia/Shanghai"  # how times are shown to people (stored in UTC)
+    send_limits: SendLimits = field(default_factory=SendLimits)  # Telegram's flood limits
+    delivery_lease_seconds: float = 60.0  # a crashed sender's messages go out again after it
 
 
 @dataclass

@@ -13,10 +13,11 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot import i18n
+from bot import flood, i18n
 from bot.app import back_office_until_quiet
 from bot.conversations import registry as _registry  # noqa: F401  (registers the handlers)
 from bot.conversations.context import BotConfig, Services
+from bot.flood import SendLimits
 from bot.telegram_aiogram.dispatcher import ALLOWED_UPDATES, build_dispatcher
 from sandbox.app import RunningSandbox, running_sandbox
 from sandbox.client import SandboxClient
@@ -83,12 +84,15 @@ class World:
         return token
 
 
+SANDBOX_SCALE = 1000.0
+
+
 @pytest.fixture
 async def world(uows: UnitOfWorkFactory, env: Env) -> AsyncIterator[World]:
-    async with running_sandbox(scale=1000.0) as sandbox:
-        services = Services(
-            uows=uows, env=env, translate=i18n.t, config=BotConfig(bot_username="sandbox_bot")
-        )
+    async with running_sandbox(scale=SANDBOX_SCALE) as sandbox:
+        # The bot paces its sends to the sandbox's sped-up flood limits, as to Telegram's.
+        config = BotConfig(bot_username="sandbox_bot", send_limits=SendLimits(scale=SANDBOX_SCALE))
+        services = Services(uows=uows, env=env, translate=i18n.t, config=config)
         bot = Bot(
             sandbox.token, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.url))
         )
@@ -117,6 +121,7 @@ async def world(uows: UnitOfWorkFactory, env: Env) -> AsyncIterator[World]:
             made.stop_bot = stop_bot
             yield made
         finally:
+            flood.forget_gates()  # a test may have put the gate on a hand-moved clock
             with contextlib.suppress(RuntimeError):
                 await dispatcher.stop_polling()
             await polling

@@ -10,6 +10,7 @@ from typing import Any
 from bot import staff_group
 from bot.conversations import engine
 from bot.conversations.model import ChatUser, Incoming, Output
+from bot.flood import Bucket
 from sandbox.client import ControlError
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.kit import answered
@@ -185,9 +186,11 @@ async def texts(world: World, chat_id: int) -> list[str]:
 
 
 def manual_budget(world: World, group: int) -> list[float]:
-    """Put the group's flood budget on a hand-moved clock; returns the clock's cell."""
+    """Put the bot's flood gate on a hand-moved clock, at the real group rate (20 a minute,
+    not sped up like the sandbox); returns the clock's cell."""
     now = [0.0]
-    bucket = staff_group.budget(world.bot, group)
-    bucket.clock = lambda: now[0]
-    bucket.tokens = -1.0
+    gate = staff_group.budget(world.services, world.bot)
+    gate.clock = lambda: now[0]
+    gate._chats[group] = Bucket(20.0, 20.0 / 60, 20.0, 0.0)  # the group's bucket only
+    gate._overall = Bucket(1e9, 1e9, 1e9, 0.0)  # the overall limit is not what is tested
     return now

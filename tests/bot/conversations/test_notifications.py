@@ -42,7 +42,9 @@ async def test_buyer_and_consignor_follow_a_claim_stage_by_stage(world: World) -
     assert any(f"Claim #{claim.id} approved — please send the item back" in t for t in buyer_texts)
     # The consignor hears the same stages in a consignor's words, and in their language;
     # deadlines read as dates in the platform's zone, not as ISO strings.
-    assert any(f"买家就您的商品提交了售后单 #{claim.id}（100.00 CNY）" in t for t in consignor_texts)
+    assert any(
+        f"买家就您的商品提交了售后单 #{claim.id}（100.00 CNY）" in t for t in consignor_texts
+    )
     assert any(f"售后单 #{claim.id}：买家需在" in t for t in consignor_texts)
     iso = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}")
     assert not any(iso.search(t) for t in consignor_texts + buyer_texts)

@@ -148,8 +148,8 @@ async def test_the_group_budget_defers_messages_instead_of_hitting_the_flood_lim
     await world.back_office()
     assert len(await topics(world, group)) == 20  # a full minute's worth, then it waits
     async with world.uows() as uow:
-        waiting = [m for m in await uow.outbox.messages() if m.sent_at is None]
-    assert len(waiting) == 3 and {m.recipient_kind for m in waiting} == {"staff"}
+        waiting = await uow.delivery.pending(100)
+    assert len(waiting) == 3 and {d.chat_id for d in waiting} == {group}
 
     clock[0] += 60.0  # a minute later the budget has refilled
     await world.back_office()

@@ -1,0 +1,183 @@
+"""Delivery of the outbox through the sandbox with its flood limits on, and things going wrong.
+
+Each test writes outbox messages the way the services do (``uow.outbox.add`` in a
+transaction), then runs delivery rounds on the world's hand-moved clock until nothing is
+pending, and reads what each chat received from the sandbox. Every message carries its own
+number in its text, so "once", "in order" and "none lost" are checked on what users saw.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from bot.delivery import PENDING, SENT, UNREACHABLE, deliver_pending
+from bot.flood import SendLimits
+from sandbox.app import FLOOD
+from tests.bot.conversations.conftest import World
+from tests.factories import order, place
+from workflow.claims import OutboxMessage
+from workflow.simulated import ManualClock
+
+NUMBER = re.compile(r"Claim #(\d+) has been approved")
+
+
+async def bind_buyers(world: World, count: int, first_user: int = 7001) -> dict[int, int]:
+    """``count`` buyers, each bound to their own chat by a binding link: buyer id → chat."""
+    now = world.env.clock.now()
+    chats: dict[int, int] = {}
+    for i in range(count):
+        [p] = await place(world.uows, now, order(f"D-{first_user + i}", now, buyer=f"DB-{i}"))
+        chat = await world.user(first_user + i, f"Buyer{i}")
+        await world.say(chat, f"/start {await world.token('buyer', p.buyer_id)}")
+        chats[p.buyer_id] = chat
+    await drain(world)  # the binding's own messages are not what is counted
+    return chats
+
+
+async def write_messages(world: World, buyers: list[int], count: int, start: int = 1) -> None:
+    """``count`` messages, numbered from ``start``, dealt round-robin to the buyers."""
+    now = world.env.clock.now()
+    async with world.uows() as uow:
+        for n in range(start, start + count):
+            buyer = buyers[n % len(buyers)]
+            await uow.outbox.add(
+                OutboxMessage(
+                    dedupe_key=f"test:{n}",
+                    recipient_kind="buyer",
+                    recipient_id=buyer,
+                    template="claim.approved",
+                    params={"claim_id": n},
+                    claim_id=None,
+                ),
+                now,
+            )
+        await uow.commit()
+
+
+async def drain(world: World, max_rounds: int = 200) -> int:
+    """Delivery rounds until nothing is pending; when a round moves nothing, the clock jumps
+    to the next retry (backoff or retry_after). Returns the rounds it took."""
+    clock = world.env.clock
+    assert isinstance(clock, ManualClock)
+    for rounds in range(1, max_rounds + 1):
+        moved = await deliver_pending(world.services, world.bot)
+        async with world.uows() as uow:
+            waiting = list(await uow.delivery.pending(10_000))
+            undispatched = list(await uow.delivery.due_messages(clock.now(), 1))
+        if not waiting and not undispatched:
+            await world.client.wait_idle(quiet_ms=50)
+            return rounds
+        if not moved:
+            due = min(d.next_attempt_at for d in waiting)
+            step = (due.replace(tzinfo=clock.now().tzinfo) - clock.now()).total_seconds()
+            clock.advance(timedelta(seconds=max(step, 0) + 1))
+    raise AssertionError(f"still pending after {max_rounds} rounds")
+
+
+async def received(world: World, chats: dict[int, int]) -> dict[int, list[int]]:
+    """Chat → the message numbers it received, in the order the sandbox shows them."""
+    out: dict[int, list[int]] = {}
+    for chat in chats.values():
+        view = await world.client.messages(chat)
+        out[chat] = [
+            int(m.group(1))
+            for message in view["messages"]
+            if message["outgoing"] and (m := NUMBER.search(message.get("text") or ""))
+        ]
+    return out
+
+
+async def calls(world: World, **filters: Any) -> list[dict[str, Any]]:
+    return list((await world.client.calls(**filters))["calls"])
+
+
+async def test_twenty_percent_faults_deliver_each_message_once_and_in_order(world: World) -> None:
+    chats = await bind_buyers(world, 5)
+    buyers = list(chats)
+    # One sendMessage in five fails: 5xx, a forced 429, a connection dropped before the
+    # call took effect — all answers after which Telegram has not shown the message.
+    for kind, extra in (("5xx", {"status": 502}), ("429", {"retry_after": 1}), ("drop", {})):
+        await world.client.fault(
+            kind=kind, method="sendMessage", probability=0.07, seed=2026, **extra
+        )
+    await write_messages(world, buyers, 150)
+    rounds = await drain(world)
+
+    got = await received(world, chats)
+    everything = sorted(n for numbers in got.values() for n in numbers)
+    assert everything == list(range(1, 151))  # each once: none lost, none twice
+    for chat, numbers in got.items():
+        assert numbers == sorted(numbers), chat  # each chat in the order written
+    sends = await calls(world, method="sendMessage")
+    faulted = [c for c in sends if c.get("faults")]
+    assert 0.12 <= len(faulted) / len(sends) <= 0.30, (len(faulted), len(sends))
+    assert {c.get("error_code") for c in faulted} >= {429, 502, None}  # None: dropped
+    async with world.uows() as uow:
+        counts = await uow.delivery.counts()
+    assert counts == {SENT: 150}
+    assert rounds > 1
+
+
+async def test_flood_limits_are_paced_and_a_real_429_loses_nothing(world: World) -> None:
+    chats = await bind_buyers(world, 2, first_user=7101)
+    # Telegram's limits 20 times faster (not 1,000): 20 a second to a private chat, burst 3.
+    flood = world.sandbox.app[FLOOD]
+    flood.scale = 20.0
+    flood.reset()
+    world.services.config = replace(world.services.config, send_limits=SendLimits(scale=20.0))
+    await write_messages(world, list(chats), 40)
+    await drain(world)
+    assert sorted(n for ns in (await received(world, chats)).values() for n in ns) == list(
+        range(1, 41)
+    )
+    # Paced to the limits, the bot never ran into the sandbox's flood control.
+    refused = [c for c in await calls(world, ok=False) if c.get("error_code") == 429]
+    assert not refused
+
+    # A bot that misjudges the limits (40 a second to one chat, burst 40) hits 429s: each
+    # is honoured with its retry_after, and still every message arrives once, in order.
+    careless = SendLimits(private_per_second=40.0, private_burst=40.0, scale=20.0)
+    world.services.config = replace(world.services.config, send_limits=careless)
+    await write_messages(world, list(chats), 40, start=41)
+    await drain(world)
+    got = await received(world, chats)
+    assert sorted(n for ns in got.values() for n in ns) == list(range(1, 81))
+    assert all(ns == sorted(ns) for ns in got.values())
+    assert [c for c in await calls(world, ok=False) if c["error_code"] == 429]
+
+
+async def test_a_user_who_blocked_the_bot_is_marked_unreachable_and_staff_are_told(
+    world: World,
+) -> None:
+    world.services.config = replace(world.services.config, admins=frozenset({7299}))
+    admin = await world.user(7299, "Ada")
+    await world.say(admin, "/start")
+    chats = await bind_buyers(world, 2, first_user=7201)
+    blocked, fine = list(chats.values())
+    await world.client.block(blocked)
+    await write_messages(world, list(chats), 10)
+    await drain(world)
+
+    got = await received(world, chats)
+    assert got[blocked] == []
+    assert len(got[fine]) == 5 and got[fine] == sorted(got[fine])
+    async with world.uows() as uow:
+        counts = await uow.delivery.counts()
+        user = await uow.chat.user("telegram", blocked)
+    assert counts[UNREACHABLE] == 5 and PENDING not in counts
+    assert user is not None and user.unreachable
+    staff_view = await world.client.messages(admin)
+    told = [m["text"] for m in staff_view["messages"] if "has blocked the bot" in m["text"]]
+    assert len(told) == 1 and "Buyer" in told[0]
+    # Exactly one 403 was needed: the chat's other messages were not tried.
+    assert len([c for c in await calls(world, ok=False) if c["error_code"] == 403]) == 1
+
+    # Once they write again they are reachable, and new messages reach them.
+    await world.client.block(blocked, False)
+    await world.say(blocked, "/help")
+    await write_messages(world, list(chats), 2, start=11)
+    await drain(world)
+    assert len((await received(world, chats))[blocked]) == 1
