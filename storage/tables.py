@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -104,7 +105,18 @@ class Item(Base):
 
 class Order(Base):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_unshipped_due", "shipping_state", "ship_by"),)
+    __table_args__ = (
+        Index("ix_orders_unshipped_due", "shipping_state", "ship_by"),
+        # The overdue sweep's own index: orders already flagged leave it, so finding the
+        # due ones costs the same among 10,000 orders as among 1,000,000.
+        Index(
+            "ix_orders_overdue_unflagged",
+            "shipping_state",
+            "ship_by",
+            sqlite_where=text("overdue_flagged_at IS NULL"),
+            postgresql_where=text("overdue_flagged_at IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     external_ref: Mapped[str] = mapped_column(String(64), unique=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("buyers.id"), index=True)
