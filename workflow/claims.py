@@ -205,6 +205,8 @@ class ClaimRecord(Protocol):
     return_by: datetime | None
     respond_by: datetime | None
     settle_due_at: datetime | None
+    remind_due_at: datetime | None
+    staff_due_at: datetime | None
     closed_at: datetime | None
 
 

@@ -50,6 +50,8 @@ class ReviewPolicy:
     review_sla: timedelta = timedelta(hours=24)
     info_deadline: timedelta = timedelta(days=3)
     return_deadline: timedelta = timedelta(days=7)
+    # The buyer is reminded this long before the return deadline (at once if it is nearer).
+    return_reminder_before: timedelta = timedelta(days=2)
     compensation_deadline: timedelta = timedelta(days=2)
     settlement_hold: timedelta = timedelta(0)
     shipping_sla: timedelta = timedelta(hours=48)

@@ -1,9 +1,13 @@
 """Time-driven work: each sweep claims due rows in short batches and fires their transitions.
 
+The last sweeps move no state: they remind the buyer of the return deadline and alert staff to a
+case waiting longer than the review SLA (:mod:`workflow.services.reminders`), once each.
+
 Deadlines live in indexed columns of the claims themselves, so any number of processes can run
 the same sweeps: on PostgreSQL a batch is claimed with ``FOR UPDATE SKIP LOCKED``; on SQLite the
 batch's transaction starts with ``BEGIN IMMEDIATE``. Each handler re-checks state and deadline
-under the lock, so a claim seen by two sweepers still moves exactly once. Memory stays flat:
+under the lock, so a claim seen by two sweepers still moves exactly once (and an alert, which
+clears its deadline and carries a dedupe key, is written exactly once). Memory stays flat:
 one batch of ids and one unit of work at a time, no object per claim kept between batches.
 """
 
@@ -16,8 +20,10 @@ from dataclasses import dataclass
 from workflow.errors import DomainError
 from workflow.lifecycle import sources_of
 from workflow.ports import UnitOfWork, UnitOfWorkFactory
+from workflow.reminders import AWAITING_PARCEL, STAFF_STATES
 from workflow.services.common import Env
 from workflow.services.overdue import flag_overdue_order
+from workflow.services.reminders import alert_staff, remind_return
 from workflow.services.returns import escalate_compensation, expire_return
 from workflow.services.review import auto_review, info_overdue
 from workflow.services.settlement import settle
@@ -46,6 +52,9 @@ SWEEPS: tuple[Sweep, ...] = (
     _sweep("return_expiry", "return_by", "expire", expire_return),
     _sweep("compensation_escalation", "respond_by", "escalate_compensation", escalate_compensation),
     _sweep("settlement", "settle_due_at", "settle", settle),
+    # Tell, move nothing; after the steps above, so a return that expired is not reminded of.
+    Sweep("return_reminder", "remind_due_at", AWAITING_PARCEL, remind_return),
+    Sweep("staff_sla_alert", "staff_due_at", STAFF_STATES, alert_staff),
 )
 
 
@@ -54,7 +63,7 @@ def _moved(result: object) -> bool:
 
 
 async def run_sweep(uows: UnitOfWorkFactory, env: Env, sweep: Sweep, batch: int = 200) -> int:
-    """Process every due row of one sweep; returns how many claims it moved."""
+    """Process every due row of one sweep; returns how many claims it moved (or told of)."""
     moved = 0
     failed: set[int] = set()
     while True:

@@ -23,6 +23,7 @@ POLICY_FIELDS = (
     "compensation_deadline_days",
     "settlement_hold_hours",
     "shipping_sla_hours",
+    "return_reminder_before_hours",
 )
 
 
@@ -59,6 +60,7 @@ def test_policy_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert policy.compensation_deadline == timedelta(days=80)
     assert policy.settlement_hold == timedelta(hours=90)
     assert policy.shipping_sla == timedelta(hours=100)
+    assert policy.return_reminder_before == timedelta(hours=110)
 
 
 def test_every_policy_setting_reaches_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -520,11 +520,13 @@ class ClaimsLifecycle(RuleBasedStateMachine):
         damaged = any(ln.inspection == "damaged" for ln in lines)
         liability = c.liability
         expected: dict[str, int] = {}
-        if c.claim_type == ClaimType.EXCHANGE:
-            pass
-        elif goodwill:
+        if goodwill:
+            # A goodwill refund (on any claim type, an exchange too) is the consignor's to
+            # bear only when they are liable.
             if liability == Liability.CONSIGNOR:
                 expected[LedgerKind.ADJUSTMENT] = -(c.refund_amount or 0)
+        elif c.claim_type == ClaimType.EXCHANGE:
+            pass
         else:
             if returned or liability == Liability.CONSIGNOR:
                 expected[LedgerKind.RETURN_REVERSAL] = -value

@@ -10,6 +10,7 @@ from workflow.claims import Actor, AuditEvent, ClaimRecord, Role
 from workflow.errors import AlreadyHandled, Forbidden, NotFound
 from workflow.notifications import ClaimTransitioned, messages_for
 from workflow.ports import Clock, UnitOfWork
+from workflow.reminders import follow_state
 from workflow.rules import ReviewPolicy
 
 
@@ -65,7 +66,8 @@ async def transition(
 
     The claim's version goes up by one per step; the audit row is unique per (claim,
     version), and the UPDATE is guarded by the loaded version, so two racing callers can
-    never both record the same step.
+    never both record the same step. The reminder and staff-alert deadlines follow the new
+    state here (:func:`workflow.reminders.follow_state`), so no step can forget them.
     """
     now = env.clock.now()
     before, after = lifecycle.fire(claim, trigger, actor.role)
@@ -73,6 +75,7 @@ async def transition(
     claim.updated_at = now
     if after in lifecycle.TERMINAL_STATES:
         claim.closed_at = now
+    follow_state(claim, env.policy, now)
     await uow.claims.add_audit(
         AuditEvent(
             claim_id=claim.id,

@@ -36,6 +36,7 @@ async def apply_waybill(uow: UnitOfWork, env: Env, claim_id: int, waybill: Waybi
     now = env.clock.now()
     if ctype is ClaimType.RETURN_REFUND:
         await uow.shipments.add(ShipmentKind.RETURN.value, claim.id, None, waybill, now)
+        # Set before the step: entering awaiting_return arms the buyer's reminder from it.
         claim.return_by = now + env.policy.return_deadline
         await transition(
             uow,
