@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,7 +62,6 @@ log = logging.getLogger(__name__)
 PENDING, SENT, FAILED, UNREACHABLE = "pending", "sent", "failed", "unreachable"
 RETRY, DEFERRED = "retry", "deferred"  # outcomes only: try again later / not tried
 BACKOFF_BASE_S, BACKOFF_CAP_S = 2, 600
-CHATS_AT_ONCE = 32  # chats served side by side in one round
 
 # Optional pictures for some messages (e.g. the return waybill's QR code): template → PNG.
 PICTURES: dict[str, Callable[[dict[str, Any]], bytes | None]] = {}
@@ -87,36 +87,39 @@ def render(services: Services, lang: str, row: t.Outbox) -> Screen:
     return Screen(text, keyboard, photo=picture(dict(row.payload)) if picture else None)
 
 
-async def _targets(uow: SqlUnitOfWork, services: Services, row: t.Outbox) -> list[tuple[int, bool]]:
-    """(chat id, reachable) for each chat the message goes to."""
-    if row.recipient_kind == "staff":
-        if services.config.staff_chat_id is not None:
-            return [(services.config.staff_chat_id, True)]
-        externals = await uow.accounts.all_staff_externals(CHANNEL)
-    elif row.recipient_kind in ("buyer", "consignor") and row.recipient_id is not None:
-        externals = await uow.accounts.externals_of(CHANNEL, row.recipient_kind, row.recipient_id)
-    else:
-        return []
-    out: list[tuple[int, bool]] = []
-    for external in externals:
-        user = await uow.chat.user(CHANNEL, external)
-        out.append((external, not (user is not None and user.unreachable)))
-    return out
-
-
 async def fan_out(services: Services, limit: int = 500) -> int:
     """Turn due outbox messages into per-chat deliveries; returns how many messages."""
     now = services.env.clock.now()
+    group = services.config.staff_chat_id
     async with services.uows() as uow:
         rows = list(await uow.delivery.due_messages(now, limit))
+        parties = {
+            (row.recipient_kind, row.recipient_id)
+            for row in rows
+            if row.recipient_kind in ("buyer", "consignor") and row.recipient_id is not None
+        }
+        chats_of = await uow.accounts.externals_of_many(CHANNEL, parties)
+        staff = (
+            await uow.accounts.all_staff_externals(CHANNEL)
+            if group is None and any(row.recipient_kind == "staff" for row in rows)
+            else []
+        )
+        everyone = {c for chats in chats_of.values() for c in chats} | set(staff)
+        users = await uow.chat.users(CHANNEL, everyone)
+        deliveries: list[tuple[int, int, str]] = []
         for row in rows:
-            targets = await _targets(uow, services, row)
-            for chat_id, reachable in targets:
-                status = PENDING if reachable else UNREACHABLE
-                await uow.delivery.add(row.id, chat_id, now, status)
+            if row.recipient_kind == "staff":
+                targets = [group] if group is not None else staff
+            else:
+                targets = chats_of.get((str(row.recipient_kind), int(row.recipient_id or 0)), [])
+            for chat_id in targets:
+                user = users.get(chat_id)
+                blocked = user is not None and user.unreachable and chat_id != group
+                deliveries.append((row.id, chat_id, UNREACHABLE if blocked else PENDING))
             row.sent_at = now  # handed to its chats
             if not targets:
                 row.last_error = "no chat to deliver to"
+        await uow.delivery.add_many(deliveries, now)
         await uow.commit()
     return len(rows)
 
@@ -138,20 +141,26 @@ class _Outcome:
     retry_after: float | None = None  # seconds (429) — else backoff by attempts
 
 
-async def _lease(services: Services, limit: int) -> dict[int, list[_Item]]:
-    """This sender's share: per chat, its due rows from its oldest pending one on."""
+async def _lease(
+    services: Services, limit: int, ours: set[int], mine: set[int], stopped: set[int]
+) -> dict[int, list[_Item]]:
+    """More of this sender's share: per chat, due rows from its oldest pending one on — or,
+    for a chat this sender is already serving (``mine``), from the row after its own
+    (``ours``: leased and not finished). ``stopped`` chats wait for the next pass."""
     env, config = services.env, services.config
     now = env.clock.now()
     lease_until = now + timedelta(seconds=config.delivery_lease_seconds)
     plan: dict[int, list[_Item]] = {}
     async with services.uows() as uow:
-        pending = list(await uow.delivery.pending(limit))
+        pending = list(await uow.delivery.pending(limit, exclude=ours))
         heads = await uow.delivery.heads(d.chat_id for d in pending)
-        held: set[int] = set()
+        held: set[int] = set(stopped)
+        taken: list[t.Delivery] = []
         for d in pending:
             if d.chat_id in held:
                 continue
-            if d.chat_id not in plan and heads.get(d.chat_id) != d.id:
+            first = d.chat_id not in plan
+            if first and d.chat_id not in mine and heads.get(d.chat_id) != d.id:
                 held.add(d.chat_id)  # an older row of this chat is with another sender
                 continue
             leased = d.leased_until is not None and _aware(d.leased_until) > now
@@ -159,16 +168,18 @@ async def _lease(services: Services, limit: int) -> dict[int, list[_Item]]:
                 held.add(d.chat_id)  # in flight elsewhere, or waiting for its retry
                 continue
             d.leased_until = lease_until
-            outbox = await uow.session.get(t.Outbox, d.outbox_id)
-            assert outbox is not None
-            if d.chat_id == config.staff_chat_id:
-                screen = None
-            else:
-                user = await uow.chat.user(CHANNEL, d.chat_id)
-                screen = render(
-                    services, language_of(user.language if user else None, None), outbox
-                )
-            plan.setdefault(d.chat_id, []).append(_Item(d.id, d.chat_id, outbox, screen))
+            taken.append(d)
+            plan.setdefault(d.chat_id, [])
+        outboxes = await uow.delivery.outboxes(d.outbox_id for d in taken)
+        users = await uow.chat.users(CHANNEL, plan)
+        for d in taken:
+            outbox = outboxes[d.outbox_id]
+            screen = None  # the staff group's messages are drawn by bot.staff_group
+            if d.chat_id != config.staff_chat_id:
+                user = users.get(d.chat_id)
+                lang = language_of(user.language if user else None, None)
+                screen = render(services, lang, outbox)
+            plan[d.chat_id].append(_Item(d.id, d.chat_id, outbox, screen))
         await uow.commit()
     return plan
 
@@ -206,6 +217,9 @@ async def _attempt(services: Services, bot: Bot, gate: FloodGate, item: _Item) -
     except (TelegramServerError, TelegramNetworkError, TelegramAPIError) as exc:
         return _Outcome(item, RETRY, error=f"{type(exc).__name__}: {exc}"[:500])
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        return _Outcome(item, RETRY, error=f"{type(exc).__name__}: {exc}"[:500])
+    except Exception as exc:  # a bug, not Telegram: keep the message, say so, go on
+        log.exception("message %s to chat %s: unexpected failure", item.outbox.id, item.chat_id)
         return _Outcome(item, RETRY, error=f"{type(exc).__name__}: {exc}"[:500])
 
 
@@ -303,21 +317,28 @@ class _Recorder:
 
 
 async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
-    """Send what is due now; returns how many deliveries were finished (sent or ended)."""
-    plan = await _lease(services, limit)
-    if not plan:
-        return 0
+    """Send what is due, until nothing more is; returns how many deliveries were finished
+    (sent or ended). Each chat is served by one task, its rows one after another; more rows
+    are leased while the last ones are still going out, so a backlog flows without pauses."""
     gate = gate_for(bot.token, services.config.send_limits)
     recorder = _Recorder(services)
-    senders = asyncio.Semaphore(CHATS_AT_ONCE)
-    finished = 0
+    queues: dict[int, deque[_Item]] = {}
+    serving: dict[int, asyncio.Task[None]] = {}
+    ours: set[int] = set()  # leased in this pass and not finished
+    stopped: set[int] = set()  # chats over their budget: they wait for the next pass
     claim_ids: set[int] = set()
+    wake = asyncio.Event()
+    finished = 0
 
-    async def serve(items: list[_Item]) -> None:
+    async def serve(chat_id: int) -> None:
         nonlocal finished
-        async with senders:
-            for index, item in enumerate(items):
+        queue = queues[chat_id]
+        try:
+            while queue:
+                item = queue.popleft()
                 outcome = await _attempt(services, bot, gate, item)
+                ours.discard(item.delivery_id)
+                wake.set()
                 recorder.put(outcome)
                 if outcome.status in (SENT, FAILED, UNREACHABLE):
                     finished += 1
@@ -325,13 +346,40 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
                         claim_ids.add(item.outbox.claim_id)
                 if outcome.status in (RETRY, DEFERRED, UNREACHABLE):
                     # The rest of this chat waits: its order is kept, its lease given back.
-                    for later in items[index + 1 :]:
+                    # A retry is due again at its time (a later lease takes it up); a message
+                    # over the staff group's budget waits for the next pass.
+                    if outcome.status == DEFERRED:
+                        stopped.add(chat_id)
+                    while queue:
+                        later = queue.popleft()
+                        ours.discard(later.delivery_id)
                         recorder.put(_Outcome(later, DEFERRED))
-                    return
+        finally:
+            del serving[chat_id]
+            del queues[chat_id]
+            wake.set()
 
     try:
-        await asyncio.gather(*(serve(items) for items in plan.values()))
+        while True:
+            plan = await _lease(services, limit, ours, set(serving), stopped)
+            for chat_id, items in plan.items():
+                queues.setdefault(chat_id, deque()).extend(items)
+                ours.update(item.delivery_id for item in items)
+                if chat_id not in serving:
+                    serving[chat_id] = asyncio.create_task(serve(chat_id))
+            if not serving:
+                break
+            if not plan:
+                await asyncio.wait(list(serving.values()))  # then one more look
+                continue
+            # Lease more once half of what is in flight has gone out.
+            low_water = len(ours) // 2
+            while serving and len(ours) > low_water:
+                wake.clear()
+                await wake.wait()
     finally:
+        for task in list(serving.values()):
+            task.cancel()
         await recorder.close()
     if services.config.staff_chat_id is not None and claim_ids:
         # Every transition writes messages: the cases they are about get their topics renamed.

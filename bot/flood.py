@@ -38,6 +38,8 @@ class SendLimits:
     # jitter), so pacing at the full rate does not run into a 429. The rate is not reduced.
     chat_slack: float = 1.0
     overall_slack: float = 2.0
+    # ... and at least this long a stretch of the overall rate, whichever is more tokens.
+    overall_slack_seconds: float = 0.05
 
 
 @dataclass
@@ -101,7 +103,8 @@ class FloodGate:
         if self._overall is None:
             lim = self.limits
             rate = lim.overall_per_second * lim.scale
-            capacity = max(1.0, lim.overall_burst - lim.overall_slack)
+            slack = max(lim.overall_slack, rate * lim.overall_slack_seconds)
+            capacity = max(1.0, lim.overall_burst - slack)
             self._overall = Bucket(capacity, rate, capacity, now)
         return self._overall
 

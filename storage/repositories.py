@@ -626,6 +626,25 @@ class AccountRepo(_Repo):
         )
         return list((await self.s.scalars(stmt)).all())
 
+    async def externals_of_many(
+        self, channel: str, parties: Iterable[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[int]]:
+        """``externals_of`` for many parties in one query (delivery fans out in batches)."""
+        wanted = set(parties)
+        out: dict[tuple[str, int], list[int]] = {p: [] for p in wanted}
+        ids = sorted({party_id for _, party_id in wanted})
+        if not ids:
+            return out
+        stmt = (
+            select(t.Identity.party_kind, t.Identity.party_id, t.Identity.external_id)
+            .where(t.Identity.channel == channel, t.Identity.party_id.in_(ids))
+            .order_by(t.Identity.id)
+        )
+        for kind, party_id, external in (await self.s.execute(stmt)).all():
+            if (kind, party_id) in out:
+                out[(kind, party_id)].append(int(external))
+        return out
+
     async def all_staff_externals(self, channel: str) -> list[int]:
         stmt = (
             select(t.Identity.external_id)
@@ -683,6 +702,16 @@ class AccountRepo(_Repo):
 
 class ChatRepo(_Repo):
     """What the chat front end keeps: users' languages, dialogs in progress, handled updates."""
+
+    async def users(self, channel: str, external_ids: Iterable[int]) -> dict[int, t.ChatUser]:
+        """Many chat users in one query, by external id."""
+        ids = sorted(set(external_ids))
+        if not ids:
+            return {}
+        stmt = select(t.ChatUser).where(
+            t.ChatUser.channel == channel, t.ChatUser.external_id.in_(ids)
+        )
+        return {u.external_id: u for u in (await self.s.scalars(stmt)).all()}
 
     async def seen_update(self, channel: str, update_id: int, now: datetime) -> bool:
         """Record an update as handled in this transaction; True if it was handled before."""
@@ -786,32 +815,38 @@ class DeliveryRepo(_Repo):
         )
         return (await self.s.scalars(self._locked(stmt, lock=True, skip_locked=True))).all()
 
-    async def add(self, outbox_id: int, chat_id: int, now: datetime, status: str) -> None:
-        """One delivery; a second fan-out of the same message to the same chat adds nothing."""
-        values = {
-            "outbox_id": outbox_id,
-            "chat_id": chat_id,
-            "status": status,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
+    async def pending(self, limit: int, exclude: Iterable[int] = ()) -> Sequence[t.Delivery]:
+        """The oldest pending deliveries (but ``exclude``), due or not: a chat's head decides
+        for the chat. Locked without SKIP LOCKED, in id order: a second sender waits for the
+        first one's leases instead of seeing a chat with a hole in it."""
+        stmt = select(t.Delivery).where(t.Delivery.status == "pending")
+        skip = sorted(set(exclude))
+        if skip:
+            stmt = stmt.where(t.Delivery.id.not_in(skip))
+        stmt = stmt.order_by(t.Delivery.id).limit(limit)
+        return (await self.s.scalars(self._locked(stmt, lock=True))).all()
+
+    async def add_many(self, rows: list[tuple[int, int, str]], now: datetime) -> None:
+        """Deliveries (outbox id, chat id, status) in one statement; repeats add nothing."""
+        if not rows:
+            return
+        values = [
+            {
+                "outbox_id": outbox_id,
+                "chat_id": chat_id,
+                "status": status,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for outbox_id, chat_id, status in rows
+        ]
         if self.is_postgres:
             await self.s.execute(
                 postgres_insert(t.Delivery).values(values).on_conflict_do_nothing()
             )
         else:
             await self.s.execute(sqlite_insert(t.Delivery).values(values).on_conflict_do_nothing())
-
-    async def pending(self, limit: int) -> Sequence[t.Delivery]:
-        """The oldest pending deliveries, due or not (a chat's head decides for the chat)."""
-        stmt = (
-            select(t.Delivery)
-            .where(t.Delivery.status == "pending")
-            .order_by(t.Delivery.id)
-            .limit(limit)
-        )
-        return (await self.s.scalars(self._locked(stmt, lock=True, skip_locked=True))).all()
 
     async def heads(self, chat_ids: Iterable[int]) -> dict[int, int]:
         """The oldest pending delivery of each chat, as committed (locks do not hide it)."""
@@ -824,6 +859,13 @@ class DeliveryRepo(_Repo):
             .group_by(t.Delivery.chat_id)
         )
         return {int(chat): int(first) for chat, first in (await self.s.execute(stmt)).all()}
+
+    async def outboxes(self, ids: Iterable[int]) -> dict[int, t.Outbox]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        stmt = select(t.Outbox).where(t.Outbox.id.in_(wanted))
+        return {o.id: o for o in (await self.s.scalars(stmt)).all()}
 
     async def get_many(self, ids: Iterable[int]) -> Sequence[t.Delivery]:
         wanted = sorted(set(ids))

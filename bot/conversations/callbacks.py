@@ -88,6 +88,14 @@ class ClaimAction(Callback):
 
 
 @dataclass(frozen=True)
+class ClaimFlowchart(Callback):
+    """Send the lifecycle flowchart lit for a claim (no version: a picture changes nothing)."""
+
+    prefix: ClassVar[str] = "cf"
+    claim_id: int
+
+
+@dataclass(frozen=True)
 class DraftChoice(Callback):
     """A choice in the buyer's claim dialog (order, line, type, reason, confirm…)."""
 

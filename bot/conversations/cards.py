@@ -12,7 +12,8 @@ import html
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from bot.conversations.callbacks import ClaimAction
+from bot import dates
+from bot.conversations.callbacks import ClaimAction, ClaimFlowchart
 from bot.conversations.context import Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES
@@ -108,12 +109,12 @@ def card_text(
         )
     deadline = view.next_deadline
     if deadline is not None and c.status not in lifecycle.TERMINAL_STATES:
-        out.append(
-            ctx.t(f"card.deadline.{deadline[0]}", when=deadline[1].strftime("%Y-%m-%d %H:%M UTC"))
-        )
+        shown = dates.when(deadline[1], ctx.lang, ctx.services.config.timezone)
+        out.append(ctx.t(f"card.deadline.{deadline[0]}", when=shown))
     out.append(ctx.t("card.timeline"))
     for event in view.timeline[-timeline_limit:]:
-        entry = f"{event.at:%m-%d %H:%M} {ctx.t(f'trigger.{event.trigger}')} → {ctx.t(f'state.{event.to_status}')}"
+        at = dates.when(event.at, ctx.lang, ctx.services.config.timezone, short=True)
+        entry = f"{at} {ctx.t(f'trigger.{event.trigger}')} → {ctx.t(f'state.{event.to_status}')}"
         if event.note and viewer.is_staff:
             entry += f" — <i>{html.escape(event.note)}</i>"
         out.append(entry)
@@ -134,8 +135,10 @@ def buttons(ctx: Ctx, view: ClaimView, viewer: Actor) -> tuple[tuple[Button, ...
         if _extra_applies(a.trigger, view)
     ]
     refresh = Button(ctx.t("action.refresh"), ClaimAction(c.id, VIEW, c.version).pack())
+    # The picture of where the claim stands (bot.conversations.status draws it).
+    flowchart = Button(ctx.t("action.flowchart"), ClaimFlowchart(c.id).pack())
     rows = [tuple(row[i : i + 2]) for i in range(0, len(row), 2)]
-    return (*rows, (refresh,))
+    return (*rows, (refresh, flowchart))
 
 
 # Lines a role module adds under the card's header for some viewers (e.g. who on staff took
@@ -158,14 +161,14 @@ def _extra_applies(trigger: str, view: ClaimView) -> bool:
 
 async def card(ctx: Ctx, claim_id: int, edit: bool = False) -> Screen:
     """The card of a claim, as this user may see it (another's claim: not found)."""
-    view = await _view_for_user(ctx, claim_id)
+    view = await view_for_user(ctx, claim_id)
     viewer = viewer_for(ctx, view)
     assert viewer is not None
     extra = await extra_lines(ctx, view, viewer)
     return Screen(card_text(ctx, view, viewer, extra=extra), buttons(ctx, view, viewer), edit=edit)
 
 
-async def _view_for_user(ctx: Ctx, claim_id: int) -> ClaimView:
+async def view_for_user(ctx: Ctx, claim_id: int) -> ClaimView:
     """The claim as the first of the user's roles that may see it (else: not found)."""
     for actor in sorted(ctx.actors, key=lambda a: (not a.is_staff, a.role.value)):
         try:
@@ -177,7 +180,7 @@ async def _view_for_user(ctx: Ctx, claim_id: int) -> ClaimView:
 
 @ROUTES.callback(ClaimAction, ANYONE)
 async def pressed(ctx: Ctx, data: ClaimAction) -> Outcome:
-    view = await _view_for_user(ctx, data.claim_id)
+    view = await view_for_user(ctx, data.claim_id)
     viewer = viewer_for(ctx, view)
     if viewer is None:
         return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])

@@ -1,5 +1,5 @@
 """Importing this module registers every conversation handler with the router."""
 
-from bot.conversations import binding, buyer, cards, consignor, dashboard, staff
+from bot.conversations import binding, buyer, cards, consignor, dashboard, staff, status
 
-__all__ = ["binding", "buyer", "cards", "consignor", "dashboard", "staff"]
+__all__ = ["binding", "buyer", "cards", "consignor", "dashboard", "staff", "status"]

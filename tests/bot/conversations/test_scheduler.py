@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.scheduler import Intervals, build_scheduler
 from tests.bot.conversations.conftest import World
 from tests.factories import order, place
@@ -31,8 +33,9 @@ async def test_jobs_review_request_a_waybill_and_tell_the_buyer(world: World) ->
     scheduler.start()
     try:
         wanted = f"Claim #{claim.id} approved — please send the item back"
-        for _ in range(100):  # each round waits for the bot to go quiet, not for a fixed time
-            await world.client.wait_idle(quiet_ms=150, timeout_ms=5000)
+        # Polled until it shows, for up to 30 s: the jobs' intervals, not this loop, set the pace.
+        for _ in range(600):
+            await asyncio.sleep(0.05)
             texts = [
                 m.get("text") or m.get("caption") or ""
                 for m in (await world.client.messages(buyer))["messages"]
