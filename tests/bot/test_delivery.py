@@ -133,6 +133,7 @@ async def test_twenty_percent_faults_deliver_each_message_once_and_in_order(worl
 
 
 async def test_flood_limits_are_paced_and_a_real_429_loses_nothing(world: World) -> None:
+    world.provoke("Too Many Requests")  # the careless half runs into them on purpose
     chats = await bind_buyers(world, 2, first_user=7101)
     # Telegram's limits 20 times faster (not 1,000): 20 a second to a private chat, burst 3.
     flood = world.sandbox.app[FLOOD]
@@ -163,6 +164,7 @@ async def test_flood_limits_are_paced_and_a_real_429_loses_nothing(world: World)
 async def test_a_user_who_blocked_the_bot_is_marked_unreachable_and_staff_are_told(
     world: World,
 ) -> None:
+    world.provoke("bot was blocked by the user")
     world.services.config = replace(world.services.config, admins=frozenset({7299}))
     admin = await world.user(7299, "Ada")
     await world.say(admin, "/start")

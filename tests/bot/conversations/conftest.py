@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -40,6 +40,24 @@ class World:
     carrier: SimulatedCarrier
 
     stop_bot: Any = None  # stops the polling bot (a crash, for restart tests)
+    # Rejections a test causes on purpose, by a part of Telegram's description of them.
+    provoked: list[str] = field(default_factory=list)
+
+    def provoke(self, *descriptions: str) -> None:
+        """Declare the Bot API rejections this test causes on purpose (a deleted topic, a
+        blocked user, a double press…) by a part of ``"<method>: <description>"``; any other
+        rejected call fails the test."""
+        self.provoked.extend(descriptions)
+
+    async def unexplained_rejections(self) -> list[dict[str, Any]]:
+        """Rejected Bot API calls that neither an injected fault nor ``provoke`` explains."""
+        refused = (await self.client.calls(ok=False))["calls"]
+        return [
+            c
+            for c in refused
+            if not c.get("faults")
+            and not any(p in f"{c['method']}: {c.get('description')}" for p in self.provoked)
+        ]
 
     async def handled(self, update_id: int) -> None:
         """Wait until the bot has committed its work for an update and gone quiet."""
@@ -120,6 +138,10 @@ async def world(uows: UnitOfWorkFactory, env: Env) -> AsyncIterator[World]:
             )
             made.stop_bot = stop_bot
             yield made
+            # Must-show of the bot issue: no Bot API call the bot makes is rejected, unless
+            # the test provoked it on purpose.
+            unexplained = await made.unexplained_rejections()
+            assert [(c["method"], c.get("description")) for c in unexplained] == []
         finally:
             flood.forget_gates()  # a test may have put the gate on a hand-moved clock
             with contextlib.suppress(RuntimeError):

@@ -165,6 +165,7 @@ async def test_a_duplicate_update_is_handled_once(world: World) -> None:
 
 
 async def test_the_dialog_survives_a_restart_of_the_bot(world: World) -> None:
+    world.provoke("getUpdates: None")  # the killed bot's poll is cut off
     ann = 731
     await _bound_buyer(world, ann, "BY-5", "BB5")
     await world.say(ann, "/new")

@@ -462,6 +462,7 @@ async def test_rating_without_a_comment_in_chinese(world: World) -> None:
 async def test_the_claim_dialog_continues_after_the_bot_is_killed_and_restarted(
     world: World,
 ) -> None:
+    world.provoke("getUpdates: None")  # the killed bot's poll is cut off
     ann = 871
     await bound_buyer(world, ann, "BF14", ("K-1",))
     await _to_description(world, ann, "K-1", "Exchange", "Wrong item")

@@ -184,6 +184,7 @@ async def test_counter_offer_prompt_can_be_left_and_goes_stale(world: World) -> 
 
 
 async def test_a_double_pressed_accept_fires_once(world: World) -> None:
+    world.provoke("message is not modified")  # the second press redraws nothing
     k = await proposal(world, ref="K-4", consignor_chat=731)
     chat = k.consignor_chat
     card = await open_card(world, chat, k.claim_id, "We propose a compensation")

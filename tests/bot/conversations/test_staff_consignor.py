@@ -22,6 +22,7 @@ async def _texts(world: World, chat: int) -> list[str]:
 
 
 async def test_a_damaged_return_from_review_to_settlement_in_chat(world: World) -> None:
+    world.provoke("message is not modified")  # the double press redraws nothing
     world.services.config = replace(world.services.config, admins=frozenset({STAFF_ID}))
     now = world.env.clock.now()
     [p] = await place(

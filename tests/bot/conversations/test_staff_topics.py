@@ -102,6 +102,7 @@ async def test_a_case_lives_in_its_topic_from_review_to_completion(world: World)
 
 
 async def test_a_deleted_topic_is_opened_again_when_the_case_needs_staff(world: World) -> None:
+    world.provoke("message thread not found")  # the topic was deleted on purpose
     group = await staffed(world)
     assert group is not None
     p = await parties(world)
