@@ -2,7 +2,8 @@
 
 Pure functions from a finished claim to its postings. The rules, in one place:
 
-* the sale is undone (goods came back, or the buyer is refunded as the consignor's fault):
+* the sale is undone (goods came back, the order was never shipped so the goods never left,
+  or the buyer is refunded as the consignor's fault):
   ``return_reversal`` takes back the sale credit and ``commission`` gives the platform's
   commission back, line by line — the consignor's net change is ``-(price - commission)``;
 * damage found at inspection: the agreed ``compensation`` is deducted from the consignor when
@@ -78,6 +79,9 @@ class Outcome:
     goodwill_amount: int | None = None
     compensation_amount: int | None = None
     carrier: str = "carrier"
+    # The order was never shipped: the goods are still on the platform's shelf, so a refund
+    # undoes the sale whoever is liable for the delay, and the items are listed again.
+    never_shipped: bool = False
 
     @property
     def returned(self) -> bool:
@@ -91,7 +95,7 @@ class Outcome:
     def sale_undone(self) -> bool:
         if self.claim_type is ClaimType.EXCHANGE or self.goodwill_amount is not None:
             return False
-        if self.returned:
+        if self.returned or self.never_shipped:
             return True
         return self.liability is Liability.CONSIGNOR
 
@@ -166,8 +170,9 @@ def settlement_postings(
     if outcome.liability is Liability.CARRIER:
         if outcome.damaged:
             carrier_amount = outcome.compensation_amount or 0
-        elif not outcome.returned and outcome.goodwill_amount is None:
-            carrier_amount = outcome.buyer_refund()
+        elif not (outcome.returned or outcome.never_shipped) and outcome.goodwill_amount is None:
+            carrier_amount = outcome.buyer_refund()  # lost in transit (a parcel never shipped
+            # was never the carrier's)
     if carrier_amount:
         carrier_claims.append(CarrierClaimPosting(cid, outcome.carrier, carrier_amount, cur))
     return postings, carrier_claims

@@ -445,6 +445,7 @@ class ClaimsLifecycle(RuleBasedStateMachine):
         entries_of = defaultdict(list)
         for e in entries:
             entries_of[e.claim_id].append(e)
+        orders_by_id = {o.id: o for o in orders}
 
         for c in claims:
             trail = by_claim[c.id]
@@ -468,7 +469,13 @@ class ClaimsLifecycle(RuleBasedStateMachine):
             if c.status in lifecycle.TERMINAL_STATES:
                 self.terminal_seen[c.id] = c.status
             self._ledger_matches(
-                c, trail, lines_of[c.id], order_lines, entries_of[c.id], c.id in carrier_claims
+                c,
+                trail,
+                lines_of[c.id],
+                order_lines,
+                entries_of[c.id],
+                c.id in carrier_claims,
+                self._never_shipped(c, lines_of[c.id], order_lines, orders_by_id),
             )
 
         # refunds never exceed what was paid
@@ -479,27 +486,51 @@ class ClaimsLifecycle(RuleBasedStateMachine):
             assert o.refunded_amount == succeeded
             assert succeeded + pending <= o.paid_amount
 
-        # inventory agrees with inspections
+        # inventory agrees with inspections, and with refunds of orders never shipped (their
+        # goods never left the shelf: settlement lists them again)
         inspected_at = {e.claim_id: e.id for e in events if e.trigger == "inspect"}
+        settled_at = {e.claim_id: e.id for e in events if e.trigger == "settle"}
+        claims_by_id = {c.id: c for c in claims}
         for item in items:
             mine = [
-                (inspected_at[ln.claim_id], ln)
+                (inspected_at[ln.claim_id], ln.id, ln.quantity, ln.inspection)
                 for ln in claim_lines
                 if ln.inspection and order_lines[ln.order_line_id].item_id == item.id
             ]
-            intact = sum(ln.quantity for _, ln in mine if ln.inspection == "intact")
-            damaged = sum(ln.quantity for _, ln in mine if ln.inspection == "damaged")
+            for ln in claim_lines:
+                c = claims_by_id[ln.claim_id]
+                if (
+                    order_lines[ln.order_line_id].item_id == item.id
+                    and c.id in settled_at
+                    and not any(e.trigger == "grant_goodwill" for e in by_claim[c.id])
+                    and self._never_shipped(c, lines_of[c.id], order_lines, orders_by_id)
+                ):
+                    mine.append((settled_at[c.id], ln.id, ln.quantity, "intact"))
+            intact = sum(q for _, _, q, how in mine if how == "intact")
+            damaged = sum(q for _, _, q, how in mine if how == "damaged")
             assert item.quantity_on_hand == intact
             assert item.damaged_quantity == damaged
-            latest = max(mine, key=lambda pair: (pair[0], pair[1].id), default=None)
+            latest = max(mine, key=lambda entry: (entry[0], entry[1]), default=None)
             expected = (
                 "sold"
                 if latest is None
-                else {"intact": "relisted", "damaged": "damaged"}[latest[1].inspection]
+                else {"intact": "relisted", "damaged": "damaged"}[latest[3]]
             )
             assert item.status == expected
 
-    def _ledger_matches(self, c, trail, lines, order_lines, entries, has_carrier_claim) -> None:  # type: ignore[no-untyped-def]
+    @staticmethod
+    def _never_shipped(c, lines, order_lines, orders_by_id) -> bool:  # type: ignore[no-untyped-def]
+        """A refund-only claim on an order that was never shipped."""
+        orders_of = {order_lines[ln.order_line_id].order_id for ln in lines}
+        return (
+            c.claim_type == ClaimType.REFUND_ONLY
+            and bool(orders_of)
+            and all(orders_by_id[o].shipped_at is None for o in orders_of)
+        )
+
+    def _ledger_matches(  # type: ignore[no-untyped-def]
+        self, c, trail, lines, order_lines, entries, has_carrier_claim, never_shipped
+    ) -> None:
         sums: dict[str, int] = defaultdict(int)
         for e in entries:
             sums[e.kind] += e.amount
@@ -528,7 +559,7 @@ class ClaimsLifecycle(RuleBasedStateMachine):
         elif c.claim_type == ClaimType.EXCHANGE:
             pass
         else:
-            if returned or liability == Liability.CONSIGNOR:
+            if returned or never_shipped or liability == Liability.CONSIGNOR:
                 expected[LedgerKind.RETURN_REVERSAL] = -value
                 expected[LedgerKind.COMMISSION] = commission
             if damaged and c.compensation_amount:
@@ -541,7 +572,10 @@ class ClaimsLifecycle(RuleBasedStateMachine):
             liability == Liability.CARRIER
             and c.claim_type != ClaimType.EXCHANGE
             and not goodwill
-            and ((damaged and c.compensation_amount) or (not returned and value))
+            and (
+                (damaged and c.compensation_amount)
+                or (not returned and not never_shipped and value)
+            )
         )
         assert has_carrier_claim == bool(carrier_owes)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workflow.claims import SYSTEM, ClaimRecord, ClaimType, Inspection, Liability
+from workflow.claims import SYSTEM, ClaimRecord, ClaimType, Inspection, Liability, ListingStatus
 from workflow.ledger import Outcome, SettledLine, settlement_postings
 from workflow.lifecycle import can_fire
 from workflow.ports import UnitOfWork
@@ -11,9 +11,13 @@ from workflow.services.common import Env, load_claim, transition
 
 async def outcome_of(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> Outcome:
     lines = []
+    shipped: list[bool] = []
     for line in await uow.claims.lines(claim.id):
         order_line = await uow.orders.line(line.order_line_id)
         assert order_line is not None
+        order = await uow.orders.get(order_line.order_id)
+        assert order is not None
+        shipped.append(order.shipped_at is not None)
         item = await uow.orders.item(order_line.item_id)
         assert item is not None
         lines.append(
@@ -39,7 +43,21 @@ async def outcome_of(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> Outcome:
         goodwill_amount=claim.refund_amount if goodwill else None,
         compensation_amount=claim.compensation_amount,
         carrier=env.carrier_name,
+        never_shipped=(
+            bool(shipped) and not any(shipped) and claim.claim_type == ClaimType.REFUND_ONLY
+        ),
     )
+
+
+async def _relist(uow: UnitOfWork, claim_id: int) -> None:
+    """Goods of an order never shipped are still on the shelf: they are for sale again."""
+    for line in await uow.claims.lines(claim_id):
+        order_line = await uow.orders.line(line.order_line_id)
+        assert order_line is not None
+        item = await uow.orders.item(order_line.item_id, lock=True)
+        assert item is not None
+        item.quantity_on_hand += line.quantity
+        item.status = ListingStatus.RELISTED.value
 
 
 async def settle(uow: UnitOfWork, env: Env, claim_id: int) -> bool:
@@ -55,6 +73,8 @@ async def settle(uow: UnitOfWork, env: Env, claim_id: int) -> bool:
         return False
     outcome = await outcome_of(uow, env, claim)
     postings, carrier_claims = settlement_postings(outcome, available_at=now)
+    if outcome.never_shipped and outcome.sale_undone:
+        await _relist(uow, claim.id)
     for posting in postings:
         await uow.money.post(posting)
     for carrier_claim in carrier_claims:
