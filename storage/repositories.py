@@ -715,12 +715,13 @@ class ChatRepo(_Repo):
 
     async def seen_update(self, channel: str, update_id: int, now: datetime) -> bool:
         """Record an update as handled in this transaction; True if it was handled before."""
-        exists = await self.s.get(t.ProcessedUpdate, (channel, update_id))
-        if exists is not None:
-            return True
-        self.s.add(t.ProcessedUpdate(channel=channel, update_id=update_id, processed_at=now))
-        await self.s.flush()
-        return False
+        values = {"channel": channel, "update_id": update_id, "processed_at": now}
+        if self.is_postgres:
+            stmt: Any = postgres_insert(t.ProcessedUpdate).values(values)
+        else:
+            stmt = sqlite_insert(t.ProcessedUpdate).values(values)
+        result = await self.s.execute(stmt.on_conflict_do_nothing())  # one statement
+        return int(getattr(result, "rowcount", 0) or 0) == 0
 
     async def user(self, channel: str, external_id: int) -> t.ChatUser | None:
         stmt = select(t.ChatUser).where(

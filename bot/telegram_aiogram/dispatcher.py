@@ -7,6 +7,7 @@ from aiogram.types import CallbackQuery, Message, Update
 
 from bot.conversations import engine
 from bot.conversations.context import Services
+from bot.telegram_aiogram import responses as _responses  # noqa: F401  (keeps models built)
 from bot.telegram_aiogram.convert import from_callback, from_message
 from bot.telegram_aiogram.render import render
 
