@@ -69,8 +69,17 @@ STAFF_ID = 3001
 # The sandbox's flood limits run this much faster than Telegram's; the bot paces to match.
 SANDBOX_SCALE = 1000.0
 # Long enough that nothing runs on its own during a script: the script drives the back office.
-IDLE = Intervals(sweeps=3600, providers=3600, payment_callbacks=3600, tracking=3600, delivery=3600)
-LIVE = Intervals(sweeps=5, providers=2, payment_callbacks=2, tracking=5, delivery=1)
+IDLE = Intervals(
+    sweeps=3600,
+    providers=3600,
+    payment_callbacks=3600,
+    tracking=3600,
+    delivery=3600,
+    reconciliation=3600,
+)
+LIVE = Intervals(
+    sweeps=5, providers=2, payment_callbacks=2, tracking=5, delivery=1, reconciliation=30
+)
 
 
 @dataclass

@@ -20,7 +20,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.conversations.context import Services
 from bot.delivery import deliver_pending
 from workflow.ports import Carrier
-from workflow.services.effects import deliver_refund_result, poll_tracking, run_provider_commands
+from workflow.services.effects import (
+    deliver_refund_result,
+    poll_tracking,
+    reconcile_refunds,
+    run_provider_commands,
+)
 from workflow.simulated import SimulatedPaymentGateway
 from workflow.sweeps import run_all
 
@@ -36,6 +41,7 @@ class Intervals:
     payment_callbacks: float = 10.0
     tracking: float = 60.0
     delivery: float = 1.0
+    reconciliation: float = 300.0
 
 
 def jobs(
@@ -53,6 +59,9 @@ def jobs(
     async def payment_callbacks() -> int:
         return await payment.deliver_callbacks(lambda r: deliver_refund_result(uows, env, r))
 
+    async def reconciliation() -> int:
+        return await reconcile_refunds(uows, env, payment)
+
     async def tracking() -> int:
         async with uows() as uow:
             numbers = await uow.shipments.open_tracking_numbers()
@@ -65,6 +74,7 @@ def jobs(
         "sweeps": sweeps,
         "providers": providers,
         "payment_callbacks": payment_callbacks,
+        "reconciliation": reconciliation,
         "tracking": tracking,
         "delivery": delivery,
     }

@@ -361,6 +361,16 @@ class MoneyRepo(_Repo):
         stmt = self._locked(select(t.Refund).where(t.Refund.idempotency_key == key), lock)
         return (await self.s.execute(stmt)).scalar_one_or_none()
 
+    async def stale_pending_refunds(self, before: datetime, limit: int) -> Sequence[str]:
+        """Keys of refunds still pending since before ``before``: their callback is overdue."""
+        stmt = (
+            select(t.Refund.idempotency_key)
+            .where(t.Refund.status == "pending", t.Refund.updated_at <= before)
+            .order_by(t.Refund.updated_at, t.Refund.id)
+            .limit(limit)
+        )
+        return list((await self.s.scalars(stmt)).all())
+
     async def refunds_for_claim(self, claim_id: int) -> Sequence[t.Refund]:
         stmt = select(t.Refund).where(t.Refund.claim_id == claim_id).order_by(t.Refund.id)
         return (await self.s.scalars(stmt)).all()

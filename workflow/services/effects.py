@@ -24,6 +24,8 @@ from workflow.services.refunds import record_refund_result
 from workflow.services.returns import apply_waybill, tracking_update
 
 BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(hours=1))
+# A refund still pending this long after its request: its callback is taken as lost.
+RECONCILE_AFTER = timedelta(minutes=30)
 
 
 async def run_provider_commands(
@@ -71,6 +73,34 @@ async def deliver_refund_result(uows: UnitOfWorkFactory, env: Env, result: Refun
     async with uows() as uow:
         if await record_refund_result(uow, env, result):
             await uow.commit()
+
+
+async def reconcile_refunds(
+    uows: UnitOfWorkFactory,
+    env: Env,
+    payment: PaymentGateway,
+    overdue_after: timedelta = RECONCILE_AFTER,
+    limit: int = 200,
+) -> int:
+    """Refunds whose callback never came: ask the gateway for their outcome and apply it as
+    the callback would have (idempotent: a late callback afterwards changes nothing). A
+    refund that failed this way is reported to staff like any failed refund. Returns how
+    many refunds were settled here."""
+    async with uows() as uow:
+        keys = await uow.money.stale_pending_refunds(env.clock.now() - overdue_after, limit)
+    settled = 0
+    for key in keys:
+        try:
+            result = await payment.status(key)
+        except ProviderUnavailable:
+            return settled  # the gateway is down: the next run asks again
+        if result is None:
+            continue  # still being processed by the gateway
+        async with uows() as uow:
+            if await record_refund_result(uow, env, result):
+                await uow.commit()
+                settled += 1
+    return settled
 
 
 async def poll_tracking(

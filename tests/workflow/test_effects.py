@@ -1,0 +1,95 @@
+"""Provider effects: refunds whose callback was lost are reconciled with the gateway."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from storage import tables as t
+from storage.uow import UnitOfWorkFactory
+from tests.factories import order, place
+from workflow.services.common import Env
+from workflow.services.effects import (
+    RECONCILE_AFTER,
+    deliver_refund_result,
+    reconcile_refunds,
+    run_provider_commands,
+)
+from workflow.simulated import ManualClock, SimulatedCarrier, SimulatedPaymentGateway
+from workflow.sweeps import run_all
+
+
+async def _refund_requested(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock, payment: SimulatedPaymentGateway
+) -> int:
+    """An order never shipped: the system opens a refund-only claim, it is approved and its
+    refund is asked of the gateway. Returns the claim's id."""
+    now = clock.now()
+    await place(uows, now, order("R-1", now, delivered=False))
+    clock.advance(env.policy.shipping_sla + timedelta(days=1))
+    await run_all(uows, env)
+    assert await run_provider_commands(uows, env, payment, SimulatedCarrier(clock)) == 1
+    async with uows() as uow:
+        [claim] = (await uow.session.scalars(select(t.Claim))).all()
+        assert claim.status == "refunding"
+        return claim.id
+
+
+async def _claim(uows: UnitOfWorkFactory, claim_id: int) -> t.Claim:
+    async with uows() as uow:
+        claim = await uow.session.get(t.Claim, claim_id)
+        assert claim is not None
+        return claim
+
+
+async def test_a_lost_callback_is_reconciled_once_and_a_late_one_changes_nothing(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    payment = SimulatedPaymentGateway(clock, seed=3)
+    claim_id = await _refund_requested(uows, env, clock, payment)
+    # The gateway has answered (5 minutes, give or take) but the callback never came.
+    clock.advance(timedelta(minutes=10))
+    assert await reconcile_refunds(uows, env, payment) == 0  # not overdue yet
+    clock.advance(RECONCILE_AFTER)
+    assert await reconcile_refunds(uows, env, payment) == 1
+    claim = await _claim(uows, claim_id)
+    assert claim.status == "refunded"
+    version = claim.version
+    assert await reconcile_refunds(uows, env, payment) == 0
+    # The callback arrives after all: the refund was already applied, nothing moves.
+    await payment.deliver_callbacks(lambda r: deliver_refund_result(uows, env, r))
+    claim = await _claim(uows, claim_id)
+    assert (claim.status, claim.version) == ("refunded", version)
+    async with uows() as uow:
+        [order_row] = (await uow.session.scalars(select(t.Order))).all()
+        assert order_row.refunded_amount == order_row.paid_amount
+
+
+async def test_a_reconciled_failure_is_reported_to_staff(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    payment = SimulatedPaymentGateway(clock, seed=3, failure_rate=1.0)
+    claim_id = await _refund_requested(uows, env, clock, payment)
+    clock.advance(RECONCILE_AFTER + timedelta(minutes=10))
+    assert await reconcile_refunds(uows, env, payment) == 1
+    async with uows() as uow:
+        [refund] = (await uow.session.scalars(select(t.Refund))).all()
+        told = [
+            m for m in await uow.outbox.messages(claim_id) if m.template == "staff.refund_failed"
+        ]
+    assert refund.status == "failed" and refund.failure == "card_declined"
+    assert len(told) == 1
+
+
+async def test_a_refund_the_gateway_is_still_working_on_is_left_pending(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    payment = SimulatedPaymentGateway(clock, seed=3, delay=timedelta(hours=6))
+    claim_id = await _refund_requested(uows, env, clock, payment)
+    clock.advance(RECONCILE_AFTER + timedelta(minutes=10))
+    assert await reconcile_refunds(uows, env, payment) == 0
+    assert (await _claim(uows, claim_id)).status == "refunding"
+    clock.advance(timedelta(hours=6))
+    assert await reconcile_refunds(uows, env, payment) == 1
+    assert (await _claim(uows, claim_id)).status == "refunded"
