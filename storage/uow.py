@@ -7,6 +7,9 @@ the loser of a double press gets a clear sentence, never a stack trace.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import weakref
 from types import TracebackType
 from typing import Self
 
@@ -53,6 +56,41 @@ class GuardedSession(Session):
             raise
 
 
+class WriterTurns:
+    """SQLite has one writer at a time. Units of work of this process take turns on an
+    asyncio lock before ``BEGIN IMMEDIATE``, instead of all but one sleeping in SQLite's busy
+    handler (1–100 ms naps, in a thread each): the next in line starts the moment the
+    previous one ends. Other processes still meet SQLite's own lock and busy timeout.
+
+    A unit of work opened inside another in the same task (or a task it started) does not
+    wait for itself: it goes straight to SQLite, as before.
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._held: contextvars.ContextVar[bool] = contextvars.ContextVar(
+            f"writer-turn-{id(self)}", default=False
+        )
+
+    async def take(self) -> contextvars.Token[bool] | None:
+        if self._held.get():
+            return None
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        await lock.acquire()
+        return self._held.set(True)
+
+    def give_back(self, token: contextvars.Token[bool] | None) -> None:
+        if token is None:
+            return
+        self._held.reset(token)
+        self._locks[asyncio.get_running_loop()].release()
+
+
 class SqlUnitOfWork:
     parties: PartyRepo
     orders: OrderRepo
@@ -64,9 +102,13 @@ class SqlUnitOfWork:
     chat: ChatRepo
     delivery: DeliveryRepo
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], turns: WriterTurns | None = None
+    ) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
+        self._turns = turns
+        self._turn: contextvars.Token[bool] | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -75,6 +117,8 @@ class SqlUnitOfWork:
         return self._session
 
     async def __aenter__(self) -> Self:
+        if self._turns is not None:
+            self._turn = await self._turns.take()
         self._session = session = self._sessions()
         self.parties = PartyRepo(session)
         self.orders = OrderRepo(session)
@@ -95,7 +139,12 @@ class SqlUnitOfWork:
     ) -> None:
         # Closing ends the database transaction (anything uncommitted is rolled back) and keeps
         # loaded rows readable, detached, for the caller to render after the unit of work.
-        await self.session.close()
+        try:
+            await self.session.close()
+        finally:
+            if self._turns is not None:
+                self._turns.give_back(self._turn)
+                self._turn = None
         self._session = None
 
     async def commit(self) -> None:
@@ -117,9 +166,10 @@ class UnitOfWorkFactory:
         self.sessions = async_sessionmaker(
             engine, expire_on_commit=False, sync_session_class=GuardedSession
         )
+        self.turns = WriterTurns() if engine.dialect.name == "sqlite" else None
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.sessions)
+        return SqlUnitOfWork(self.sessions, self.turns)
 
 
 def _satisfies_the_port(uow: SqlUnitOfWork) -> UnitOfWork:
