@@ -126,9 +126,17 @@ async def orders_page(ctx: Ctx, page: int) -> Outcome:
 
 
 async def _order(ctx: Ctx, data: dict[str, Any]) -> OrderChoice:
+    """The dialog's order with its lines, read once per update (a press reads it to check
+    the choice, then again to draw the next question)."""
     buyer = buyer_of(ctx)
     assert buyer.party_id is not None
-    return await buyer_order(ctx.uow, buyer.party_id, int(data["order"]))
+    key = ("order", buyer.party_id, int(data["order"]))
+    cached = ctx.memo.get(key)
+    if isinstance(cached, OrderChoice):
+        return cached
+    order = await buyer_order(ctx.uow, buyer.party_id, int(data["order"]))
+    ctx.memo[key] = order
+    return order
 
 
 def _lines_keyboard(ctx: Ctx, order: OrderChoice, chosen: dict[str, int]) -> Keyboard:

@@ -55,6 +55,9 @@ class Ctx:
     incoming: Incoming
     lang: str
     actors: list[Actor]
+    # What one update's handlers read more than once (e.g. the order a claim dialog is about):
+    # read once per update, inside its transaction, so never stale.
+    memo: dict[object, Any] = field(default_factory=dict)
 
     @property
     def env(self) -> Env:
