@@ -159,3 +159,24 @@ async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
     ):
         assert seen_by(name, stage, story2), (name, stage)
     assert f"Damage compensation -30.00 CNY · claim #{second}" in story2
+
+
+async def test_every_bot_setting_reaches_the_bots_configuration(
+    uows: UnitOfWorkFactory, env: Env
+) -> None:
+    settings = Settings(
+        admins=[11, 12],
+        staff_chat_id=-1001,
+        staff_language="en",
+        timezone="Europe/Berlin",
+        send_rate_scale=5.0,
+        delivery_lease_seconds=7.0,
+    )
+    config = build_services(settings, clock=env.clock, engine=uows.engine).config
+    assert config.admins == frozenset({11, 12})
+    assert (config.staff_chat_id, config.staff_language) == (-1001, "en")
+    assert config.timezone == "Europe/Berlin"
+    assert config.send_limits.scale == 5.0
+    assert config.delivery_lease_seconds == 7.0
+    with pytest.raises(ValueError):
+        Settings(send_rate_scale=0)  # a gate that never refills is refused up front
