@@ -104,5 +104,11 @@ class SandboxClient:
         body = {"quiet_ms": quiet_ms, "timeout_ms": timeout_ms}
         return dict(await self.request("POST", "/sandbox/wait-idle", json=body))
 
+    async def wait_calls(self, timeout_ms: int = 10_000, **match: Any) -> list[dict[str, Any]]:
+        """The logged calls matching ``match`` (method, ok, text_contains, count, distinct),
+        once there are enough; raises :class:`ControlError` (408) if they never come."""
+        body = {"timeout_ms": timeout_ms, **match}
+        return list((await self.request("POST", "/sandbox/wait-calls", json=body))["calls"])
+
     async def reset(self) -> None:
         await self.request("POST", "/sandbox/reset")

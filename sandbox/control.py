@@ -54,6 +54,11 @@ For tests
   POST   /sandbox/wait-idle  {quiet_ms?: 100, timeout_ms?: 10000} → {"idle": true, ...} once no
                              update is pending, no call is in flight and the bot has been
                              quiet for quiet_ms; 408 {"idle": false, ...} on timeout
+  POST   /sandbox/wait-calls {method?, ok?, text_contains?, count?: 1, distinct?: false,
+                              timeout_ms?: 10000} → {"calls": [...matching]} once at least
+                             ``count`` logged calls match (text: ``params.text`` or
+                             ``params.caption``; ``distinct``: counted by distinct text);
+                             408 {"calls": [...]} on timeout
   GET    /sandbox/updates    → {"pending": [Update]}
   POST   /sandbox/reset      → {"reset": true}  (everything but the bot's token)
 """
@@ -124,6 +129,7 @@ class Control:
         r.add_get("/sandbox/faults", self.list_faults)
         r.add_delete("/sandbox/faults", self.clear_faults)
         r.add_post("/sandbox/wait-idle", self.wait_idle)
+        r.add_post("/sandbox/wait-calls", self.wait_calls)
         r.add_get("/sandbox/updates", self.pending_updates)
         r.add_post("/sandbox/reset", self.reset)
 
@@ -261,6 +267,38 @@ class Control:
                 return web.json_response({"idle": False, **state}, status=408)
             step = deadline - now if busy else min(quiet - quiet_for, deadline - now)
             await world.wait_changed(max(step, 0.001))
+
+    async def wait_calls(self, request: web.Request) -> web.Response:
+        """Until enough logged calls match: a test waits for the bot's work, not for time."""
+        body = await _body(request)
+        method, ok = body.get("method"), body.get("ok")
+        needle = body.get("text_contains")
+        count = int(body.get("count", 1))
+        distinct = bool(body.get("distinct", False))
+        deadline = time.monotonic() + float(body.get("timeout_ms", 10_000)) / 1000
+
+        def text(call: dict[str, Any]) -> str:
+            params = call.get("params") or {}
+            return str(params.get("text") or params.get("caption") or "")
+
+        def matching() -> list[dict[str, Any]]:
+            return [
+                c
+                for c in self.world.calls
+                if (method is None or c["method"] == method)
+                and (ok is None or c["ok"] == bool(ok))
+                and (needle is None or needle in text(c))
+            ]
+
+        while True:
+            found = matching()
+            have = len({text(c) for c in found}) if distinct else len(found)
+            if have >= count:
+                return web.json_response({"calls": found})
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return web.json_response({"calls": found}, status=408)
+            await self.world.wait_changed(left)
 
     async def pending_updates(self, request: web.Request) -> web.Response:
         return web.json_response({"pending": list(self.world.updates)})

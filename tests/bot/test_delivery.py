@@ -13,7 +13,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -249,12 +249,17 @@ async def test_a_bot_killed_mid_delivery_loses_nothing(tmp_path: Path) -> None:
                 if (m := NUMBER.search(c["params"]["text"]))
             ]
 
-        async def until(condition: Callable[[list[tuple[int, int]]], bool]) -> None:
-            for _ in range(1200):  # polled every 50 ms, for up to a minute
-                if condition(await delivered()):
-                    return
-                await asyncio.sleep(0.05)
-            raise AssertionError(f"stuck at {len(await delivered())} deliveries")
+        async def approved(count: int, distinct: bool = False) -> None:
+            """Until the sandbox has accepted ``count`` of the test's messages (a minute at
+            most): the sandbox wakes this wait on every logged call."""
+            await sandbox.client.wait_calls(
+                timeout_ms=60_000,
+                method="sendMessage",
+                ok=True,
+                text_contains="has been approved",
+                count=count,
+                distinct=distinct,
+            )
 
         def run_bot() -> Awaitable[asyncio.subprocess.Process]:
             return asyncio.create_subprocess_exec(
@@ -266,7 +271,7 @@ async def test_a_bot_killed_mid_delivery_loses_nothing(tmp_path: Path) -> None:
 
         first = await run_bot()
         try:
-            await until(lambda sent: len(sent) >= 30)
+            await approved(30)
         finally:
             first.kill()  # SIGKILL: no clean-up of any kind
             await first.wait()
@@ -275,7 +280,7 @@ async def test_a_bot_killed_mid_delivery_loses_nothing(tmp_path: Path) -> None:
 
         second = await run_bot()
         try:
-            await until(lambda sent: {n for _, n in sent} == set(range(1, 121)))
+            await approved(120, distinct=True)  # every number, each text once at least
             second.send_signal(signal.SIGTERM)
             _, err = await asyncio.wait_for(second.communicate(), 60)
         finally:

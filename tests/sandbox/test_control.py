@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 from sandbox_testkit import ANN, BOB, call, png
@@ -112,6 +114,27 @@ async def test_wait_idle_times_out_while_an_update_is_pending(sandbox: RunningSa
         await sandbox.client.wait_idle(quiet_ms=10, timeout_ms=50)
     assert caught.value.status == 408
     assert caught.value.body["pending"] == 1
+
+
+async def test_wait_calls_returns_once_enough_calls_match_and_times_out_otherwise(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    waiting = asyncio.create_task(
+        sandbox.client.wait_calls(
+            method="sendMessage", ok=True, text_contains="hello", count=2, distinct=True
+        )
+    )
+    await call(http, sandbox, "sendMessage", chat_id=ANN["id"], text="hello 1")
+    await call(http, sandbox, "sendMessage", chat_id=ANN["id"], text="hello 1")  # same text
+    await call(http, sandbox, "getMe")
+    assert not waiting.done()  # two calls, but one distinct text: still waiting
+    await call(http, sandbox, "sendMessage", chat_id=BOB["id"], text="hello 2")
+    found = await waiting
+    assert [c["params"]["text"] for c in found] == ["hello 1", "hello 1", "hello 2"]
+    with pytest.raises(ControlError) as caught:
+        await sandbox.client.wait_calls(timeout_ms=50, method="sendMessage", count=4)
+    assert caught.value.status == 408
+    assert len(caught.value.body["calls"]) == 3
 
 
 async def test_reply_keyboard_contact_and_press_by_text(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from bot.scheduler import Intervals, build_scheduler
 from tests.bot.conversations.conftest import World
 from tests.factories import order, place
@@ -33,17 +31,13 @@ async def test_jobs_review_request_a_waybill_and_tell_the_buyer(world: World) ->
     scheduler.start()
     try:
         wanted = f"Claim #{claim.id} approved — please send the item back"
-        # Polled until it shows, for up to 30 s: the jobs' intervals, not this loop, set the pace.
-        for _ in range(600):
-            await asyncio.sleep(0.05)
-            texts = [
-                m.get("text") or m.get("caption") or ""
-                for m in (await world.client.messages(buyer))["messages"]
-            ]
-            if any(wanted in text for text in texts):
-                break
-        else:
-            raise AssertionError(f"never saw {wanted!r}: {texts}")
+        # The sandbox wakes this wait on every call the bot makes; the jobs set the pace.
+        [told] = await world.client.wait_calls(
+            timeout_ms=30_000,
+            ok=True,
+            text_contains=wanted,  # a photo: the waybill's QR code
+        )
+        assert int(told["params"]["chat_id"]) == buyer
     finally:
         scheduler.shutdown(wait=False)
     async with world.uows() as uow:
