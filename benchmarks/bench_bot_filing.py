@@ -56,7 +56,6 @@ import io
 import os
 import pstats
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -71,7 +70,14 @@ from aiogram import Bot, Dispatcher, F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy import event, func, select
 
-from benchmarks.common import RESULTS, drop_database, fresh_database, write_result
+from benchmarks.common import (
+    RESULTS,
+    drop_database,
+    free_port,
+    fresh_database,
+    wait_until_up,
+    write_result,
+)
 from benchmarks.echo_bot import build_echo_dispatcher, make_bot
 from benchmarks.filing_driver import STEPS_PER_CLAIM
 from bot import i18n
@@ -178,21 +184,6 @@ def pin_response_models() -> list[Any]:
         methods.SetMyCommands,
     )
     return [methods.Response[m.__returning__] for m in used]  # type: ignore[name-defined]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _wait_until_up(client: SandboxClient, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        with contextlib.suppress(aiohttp.ClientError):
-            await client.request("GET", "/sandbox/users")
-            return
-        await asyncio.sleep(0.05)  # polling for the child process to listen; not a timing
-    raise RuntimeError("the sandbox did not start in time")
 
 
 class Bench:
@@ -534,7 +525,7 @@ def _by_package(profiler: cProfile.Profile) -> list[dict[str, Any]]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -550,7 +541,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     stamp = str(int(time.time()))
     try:
-        await _wait_until_up(client, time.monotonic() + 30)
+        await wait_until_up(client.url, time.monotonic() + 30)
         bench = Bench(client, http)
         users = [ECHO_USER_BASE + n for n in range(max(args.echo_users, args.buyers))]
         users += [BUYER_USER_BASE + b for b in range(args.buyers + args.paced_buyers)]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import platform
 import sys
 import tempfile
@@ -28,8 +27,7 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from benchmarks.bench_sandbox_echo import _free_port, _wait_until_up
-from benchmarks.common import write_result
+from benchmarks.common import free_port, wait_until_up, write_result
 from bot import i18n
 from bot.conversations.context import BotConfig, Services
 from bot.delivery import deliver_pending
@@ -83,7 +81,7 @@ async def _prepare(uows: UnitOfWorkFactory, chats: int, messages: int) -> None:
 
 
 async def run(messages: int, chats: int, scale: float, time_limit: float) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "sandbox", "--port", str(port), "--scale", str(scale)],
@@ -94,7 +92,7 @@ async def run(messages: int, chats: int, scale: float, time_limit: float) -> dic
     engine = make_engine(sqlite_url_for(folder / "bench.db"))
     bot = Bot(DEFAULT_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(url)))
     try:
-        await _wait_until_up(url, time.monotonic() + 30)
+        await wait_until_up(url, time.monotonic() + 30)
         for n in range(chats):
             await client.create_user(id=FIRST_CHAT + n, first_name=f"Buyer {n}")
             await client.send(FIRST_CHAT + n, "hi")  # the chat exists: the user wrote first
@@ -126,7 +124,6 @@ async def run(messages: int, chats: int, scale: float, time_limit: float) -> dic
         rate = (len(accepted) - burst) / span if span > 0 else 0.0
         limit = SendLimits().overall_per_second * scale
         return {
-            "benchmark": "delivery",
             "messages": messages,
             "chats": chats,
             "scale": scale,
@@ -140,12 +137,7 @@ async def run(messages: int, chats: int, scale: float, time_limit: float) -> dic
             "messages_per_second": round(rate, 1),
             "fraction_of_limit": round(rate / limit, 3),
             "completed": counts.get("sent", 0) == messages,
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "platform": platform.platform(),
-            },
-            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "python": platform.python_version(),
         }
     finally:
         await bot.session.close()

@@ -17,38 +17,17 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from benchmarks.common import free_port, wait_until_up
 from benchmarks.echo_bot import build_echo_dispatcher, make_bot
 from sandbox.app import DEFAULT_TOKEN
 from sandbox.client import SandboxClient
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _wait_until_up(url: str, deadline: float) -> None:
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(f"{url}/sandbox/users") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the sandbox did not start in time")
 
 
 async def _queue_backlog(client: SandboxClient, users: int, messages: int) -> None:
@@ -64,7 +43,7 @@ async def _queue_backlog(client: SandboxClient, users: int, messages: int) -> No
 
 
 async def run(messages: int, users: int, time_limit: float) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -77,7 +56,7 @@ async def run(messages: int, users: int, time_limit: float) -> dict[str, Any]:
     )
     client = SandboxClient(url)
     try:
-        await _wait_until_up(url, time.monotonic() + 30)
+        await wait_until_up(url, time.monotonic() + 30)
         await _queue_backlog(client, users, messages)
         bot = make_bot(url, DEFAULT_TOKEN)
         dp = build_echo_dispatcher()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
 import platform
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from bot.cli import CSV_COLUMNS
 from storage.engine import make_engine, sqlite_url_for
@@ -103,3 +107,24 @@ async def drop_database(url: str) -> None:
 
 def engines() -> list[str]:
     return ["sqlite", "postgres"] if os.environ.get(POSTGRES_ENV) else ["sqlite"]
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (for a sandbox in a child process)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_until_up(url: str, deadline: float) -> None:
+    """Until the sandbox at ``url`` answers (its child process has started listening)."""
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"{url}/sandbox/users") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the sandbox did not start in time")

@@ -20,14 +20,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.conversations.context import Services
 from bot.delivery import deliver_pending
 from workflow.ports import Carrier
-from workflow.services.effects import (
-    deliver_refund_result,
-    poll_tracking,
-    reconcile_refunds,
-    run_provider_commands,
-)
+from workflow.services import backoffice
 from workflow.simulated import SimulatedPaymentGateway
-from workflow.sweeps import run_all
 
 log = logging.getLogger(__name__)
 
@@ -47,37 +41,13 @@ class Intervals:
 def jobs(
     services: Services, bot: Bot, payment: SimulatedPaymentGateway, carrier: Carrier
 ) -> dict[str, Callable[[], Awaitable[int]]]:
-    """The back office as named jobs; each returns how many things it moved."""
-    uows, env = services.uows, services.env
-
-    async def sweeps() -> int:
-        return sum((await run_all(uows, env)).values())
-
-    async def providers() -> int:
-        return await run_provider_commands(uows, env, payment, carrier)
-
-    async def payment_callbacks() -> int:
-        return await payment.deliver_callbacks(lambda r: deliver_refund_result(uows, env, r))
-
-    async def reconciliation() -> int:
-        return await reconcile_refunds(uows, env, payment)
-
-    async def tracking() -> int:
-        async with uows() as uow:
-            numbers = await uow.shipments.open_tracking_numbers()
-        return await poll_tracking(uows, env, carrier, numbers)
+    """The back office's jobs (``workflow.services.backoffice.jobs``) and the delivery of
+    messages to chats; each returns how many things it moved."""
 
     async def delivery() -> int:
         return await deliver_pending(services, bot)
 
-    return {
-        "sweeps": sweeps,
-        "providers": providers,
-        "payment_callbacks": payment_callbacks,
-        "reconciliation": reconciliation,
-        "tracking": tracking,
-        "delivery": delivery,
-    }
+    return {**backoffice.jobs(services.uows, services.env, payment, carrier), "delivery": delivery}
 
 
 def _guarded(name: str, job: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[None]]:

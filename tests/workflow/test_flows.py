@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 
-from storage import tables as t
 from storage.uow import UnitOfWorkFactory
 from tests.factories import order, place
 from workflow.claims import (
@@ -23,10 +21,9 @@ from workflow.claims import (
 )
 from workflow.errors import AlreadyHandled, InvalidClaim, NotFound, TransitionNotAllowed
 from workflow.services import filing, returns, review
+from workflow.services.backoffice import run_until_quiet
 from workflow.services.common import Env
-from workflow.services.effects import deliver_refund_result, poll_tracking, run_provider_commands
 from workflow.simulated import ManualClock, SimulatedCarrier, SimulatedPaymentGateway
-from workflow.sweeps import run_all
 
 STAFF = Actor(Role.AGENT, 1)
 
@@ -40,17 +37,7 @@ async def _status(uows: UnitOfWorkFactory, claim_id: int) -> str:
 
 async def _pump(uows, env, payment, carrier) -> None:
     """Let providers and sweeps run until nothing moves (the clock does not move here)."""
-    for _ in range(10):
-        moved = sum((await run_all(uows, env)).values())
-        moved += await run_provider_commands(uows, env, payment, carrier)
-        moved += await payment.deliver_callbacks(lambda r: deliver_refund_result(uows, env, r))
-        async with uows() as uow:
-            numbers = [
-                s.tracking_number for s in (await uow.session.scalars(select(t.Shipment))).all()
-            ]
-        moved += await poll_tracking(uows, env, carrier, numbers)
-        if not moved:
-            return
+    await run_until_quiet(uows, env, payment, carrier, rounds=10)
 
 
 async def _file(uows, env, buyer_id, draft) -> int:

@@ -10,22 +10,57 @@ from collections.abc import Awaitable, Callable
 
 from workflow.ports import Carrier, UnitOfWorkFactory
 from workflow.services.common import Env
-from workflow.services.effects import deliver_refund_result, poll_tracking, run_provider_commands
+from workflow.services.effects import (
+    deliver_refund_result,
+    poll_tracking,
+    reconcile_refunds,
+    run_provider_commands,
+)
 from workflow.simulated import SimulatedPaymentGateway
 from workflow.sweeps import run_all
+
+Job = Callable[[], Awaitable[int]]
+
+
+def jobs(
+    uows: UnitOfWorkFactory, env: Env, payment: SimulatedPaymentGateway, carrier: Carrier
+) -> dict[str, Job]:
+    """The back office as named jobs, in the order a round runs them; each returns how many
+    things it moved. The bot schedules each on its own interval (and adds delivery)."""
+
+    async def sweeps() -> int:
+        return sum((await run_all(uows, env)).values())
+
+    async def providers() -> int:
+        return await run_provider_commands(uows, env, payment, carrier)
+
+    async def payment_callbacks() -> int:
+        return await payment.deliver_callbacks(lambda r: deliver_refund_result(uows, env, r))
+
+    async def reconciliation() -> int:
+        return await reconcile_refunds(uows, env, payment)
+
+    async def tracking() -> int:
+        async with uows() as uow:
+            numbers = await uow.shipments.open_tracking_numbers()
+        return await poll_tracking(uows, env, carrier, numbers)
+
+    return {
+        "sweeps": sweeps,
+        "providers": providers,
+        "payment_callbacks": payment_callbacks,
+        "reconciliation": reconciliation,
+        "tracking": tracking,
+    }
 
 
 async def run_round(
     uows: UnitOfWorkFactory, env: Env, payment: SimulatedPaymentGateway, carrier: Carrier
 ) -> int:
     """Everything due now, once; returns how many things moved."""
-    moved = sum((await run_all(uows, env)).values())
-    moved += await run_provider_commands(uows, env, payment, carrier)
-    moved += await payment.deliver_callbacks(lambda r: deliver_refund_result(uows, env, r))
-    async with uows() as uow:
-        numbers = await uow.shipments.open_tracking_numbers()
-    moved += await poll_tracking(uows, env, carrier, numbers)
-    moved += sum((await run_all(uows, env)).values())
+    moved = 0
+    for job in jobs(uows, env, payment, carrier).values():
+        moved += await job()
     return moved
 
 
