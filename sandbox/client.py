@@ -105,8 +105,8 @@ class SandboxClient:
         return dict(await self.request("POST", "/sandbox/wait-idle", json=body))
 
     async def wait_calls(self, timeout_ms: int = 10_000, **match: Any) -> list[dict[str, Any]]:
-        """The logged calls matching ``match`` (method, ok, text_contains, count, distinct),
-        once there are enough; raises :class:`ControlError` (408) if they never come."""
+        """The logged calls matching ``match`` (method, ok, text_contains, params, count,
+        distinct), once there are enough; raises :class:`ControlError` (408) if they never come."""
         body = {"timeout_ms": timeout_ms, **match}
         return list((await self.request("POST", "/sandbox/wait-calls", json=body))["calls"])
 

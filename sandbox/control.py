@@ -54,10 +54,11 @@ For tests
   POST   /sandbox/wait-idle  {quiet_ms?: 100, timeout_ms?: 10000} → {"idle": true, ...} once no
                              update is pending, no call is in flight and the bot has been
                              quiet for quiet_ms; 408 {"idle": false, ...} on timeout
-  POST   /sandbox/wait-calls {method?, ok?, text_contains?, count?: 1, distinct?: false,
-                              timeout_ms?: 10000} → {"calls": [...matching]} once at least
-                             ``count`` logged calls match (text: ``params.text`` or
-                             ``params.caption``; ``distinct``: counted by distinct text);
+  POST   /sandbox/wait-calls {method?, ok?, text_contains?, params?: {}, count?: 1,
+                              distinct?: false, timeout_ms?: 10000} → {"calls": [...matching]}
+                             once at least ``count`` logged calls match (text: ``params.text``
+                             or ``params.caption``; ``params``: each given parameter equal, as
+                             a string; ``distinct``: counted by distinct text);
                              408 {"calls": [...]} on timeout
   GET    /sandbox/updates    → {"pending": [Update]}
   POST   /sandbox/reset      → {"reset": true}  (everything but the bot's token)
@@ -273,6 +274,7 @@ class Control:
         body = await _body(request)
         method, ok = body.get("method"), body.get("ok")
         needle = body.get("text_contains")
+        wanted = {str(k): str(v) for k, v in (body.get("params") or {}).items()}
         count = int(body.get("count", 1))
         distinct = bool(body.get("distinct", False))
         deadline = time.monotonic() + float(body.get("timeout_ms", 10_000)) / 1000
@@ -288,6 +290,7 @@ class Control:
                 if (method is None or c["method"] == method)
                 and (ok is None or c["ok"] == bool(ok))
                 and (needle is None or needle in text(c))
+                and all(str((c.get("params") or {}).get(k)) == v for k, v in wanted.items())
             ]
 
         while True:

@@ -15,6 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage import sqlite_inline
+
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -31,7 +33,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("module", sqlite_inline.InlineDbapi())  # on the loop's thread
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
+        sqlite_inline.install(engine.sync_engine)
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_size", 10)

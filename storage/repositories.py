@@ -25,7 +25,7 @@ from workflow.claims import (
     ShipmentStatus,
     ShippingState,
 )
-from workflow.ports import Binding, StaffMember, TokenRecord, Waybill
+from workflow.ports import Binding, ClaimableLine, StaffMember, TokenRecord, Waybill
 
 DEADLINE_COLUMNS = (
     "review_due_at",
@@ -92,6 +92,31 @@ class OrderRepo(_Repo):
     async def count_for_buyer(self, buyer_id: int) -> int:
         stmt = select(func.count()).select_from(t.Order).where(t.Order.buyer_id == buyer_id)
         return int((await self.s.execute(stmt)).scalar_one())
+
+    async def claimable_lines(self, order_ids: Sequence[int]) -> list[ClaimableLine]:
+        if not order_ids:
+            return []
+        claimed = (
+            select(func.coalesce(func.sum(t.ClaimLine.quantity), 0))
+            .join(t.Claim, t.Claim.id == t.ClaimLine.claim_id)
+            .where(t.ClaimLine.order_line_id == t.OrderLine.id)
+            .where(t.Claim.status.not_in(sorted(lifecycle.DROPPED_STATES)))
+            .scalar_subquery()
+        )
+        stmt = (
+            select(
+                t.OrderLine.id,
+                t.OrderLine.order_id,
+                func.coalesce(t.Item.title, "?"),
+                t.OrderLine.quantity,
+                claimed,
+                t.OrderLine.unit_price,
+            )
+            .outerjoin(t.Item, t.Item.id == t.OrderLine.item_id)
+            .where(t.OrderLine.order_id.in_(sorted(set(order_ids))))
+            .order_by(t.OrderLine.order_id, t.OrderLine.id)
+        )
+        return [ClaimableLine(*row) for row in (await self.s.execute(stmt)).tuples()]
 
     async def items_for_consignor(
         self, consignor_id: int, offset: int, limit: int
@@ -713,6 +738,10 @@ class AccountRepo(_Repo):
 class ChatRepo(_Repo):
     """What the chat front end keeps: users' languages, dialogs in progress, handled updates."""
 
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self._conversations: dict[tuple[str, int], t.Conversation | None] = {}
+
     async def users(self, channel: str, external_ids: Iterable[int]) -> dict[int, t.ChatUser]:
         """Many chat users in one query, by external id."""
         ids = sorted(set(external_ids))
@@ -744,35 +773,47 @@ class ChatRepo(_Repo):
     ) -> t.ChatUser:
         """The user's row, locked: one user's updates are handled one at a time.
 
-        Created on first contact with the language their client reports. Taking the row lock
-        first serialises a double press or two quick messages of the same user (on SQLite the
-        write transaction already does), so a dialog step can never run twice in parallel.
+        One upsert: created on first contact with the language their client reports; else
+        their name refreshed, and they are reachable again (they just wrote). Updating the row
+        takes its lock (on SQLite the write transaction already serialises), so a double press
+        or two quick messages of the same user can never run a dialog step twice in parallel.
         """
-        values = {
-            "channel": channel,
-            "external_id": external_id,
-            "first_name": first_name[:200],
-            "language": language,
-            "unreachable": False,
-            "updated_at": now,
-        }
         insert_ = postgres_insert if self.is_postgres else sqlite_insert
-        await self.s.execute(insert_(t.ChatUser).values(**values).on_conflict_do_nothing())
-        stmt = select(t.ChatUser).where(
-            t.ChatUser.channel == channel, t.ChatUser.external_id == external_id
+        stmt = insert_(t.ChatUser).values(
+            channel=channel,
+            external_id=external_id,
+            first_name=first_name[:200],
+            language=language,
+            unreachable=False,
+            updated_at=now,
         )
-        row: t.ChatUser = (await self.s.execute(self._locked(stmt, lock=True))).scalar_one()
-        if row.unreachable or row.first_name != first_name[:200]:
-            row.first_name = first_name[:200]
-            row.unreachable = False
-            row.updated_at = now
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[t.ChatUser.channel, t.ChatUser.external_id],
+            set_={
+                "first_name": stmt.excluded.first_name,
+                "unreachable": False,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        ).returning(t.ChatUser)
+        row: t.ChatUser = (
+            await self.s.scalars(upsert, execution_options={"populate_existing": True})
+        ).one()
         return row
 
     async def conversation(self, channel: str, external_id: int) -> t.Conversation | None:
-        stmt = select(t.Conversation).where(
-            t.Conversation.channel == channel, t.Conversation.external_id == external_id
-        )
-        return (await self.s.execute(stmt)).scalar_one_or_none()
+        """The user's dialog in progress. Read once per unit of work: every write to it goes
+        through this repository, which keeps its copy current."""
+        key = (channel, external_id)
+        if key not in self._conversations:
+            stmt = select(t.Conversation).where(
+                t.Conversation.channel == channel, t.Conversation.external_id == external_id
+            )
+            self._conversations[key] = (await self.s.execute(stmt)).scalar_one_or_none()
+        return self._conversations[key]
+
+    def forget(self) -> None:
+        """After a rollback nothing read before holds."""
+        self._conversations.clear()
 
     async def save_conversation(
         self,
@@ -785,16 +826,16 @@ class ChatRepo(_Repo):
     ) -> None:
         row = await self.conversation(channel, external_id)
         if row is None:
-            self.s.add(
-                t.Conversation(
-                    channel=channel,
-                    external_id=external_id,
-                    flow=flow,
-                    step=step,
-                    data=data,
-                    updated_at=now,
-                )
+            row = t.Conversation(
+                channel=channel,
+                external_id=external_id,
+                flow=flow,
+                step=step,
+                data=data,
+                updated_at=now,
             )
+            self.s.add(row)
+            self._conversations[(channel, external_id)] = row
         else:
             row.flow, row.step, row.data, row.updated_at = flow, step, dict(data), now
         await self.s.flush()
@@ -805,6 +846,7 @@ class ChatRepo(_Repo):
             return False
         await self.s.delete(row)
         await self.s.flush()
+        self._conversations[(channel, external_id)] = None
         return True
 
 

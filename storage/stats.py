@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Integer, and_, case, cast, func, literal, select
+from sqlalchemy import Executable, Integer, Result, and_, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage import tables as t
+from storage.sqlite_inline import OFF_LOOP
 from workflow.claims import RefundStatus, ShippingState
 from workflow.ports import StatsRepository
 from workflow.stats import ClaimRow, DurationBucket, ReturnRate, SlaRule, StageCount
@@ -40,6 +41,10 @@ class SqlStats:
 
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
+
+    async def _run(self, stmt: Executable) -> Result[Any]:
+        """Aggregates over every claim can take a while: on SQLite, off the event loop."""
+        return await self.s.execute(stmt, execution_options=OFF_LOOP)
 
     @property
     def _postgres(self) -> bool:
@@ -65,7 +70,7 @@ class SqlStats:
             .where(t.Claim.status.in_(states))
             .group_by(t.Claim.status, t.Claim.claim_type)
         )
-        rows = (await self.s.execute(stmt)).all()
+        rows = (await self._run(stmt)).all()
         order = {s: i for i, s in enumerate(states)}
         found = [StageCount(state, claim_type, int(n)) for state, claim_type, n in rows]
         return sorted(found, key=lambda c: (order.get(c.state, len(order)), c.claim_type))
@@ -73,7 +78,7 @@ class SqlStats:
     async def _per_day(self, column: Any, since: datetime, *where: Any) -> Mapping[date, int]:
         day = self._utc_day(column).label("day")
         stmt = select(day, func.count()).where(column >= since, *where).group_by(day)
-        return {_as_date(d): int(n) for d, n in (await self.s.execute(stmt)).all()}
+        return {_as_date(d): int(n) for d, n in (await self._run(stmt)).all()}
 
     async def opened_per_day(self, since: datetime) -> Mapping[date, int]:
         return await self._per_day(t.Claim.created_at, since)
@@ -90,7 +95,7 @@ class SqlStats:
         )
         return [
             DurationBucket(claim_type, max(int(m), 0), int(n))
-            for claim_type, m, n in (await self.s.execute(stmt)).all()
+            for claim_type, m, n in (await self._run(stmt)).all()
         ]
 
     async def return_rates(
@@ -143,12 +148,12 @@ class SqlStats:
             )
         return [
             ReturnRate(str(key), str(name), int(units), int(back), int(claims))
-            for key, name, units, back, claims in (await self.s.execute(stmt)).all()
+            for key, name, units, back, claims in (await self._run(stmt)).all()
         ]
 
     async def reason_counts(self) -> Mapping[str, int]:
         stmt = select(t.Claim.reason, func.count()).group_by(t.Claim.reason)
-        return {reason: int(n) for reason, n in (await self.s.execute(stmt)).all()}
+        return {reason: int(n) for reason, n in (await self._run(stmt)).all()}
 
     async def refunded_by_reason(self) -> Sequence[tuple[str, str, int]]:
         stmt = (
@@ -160,7 +165,7 @@ class SqlStats:
         )
         return [
             (reason, currency, int(amount))
-            for reason, currency, amount in (await self.s.execute(stmt)).all()
+            for reason, currency, amount in (await self._run(stmt)).all()
         ]
 
     async def breaches(self, rules: Sequence[SlaRule], now: datetime) -> Mapping[str, int]:
@@ -183,14 +188,14 @@ class SqlStats:
             for rule in rules
         ]
         every_state = sorted({s for rule in rules for s in rule.states})
-        row = (await self.s.execute(select(*sums).where(t.Claim.status.in_(every_state)))).one()
+        row = (await self._run(select(*sums).where(t.Claim.status.in_(every_state)))).one()
         return {rule.kind: int(n) for rule, n in zip(rules, row, strict=True)}
 
     async def overdue_shipments(self, now: datetime) -> int:
         stmt = select(func.count()).where(
             t.Order.shipping_state == ShippingState.PENDING.value, t.Order.ship_by < now
         )
-        return int((await self.s.execute(stmt)).scalar_one())
+        return int((await self._run(stmt)).scalar_one())
 
     async def claim_rows(self, batch: int = 1000) -> AsyncIterator[ClaimRow]:
         """Keyset pages by id: each page is one query, whatever the table's size."""
@@ -225,7 +230,7 @@ class SqlStats:
                 .order_by(c.id)
                 .limit(batch)
             )
-            rows = (await self.s.execute(stmt)).all()
+            rows = (await self._run(stmt)).all()
             for r in rows:
                 yield ClaimRow(
                     id=r[0],

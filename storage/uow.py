@@ -151,11 +151,12 @@ class SqlUnitOfWork:
         try:
             await self.session.commit()
         except AlreadyHandled:
-            await self.session.rollback()
+            await self.rollback()
             raise
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        self.chat.forget()
 
 
 class UnitOfWorkFactory:

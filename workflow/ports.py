@@ -97,6 +97,19 @@ class PartyRepository(Protocol):
     async def consignor(self, consignor_id: int) -> ConsignorRecord | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimableLine:
+    """An order line as a claim sees it: its item's title and the units already under a
+    claim that was not dropped."""
+
+    line_id: int
+    order_id: int
+    title: str
+    quantity: int
+    claimed: int
+    unit_price: int
+
+
 class OrderRepository(Protocol):
     async def get(self, order_id: int, *, lock: bool = False) -> OrderRecord | None: ...
     async def line(self, line_id: int) -> OrderLineRecord | None: ...
@@ -107,6 +120,10 @@ class OrderRepository(Protocol):
         ...
 
     async def count_for_buyer(self, buyer_id: int) -> int: ...
+    async def claimable_lines(self, order_ids: Sequence[int]) -> list[ClaimableLine]:
+        """The lines of these orders, by order then line id, in one query."""
+        ...
+
     async def overdue(self, now: datetime, limit: int) -> list[int]:
         """Ids of paid orders still unshipped past ``ship_by`` and not yet acted on."""
         ...

@@ -135,6 +135,10 @@ async def test_wait_calls_returns_once_enough_calls_match_and_times_out_otherwis
         await sandbox.client.wait_calls(timeout_ms=50, method="sendMessage", count=4)
     assert caught.value.status == 408
     assert len(caught.value.body["calls"]) == 3
+    by_chat = await sandbox.client.wait_calls(method="sendMessage", params={"chat_id": BOB["id"]})
+    assert [c["params"]["text"] for c in by_chat] == ["hello 2"]
+    with pytest.raises(ControlError):
+        await sandbox.client.wait_calls(timeout_ms=50, params={"chat_id": 1, "text": "hello 2"})
 
 
 async def test_reply_keyboard_contact_and_press_by_text(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from workflow.claims import Actor, AuditEvent, ClaimRecord, LedgerPosting
+from workflow.claims import Actor, AuditEvent, ClaimRecord, LedgerPosting, OrderRecord
 from workflow.errors import NotFound
-from workflow.ports import UnitOfWork
+from workflow.ports import ClaimableLine, UnitOfWork
 from workflow.services.common import ensure_party
 
 # The currency shown for an account with no entries yet.
@@ -122,44 +122,29 @@ async def buyer_orders(
     uow: UnitOfWork, buyer_id: int, offset: int, limit: int
 ) -> tuple[list[OrderChoice], int]:
     """A page of the buyer's orders with what is still claimable, and the total count."""
-    out = []
-    for order in await uow.orders.for_buyer(buyer_id, offset, limit):
-        lines = []
-        for line in await uow.orders.lines(order.id):
-            item = await uow.orders.item(line.item_id)
-            claimable = line.quantity - await uow.claims.claimed_quantity(line.id)
-            lines.append(
-                LineChoice(
-                    line.id, item.title if item else "?", line.quantity, claimable, line.unit_price
-                )
-            )
-        out.append(
-            OrderChoice(
-                order.id,
-                order.external_ref,
-                order.currency,
-                order.delivered_at is not None,
-                tuple(lines),
-            )
-        )
-    return out, await uow.orders.count_for_buyer(buyer_id)
+    orders = await uow.orders.for_buyer(buyer_id, offset, limit)
+    lines = await uow.orders.claimable_lines([o.id for o in orders])
+    return [_choice(o, lines) for o in orders], await uow.orders.count_for_buyer(buyer_id)
 
 
 async def buyer_order(uow: UnitOfWork, buyer_id: int, order_id: int) -> OrderChoice:
     order = await uow.orders.get(order_id)
     if order is None or order.buyer_id != buyer_id:
         raise NotFound("order", order_id)
-    lines = []
-    for line in await uow.orders.lines(order.id):
-        item = await uow.orders.item(line.item_id)
-        claimable = line.quantity - await uow.claims.claimed_quantity(line.id)
-        lines.append(
-            LineChoice(
-                line.id, item.title if item else "?", line.quantity, claimable, line.unit_price
-            )
-        )
+    return _choice(order, await uow.orders.claimable_lines([order.id]))
+
+
+def _choice(order: OrderRecord, lines: list[ClaimableLine]) -> OrderChoice:
     return OrderChoice(
-        order.id, order.external_ref, order.currency, order.delivered_at is not None, tuple(lines)
+        order.id,
+        order.external_ref,
+        order.currency,
+        order.delivered_at is not None,
+        tuple(
+            LineChoice(x.line_id, x.title, x.quantity, x.quantity - x.claimed, x.unit_price)
+            for x in lines
+            if x.order_id == order.id
+        ),
     )
 
 

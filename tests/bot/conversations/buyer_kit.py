@@ -190,6 +190,7 @@ async def restarted_bot(world: World) -> AsyncIterator[Callable[[], Awaitable[No
         session=AiohttpSession(api=TelegramAPIServer.from_base(world.sandbox.url)),
     )
     dispatcher = build_dispatcher(world.services)
+    world.watch(dispatcher)
     polling: asyncio.Task[None] | None = None
 
     async def up() -> None:

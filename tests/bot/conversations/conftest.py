@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import Update
 
 from bot import flood, i18n
 from bot.app import back_office_until_quiet
@@ -21,7 +22,6 @@ from bot.flood import SendLimits
 from bot.telegram_aiogram.dispatcher import ALLOWED_UPDATES, build_dispatcher
 from sandbox.app import RunningSandbox, running_sandbox
 from sandbox.client import SandboxClient
-from storage import tables as t
 from storage.uow import UnitOfWorkFactory
 from workflow.claims import SYSTEM
 from workflow.services.accounts import mint_binding
@@ -40,6 +40,8 @@ class World:
     carrier: SimulatedCarrier
 
     stop_bot: Any = None  # stops the polling bot (a crash, for restart tests)
+    # Updates the dispatcher has finished with (handled, answered, rendered), by update id.
+    finished: dict[int, asyncio.Event] = field(default_factory=dict)
     # Rejections a test causes on purpose, by a part of Telegram's description of them.
     provoked: list[str] = field(default_factory=list)
 
@@ -59,16 +61,31 @@ class World:
             and not any(p in f"{c['method']}: {c.get('description')}" for p in self.provoked)
         ]
 
+    def watch(self, dispatcher: Dispatcher) -> None:
+        """Note each update as the dispatcher finishes with it (after its Bot API calls)."""
+
+        async def finishing(
+            handler: Callable[[Update, dict[str, Any]], Awaitable[Any]],
+            update: Update,
+            data: dict[str, Any],
+        ) -> Any:
+            try:
+                return await handler(update, data)
+            finally:
+                self._finished(update.update_id).set()
+
+        dispatcher.update.outer_middleware(finishing)
+
+    def _finished(self, update_id: int) -> asyncio.Event:
+        return self.finished.setdefault(update_id, asyncio.Event())
+
     async def handled(self, update_id: int) -> None:
-        """Wait until the bot has committed its work for an update and gone quiet."""
-        for _ in range(100):
-            await self.client.wait_idle(quiet_ms=30)
-            async with self.uows() as uow:
-                if await uow.session.get(t.ProcessedUpdate, ("telegram", update_id)) is not None:
-                    break
-        else:
-            raise AssertionError(f"update {update_id} was never handled")
-        await self.client.wait_idle(quiet_ms=50)
+        """Wait until the bot has finished an update: its work committed, its answers sent."""
+        try:
+            await asyncio.wait_for(self._finished(update_id).wait(), 30)
+        except TimeoutError:
+            raise AssertionError(f"update {update_id} was never handled") from None
+        await self.client.wait_idle(quiet_ms=30)
 
     async def back_office(self, rounds: int = 10) -> None:
         """Sweeps, providers, payment callbacks, parcel scans and delivery, until quiet.
@@ -137,6 +154,7 @@ async def world(uows: UnitOfWorkFactory, env: Env) -> AsyncIterator[World]:
                 SimulatedCarrier(env.clock, seed=1),
             )
             made.stop_bot = stop_bot
+            made.watch(dispatcher)
             yield made
             # Must-show of the bot issue: no Bot API call the bot makes is rejected, unless
             # the test provoked it on purpose.

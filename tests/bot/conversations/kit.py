@@ -42,16 +42,15 @@ async def press(
 
 
 async def answered(world: World, chat_id: int, query_id: str) -> None:
-    """Wait until the bot has answered a button press (it answers after drawing the result)."""
-    for _ in range(100):
-        await world.client.wait_idle(quiet_ms=30)
-        view = await world.client.messages(chat_id)
-        if any(
-            a["callback_query_id"] == query_id and a["answered"] for a in view["callback_answers"]
-        ):
-            await world.client.wait_idle(quiet_ms=30)
-            return
-    raise AssertionError(f"press {query_id} was never answered")
+    """Wait until the bot has answered a button press (it answers after drawing the result),
+    then until it has finished whatever else the press caused."""
+    await world.client.wait_calls(
+        timeout_ms=30_000,
+        method="answerCallbackQuery",
+        ok=True,
+        params={"callback_query_id": query_id},
+    )
+    await world.client.wait_idle(quiet_ms=30)
 
 
 async def toasts(world: World, chat_id: int) -> list[str]:

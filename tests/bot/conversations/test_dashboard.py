@@ -14,7 +14,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from storage import tables as t
 from tests.bot.conversations.conftest import World
 from tests.factories import order, place
 from tests.workflow.test_stats import history
@@ -27,21 +26,19 @@ STAFF_ID, LIN_ID, OUTSIDER_ID = 931, 932, 933
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-async def _ask(world: World, user_id: int, text: str) -> list[dict[str, Any]]:
-    """Like ``world.say``, with room for drawing: the bot is quiet towards the sandbox for a
-    second or two while matplotlib draws, longer than ``say`` waits for a chat answer. Round
-    N returns once the sandbox has heard nothing for N half-seconds, so the rounds do not
-    spin and a slow machine gets up to 20 quiet seconds."""
+async def _ask(world: World, user_id: int, text: str, answers: int) -> list[dict[str, Any]]:
+    """Like ``world.say``, with room for drawing (matplotlib keeps the bot quiet towards the
+    sandbox for a second or two, longer than ``say`` waits): returns once ``answers`` more
+    messages to the user are logged, waiting up to 30 s for them."""
     before = {m["message_id"] for m in (await world.client.messages(user_id))["messages"]}
-    sent = await world.client.send(user_id, text)
-    for attempt in range(1, 41):  # up to 20 s after the sandbox last heard from the bot
-        quiet = 500 * attempt
-        await world.client.wait_idle(quiet_ms=quiet, timeout_ms=quiet + 10_000)
-        async with world.uows() as uow:
-            if await uow.session.get(t.ProcessedUpdate, ("telegram", sent["update_id"])):
-                break
-    else:
-        raise AssertionError(f"{text} was never handled")
+    earlier = await world.client.calls()
+    to_user = sum(
+        1 for c in earlier["calls"] if c["ok"] and str(c["params"].get("chat_id")) == str(user_id)
+    )
+    await world.client.send(user_id, text)
+    await world.client.wait_calls(
+        timeout_ms=30_000, ok=True, params={"chat_id": user_id}, count=to_user + answers
+    )
     await world.client.wait_idle(quiet_ms=100)
     after = (await world.client.messages(user_id))["messages"]
     return [m for m in after if m["outgoing"] and m["message_id"] not in before]
@@ -65,7 +62,7 @@ async def test_staff_get_the_summary_and_every_chart(world: World) -> None:
     await history(world.uows, world.env, clock)
     await _staff(world, STAFF_ID, "Zoe", "en")
 
-    answer = await _ask(world, STAFF_ID, "/stats 7")
+    answer = await _ask(world, STAFF_ID, "/stats 7", answers=8)
     summary, *pictures = answer
     assert summary["text"].startswith("After-sales dashboard")
     assert "Open claims: 3" in summary["text"]
@@ -91,7 +88,7 @@ async def test_staff_get_the_summary_and_every_chart(world: World) -> None:
 async def test_a_chinese_speaking_agent_gets_chinese_charts(world: World) -> None:
     await history(world.uows, world.env, world.env.clock)
     await _staff(world, LIN_ID, "Lin", "zh-hans")
-    summary, *pictures = await _ask(world, LIN_ID, "/stats")
+    summary, *pictures = await _ask(world, LIN_ID, "/stats", answers=8)
     assert summary["text"].startswith("售后数据看板")
     assert len(pictures) == 7
     assert pictures[0]["caption"] == "每个阶段的未结案件"
@@ -103,7 +100,7 @@ async def test_a_chinese_speaking_agent_gets_chinese_charts(world: World) -> Non
 async def test_export_sends_the_html_report_and_the_csv_files(world: World) -> None:
     await history(world.uows, world.env, world.env.clock)
     await _staff(world, STAFF_ID, "Zoe", "en")
-    page, archive = await _ask(world, STAFF_ID, "/export 30")
+    page, archive = await _ask(world, STAFF_ID, "/export 30", answers=2)
     assert page["document"]["file_name"].endswith(".html")
     assert "After-sales report, last 30 days" in page["caption"]
     html = (await _download(world, page["document"])).decode("utf-8")
