@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import tables as t
@@ -66,12 +66,6 @@ async def import_orders(
     return report
 
 
-def _table(model: type[t.Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 async def _ids(
     session: AsyncSession, column: Any, key: Any, values: Sequence[str]
 ) -> dict[str, Any]:
@@ -106,7 +100,7 @@ async def _import_chunk(
     new_buyers = {o.buyer_ref: o.buyer_name for o in fresh if o.buyer_ref not in buyers}
     buyers |= await _insert_returning(
         session,
-        _table(t.Buyer),
+        t.table_of(t.Buyer),
         [{"external_ref": r, "name": n} for r, n in new_buyers.items()],
         t.Buyer.external_ref,
     )
@@ -123,7 +117,7 @@ async def _import_chunk(
     }
     consignors |= await _insert_returning(
         session,
-        _table(t.Consignor),
+        t.table_of(t.Consignor),
         [{"external_ref": r, "name": n} for r, n in new_consignors.items()],
         t.Consignor.external_ref,
     )
@@ -172,12 +166,14 @@ async def _import_chunk(
                     "quantity_on_hand": 0,
                     "damaged_quantity": 0,
                 }
-    created = await _insert_returning(session, _table(t.Item), list(new_items.values()), t.Item.sku)
+    created = await _insert_returning(
+        session, t.table_of(t.Item), list(new_items.values()), t.Item.sku
+    )
     items |= {sku: (i, new_items[sku]["consignor_id"]) for sku, i in created.items()}
 
     order_ids = await _insert_returning(
         session,
-        _table(t.Order),
+        t.table_of(t.Order),
         [
             {
                 "external_ref": o.order_ref,
@@ -207,7 +203,7 @@ async def _import_chunk(
         for ln in o.lines
     ]
     result = await session.execute(
-        insert(_table(t.OrderLine)).returning(
+        insert(t.table_of(t.OrderLine)).returning(
             t.OrderLine.id, t.OrderLine.order_id, t.OrderLine.item_id
         ),
         line_rows,
@@ -240,5 +236,5 @@ async def _import_chunk(
                     }
                 )
     if entries:
-        await session.execute(insert(_table(t.LedgerEntry)), entries)
+        await session.execute(insert(t.table_of(t.LedgerEntry)), entries)
     return len(accepted), errors

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +38,74 @@ DEADLINE_COLUMNS = (
 )
 
 
+# ---- statements every update runs, built once ----------------------------------------------
+# Building a statement and its cache key costs about as much as running it on SQLite, so the
+# statements on the path of every Telegram update are built once, with bound parameters.
+
+
+# Upserts as text: SQLAlchemy never caches its ON CONFLICT constructs (the dialects' inserts
+# opt out of the statement cache), so they were compiled again on every update. The syntax is
+# the same on SQLite (3.35+) and PostgreSQL.
+_SEEN_UPDATE = text(
+    "INSERT INTO processed_updates (channel, update_id, processed_at)"
+    " VALUES (:channel, :update_id, :now) ON CONFLICT DO NOTHING"
+).bindparams(bindparam("now", type_=t.UTCDateTime()))
+_TOUCH_USER = select(t.ChatUser).from_statement(
+    text(
+        "INSERT INTO chat_users"
+        " (channel, external_id, first_name, language, unreachable, updated_at)"
+        " VALUES (:channel, :external_id, :first_name, :language, false, :now)"
+        " ON CONFLICT (channel, external_id) DO UPDATE SET first_name = excluded.first_name,"
+        " unreachable = false, updated_at = excluded.updated_at"
+        " RETURNING id, channel, external_id, first_name, language, unreachable, updated_at"
+    )
+    .bindparams(bindparam("now", type_=t.UTCDateTime()))
+    .columns(*t.table_of(t.ChatUser).c)
+)
+_ADD_OUTBOX = text(
+    "INSERT INTO outbox (channel, dedupe_key, recipient_kind, recipient_id, template, payload,"
+    " claim_id, created_at, available_at, attempts) VALUES (:channel, :dedupe_key,"
+    " :recipient_kind, :recipient_id, :template, :payload, :claim_id, :now, :now, 0)"
+    " ON CONFLICT DO NOTHING"
+).bindparams(
+    bindparam("payload", type_=t.table_of(t.Outbox).c.payload.type),
+    bindparam("now", type_=t.UTCDateTime()),
+)
+_CONVERSATION = select(t.Conversation).where(
+    t.Conversation.channel == bindparam("channel"),
+    t.Conversation.external_id == bindparam("external_id"),
+)
+_BINDINGS = (
+    select(t.Identity.party_kind, t.Identity.party_id)
+    .where(
+        t.Identity.channel == bindparam("channel"),
+        t.Identity.external_id == bindparam("external_id"),
+    )
+    .order_by(t.Identity.id)
+)
+_ORDER = select(t.Order).where(t.Order.id == bindparam("order_id"))
+_CLAIMED = (
+    select(func.coalesce(func.sum(t.ClaimLine.quantity), 0))
+    .join(t.Claim, t.Claim.id == t.ClaimLine.claim_id)
+    .where(t.ClaimLine.order_line_id == t.OrderLine.id)
+    .where(t.Claim.status.not_in(sorted(lifecycle.DROPPED_STATES)))
+    .scalar_subquery()
+)
+_CLAIMABLE_LINES = (
+    select(
+        t.OrderLine.id,
+        t.OrderLine.order_id,
+        func.coalesce(t.Item.title, "?"),
+        t.OrderLine.quantity,
+        _CLAIMED,
+        t.OrderLine.unit_price,
+    )
+    .outerjoin(t.Item, t.Item.id == t.OrderLine.item_id)
+    .where(t.OrderLine.order_id.in_(bindparam("order_ids", expanding=True)))
+    .order_by(t.OrderLine.order_id, t.OrderLine.id)
+)
+
+
 class _Repo:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -65,8 +133,8 @@ class PartyRepo(_Repo):
 
 class OrderRepo(_Repo):
     async def get(self, order_id: int, *, lock: bool = False) -> t.Order | None:
-        stmt = self._locked(select(t.Order).where(t.Order.id == order_id), lock)
-        return (await self.s.execute(stmt)).scalar_one_or_none()
+        stmt = self._locked(_ORDER, lock)
+        return (await self.s.execute(stmt, {"order_id": order_id})).scalar_one_or_none()
 
     async def line(self, line_id: int) -> t.OrderLine | None:
         return await self.s.get(t.OrderLine, line_id)
@@ -96,27 +164,8 @@ class OrderRepo(_Repo):
     async def claimable_lines(self, order_ids: Sequence[int]) -> list[ClaimableLine]:
         if not order_ids:
             return []
-        claimed = (
-            select(func.coalesce(func.sum(t.ClaimLine.quantity), 0))
-            .join(t.Claim, t.Claim.id == t.ClaimLine.claim_id)
-            .where(t.ClaimLine.order_line_id == t.OrderLine.id)
-            .where(t.Claim.status.not_in(sorted(lifecycle.DROPPED_STATES)))
-            .scalar_subquery()
-        )
-        stmt = (
-            select(
-                t.OrderLine.id,
-                t.OrderLine.order_id,
-                func.coalesce(t.Item.title, "?"),
-                t.OrderLine.quantity,
-                claimed,
-                t.OrderLine.unit_price,
-            )
-            .outerjoin(t.Item, t.Item.id == t.OrderLine.item_id)
-            .where(t.OrderLine.order_id.in_(sorted(set(order_ids))))
-            .order_by(t.OrderLine.order_id, t.OrderLine.id)
-        )
-        return [ClaimableLine(*row) for row in (await self.s.execute(stmt)).tuples()]
+        params = {"order_ids": sorted(set(order_ids))}
+        return [ClaimableLine(*row) for row in await self.s.execute(_CLAIMABLE_LINES, params)]
 
     async def items_for_consignor(
         self, consignor_id: int, offset: int, limit: int
@@ -561,7 +610,7 @@ class OutboxRepo(_Repo):
         recipient_id: int | None,
         claim_id: int | None,
     ) -> None:
-        values = {
+        params = {
             "channel": channel,
             "dedupe_key": key,
             "recipient_kind": recipient_kind,
@@ -569,13 +618,10 @@ class OutboxRepo(_Repo):
             "template": template,
             "payload": payload,
             "claim_id": claim_id,
-            "created_at": now,
-            "available_at": now,
-            "attempts": 0,
+            "now": now,
         }
         # A message or command already written under its key is not written again.
-        insert_ = sqlite_insert if not self.is_postgres else postgres_insert
-        await self.s.execute(insert_(t.Outbox).values(**values).on_conflict_do_nothing())
+        await self.s.execute(_ADD_OUTBOX, params)
 
     async def due_commands(
         self, now: datetime, limit: int
@@ -619,12 +665,8 @@ class OutboxRepo(_Repo):
 
 class AccountRepo(_Repo):
     async def bindings(self, channel: str, external_id: int) -> list[Binding]:
-        stmt = (
-            select(t.Identity)
-            .where(t.Identity.channel == channel, t.Identity.external_id == external_id)
-            .order_by(t.Identity.id)
-        )
-        return [Binding(i.party_kind, i.party_id) for i in await self.s.scalars(stmt)]
+        params = {"channel": channel, "external_id": external_id}
+        return [Binding(kind, party) for kind, party in await self.s.execute(_BINDINGS, params)]
 
     async def bind(self, channel: str, external_id: int, binding: Binding, now: datetime) -> bool:
         stmt = select(t.Identity).where(
@@ -754,12 +796,8 @@ class ChatRepo(_Repo):
 
     async def seen_update(self, channel: str, update_id: int, now: datetime) -> bool:
         """Record an update as handled in this transaction; True if it was handled before."""
-        values = {"channel": channel, "update_id": update_id, "processed_at": now}
-        if self.is_postgres:
-            stmt: Any = postgres_insert(t.ProcessedUpdate).values(values)
-        else:
-            stmt = sqlite_insert(t.ProcessedUpdate).values(values)
-        result = await self.s.execute(stmt.on_conflict_do_nothing())  # one statement
+        params = {"channel": channel, "update_id": update_id, "now": now}
+        result = await self.s.execute(_SEEN_UPDATE, params)  # one statement
         return int(getattr(result, "rowcount", 0) or 0) == 0
 
     async def user(self, channel: str, external_id: int) -> t.ChatUser | None:
@@ -778,26 +816,17 @@ class ChatRepo(_Repo):
         takes its lock (on SQLite the write transaction already serialises), so a double press
         or two quick messages of the same user can never run a dialog step twice in parallel.
         """
-        insert_ = postgres_insert if self.is_postgres else sqlite_insert
-        stmt = insert_(t.ChatUser).values(
-            channel=channel,
-            external_id=external_id,
-            first_name=first_name[:200],
-            language=language,
-            unreachable=False,
-            updated_at=now,
+        params = {
+            "channel": channel,
+            "external_id": external_id,
+            "first_name": first_name[:200],
+            "language": language,
+            "now": now,
+        }
+        rows = await self.s.scalars(
+            _TOUCH_USER, params, execution_options={"populate_existing": True}
         )
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[t.ChatUser.channel, t.ChatUser.external_id],
-            set_={
-                "first_name": stmt.excluded.first_name,
-                "unreachable": False,
-                "updated_at": stmt.excluded.updated_at,
-            },
-        ).returning(t.ChatUser)
-        row: t.ChatUser = (
-            await self.s.scalars(upsert, execution_options={"populate_existing": True})
-        ).one()
+        row: t.ChatUser = rows.one()
         return row
 
     async def conversation(self, channel: str, external_id: int) -> t.Conversation | None:
@@ -805,10 +834,9 @@ class ChatRepo(_Repo):
         through this repository, which keeps its copy current."""
         key = (channel, external_id)
         if key not in self._conversations:
-            stmt = select(t.Conversation).where(
-                t.Conversation.channel == channel, t.Conversation.external_id == external_id
-            )
-            self._conversations[key] = (await self.s.execute(stmt)).scalar_one_or_none()
+            params = {"channel": channel, "external_id": external_id}
+            found = (await self.s.execute(_CONVERSATION, params)).scalar_one_or_none()
+            self._conversations[key] = found
         return self._conversations[key]
 
     def forget(self) -> None:

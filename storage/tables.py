@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -66,6 +67,14 @@ class Base(DeclarativeBase):
 
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements (a Core insert reports its rowcount and skips
+    the ORM's bulk-insert path)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class Buyer(Base):
