@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, text, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,10 +72,31 @@ _ADD_OUTBOX = text(
     bindparam("payload", type_=t.table_of(t.Outbox).c.payload.type),
     bindparam("now", type_=t.UTCDateTime()),
 )
-_CONVERSATION = select(t.Conversation).where(
-    t.Conversation.channel == bindparam("channel"),
-    t.Conversation.external_id == bindparam("external_id"),
+_DIALOGS = t.table_of(t.Conversation)
+_THIS_DIALOG = (
+    _DIALOGS.c.channel == bindparam("b_channel"),
+    _DIALOGS.c.external_id == bindparam("b_external_id"),
 )
+_CONVERSATION = select(_DIALOGS.c.flow, _DIALOGS.c.step, _DIALOGS.c.data).where(*_THIS_DIALOG)
+_NEW_CONVERSATION = insert(_DIALOGS).values(
+    channel=bindparam("b_channel"),
+    external_id=bindparam("b_external_id"),
+    flow=bindparam("b_flow"),
+    step=bindparam("b_step"),
+    data=bindparam("b_data"),
+    updated_at=bindparam("now"),
+)
+_SAVE_CONVERSATION = (
+    update(_DIALOGS)
+    .where(*_THIS_DIALOG)
+    .values(
+        flow=bindparam("b_flow"),
+        step=bindparam("b_step"),
+        data=bindparam("b_data"),
+        updated_at=bindparam("now"),
+    )
+)
+_END_CONVERSATION = delete(_DIALOGS).where(*_THIS_DIALOG)
 _BINDINGS = (
     select(t.Identity.party_kind, t.Identity.party_id)
     .where(
@@ -104,6 +126,15 @@ _CLAIMABLE_LINES = (
     .where(t.OrderLine.order_id.in_(bindparam("order_ids", expanding=True)))
     .order_by(t.OrderLine.order_id, t.OrderLine.id)
 )
+
+
+@dataclass(frozen=True, slots=True)
+class DialogState:
+    """A user's dialog in progress, as stored: its flow, the step it waits at, its draft."""
+
+    flow: str
+    step: str
+    data: dict[str, Any]
 
 
 class _Repo:
@@ -782,7 +813,7 @@ class ChatRepo(_Repo):
 
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session)
-        self._conversations: dict[tuple[str, int], t.Conversation | None] = {}
+        self._conversations: dict[tuple[str, int], DialogState | None] = {}
 
     async def users(self, channel: str, external_ids: Iterable[int]) -> dict[int, t.ChatUser]:
         """Many chat users in one query, by external id."""
@@ -829,14 +860,14 @@ class ChatRepo(_Repo):
         row: t.ChatUser = rows.one()
         return row
 
-    async def conversation(self, channel: str, external_id: int) -> t.Conversation | None:
+    async def conversation(self, channel: str, external_id: int) -> DialogState | None:
         """The user's dialog in progress. Read once per unit of work: every write to it goes
         through this repository, which keeps its copy current."""
         key = (channel, external_id)
         if key not in self._conversations:
-            params = {"channel": channel, "external_id": external_id}
-            found = (await self.s.execute(_CONVERSATION, params)).scalar_one_or_none()
-            self._conversations[key] = found
+            params = {"b_channel": channel, "b_external_id": external_id}
+            row = (await self.s.execute(_CONVERSATION, params)).first()
+            self._conversations[key] = None if row is None else DialogState(*row)
         return self._conversations[key]
 
     def forget(self) -> None:
@@ -852,28 +883,23 @@ class ChatRepo(_Repo):
         data: dict[str, Any],
         now: datetime,
     ) -> None:
-        row = await self.conversation(channel, external_id)
-        if row is None:
-            row = t.Conversation(
-                channel=channel,
-                external_id=external_id,
-                flow=flow,
-                step=step,
-                data=data,
-                updated_at=now,
-            )
-            self.s.add(row)
-            self._conversations[(channel, external_id)] = row
-        else:
-            row.flow, row.step, row.data, row.updated_at = flow, step, dict(data), now
-        await self.s.flush()
+        known = await self.conversation(channel, external_id)
+        params = {
+            "b_channel": channel,
+            "b_external_id": external_id,
+            "b_flow": flow,
+            "b_step": step,
+            "b_data": dict(data),
+            "now": now,
+        }
+        await self.s.execute(_NEW_CONVERSATION if known is None else _SAVE_CONVERSATION, params)
+        self._conversations[(channel, external_id)] = DialogState(flow, step, dict(data))
 
     async def end_conversation(self, channel: str, external_id: int) -> bool:
-        row = await self.conversation(channel, external_id)
-        if row is None:
+        if await self.conversation(channel, external_id) is None:
             return False
-        await self.s.delete(row)
-        await self.s.flush()
+        params = {"b_channel": channel, "b_external_id": external_id}
+        await self.s.execute(_END_CONVERSATION, params)
         self._conversations[(channel, external_id)] = None
         return True
 
