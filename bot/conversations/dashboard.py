@@ -12,7 +12,7 @@ import html
 
 from bot import report
 from bot.conversations.context import Ctx
-from bot.conversations.model import Attachment, Outcome, Output, Screen
+from bot.conversations.model import Attachment, Later, Outcome, Output, Screen
 from bot.conversations.routes import ROUTES, STAFF
 from storage.stats import SqlStats
 from workflow import stats
@@ -43,10 +43,13 @@ async def show_stats(ctx: Ctx, args: str) -> Outcome:
     if days is None:
         return _usage(ctx)
     d = await _dashboard(ctx, days)
-    pictures = await report.render_charts(d, ctx.lang)
-    outputs: list[Output] = [Screen(report.summary(d, ctx.lang))]
-    outputs += [Screen(html.escape(chart.title), photo=chart.png) for chart in pictures]
-    return Outcome(outputs)
+    lang = ctx.lang
+
+    async def charts() -> list[Output]:  # drawn after the transaction (seconds for seven)
+        pictures = await report.render_charts(d, lang)
+        return [Screen(html.escape(chart.title), photo=chart.png) for chart in pictures]
+
+    return Outcome([Screen(report.summary(d, lang)), Later(charts)])
 
 
 @ROUTES.command("export", STAFF)

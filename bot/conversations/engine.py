@@ -15,7 +15,7 @@ import secrets
 
 from bot.conversations import callbacks
 from bot.conversations.context import CHANNEL, Ctx, Services, language_of
-from bot.conversations.model import Incoming, Outcome, Output, Screen, Toast
+from bot.conversations.model import Incoming, Later, Outcome, Output, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES, audience_of
 from bot.i18n import refusal_key
 from workflow.errors import DomainError
@@ -42,13 +42,19 @@ async def process(services: Services, incoming: Incoming) -> list[Output]:
             ctx = Ctx(
                 uow, services, incoming, lang, await actors_for(uow, CHANNEL, incoming.user.id)
             )
+            error: list[Output] | None = None
             try:
                 outcome = await route(ctx)
             except DomainError as refusal:
                 error = _refusal(services, lang, refusal, incoming)
             else:
                 await uow.commit()
-                return _with_answer(incoming, outcome.outputs)
+        if error is None:
+            # The transaction has ended: slow outputs are made now, holding nothing.
+            made: list[Output] = []
+            for output in outcome.outputs:
+                made += await output.make() if isinstance(output, Later) else [output]
+            return _with_answer(incoming, made)
         # The refused work was rolled back; remember the update so a redelivery stays quiet.
         async with services.uows() as uow:
             await uow.chat.seen_update(CHANNEL, incoming.update_id, services.env.clock.now())

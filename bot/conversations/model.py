@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -121,9 +122,19 @@ class Attachment:
 Output = Screen | Toast | Commands | Attachment
 
 
+@dataclass(frozen=True, slots=True)
+class Later:
+    """Outputs made once the update's transaction has ended, for work that takes long and
+    needs no database (drawing a flowchart or charts): a handler reads what it needs inside
+    the transaction and returns ``Later`` with a closure over it, so the database (on SQLite,
+    every other update of the process) is not held while it draws."""
+
+    make: Callable[[], Awaitable[list[Output]]]
+
+
 @dataclass(slots=True)
 class Outcome:
-    outputs: list[Output] = field(default_factory=list)
+    outputs: list[Output | Later] = field(default_factory=list)
 
     def screen(self, text: str, keyboard: Keyboard = (), **options: object) -> Outcome:
         self.outputs.append(Screen(text, keyboard, **options))  # type: ignore[arg-type]

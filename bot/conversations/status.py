@@ -6,9 +6,10 @@ the claim took numbered, its type's branch coloured, every label in the viewer's
 Whose claim it is decides as everywhere else (``cards.view_for_user``): a claim that is not
 theirs, or does not exist, is "not found", and nothing about it is drawn.
 
-Graphviz lays the chart out in ~0.1–0.5 s. The drawing runs in a worker thread so the event
-loop keeps serving other updates (pygraphviz holds the GIL inside Graphviz's layout, so
-the loop still pauses for that part), one drawing at a time: Graphviz's C library is not
+Graphviz lays the chart out in ~0.1–0.5 s. The drawing runs after the update's transaction
+(``Later``: the database is not held meanwhile) in a worker thread so the event loop keeps
+serving other updates (pygraphviz holds the GIL inside Graphviz's layout, so the loop still
+pauses for that part), one drawing at a time: Graphviz's C library is not
 safe to call from two threads at once, and :func:`workflow.diagram.bundled_fonts` sets a
 process-wide environment variable for the length of a render.
 """
@@ -22,7 +23,7 @@ from bot.conversations.callbacks import ClaimFlowchart
 from bot.conversations.cards import view_for_user
 from bot.conversations.claim_dialog import as_id
 from bot.conversations.context import Ctx, Translate
-from bot.conversations.model import Outcome, Screen, Toast
+from bot.conversations.model import Later, Outcome, Output, Screen, Toast
 from bot.conversations.routes import BUYERS, CONSIGNORS, ROUTES, STAFF
 from workflow import diagram
 
@@ -42,8 +43,9 @@ def _draw(translate: Translate, lang: str, trace: diagram.Trace, title: str) -> 
         return diagram.render(label, "png", trace, title)
 
 
-async def flowchart(ctx: Ctx, claim_id: int) -> Screen:
-    """The photo of one claim's flowchart with a short caption (another's claim: not found)."""
+async def flowchart(ctx: Ctx, claim_id: int) -> Later:
+    """The photo of one claim's flowchart with a short caption (another's claim: not found),
+    drawn after the update's transaction: the claim is read now, the picture made later."""
     view = await view_for_user(ctx, claim_id)
     claim = view.claim
     trace = diagram.Trace.of(claim.claim_type, claim.status, view.timeline)
@@ -52,10 +54,14 @@ async def flowchart(ctx: Ctx, claim_id: int) -> Screen:
         "claim_type": ctx.t(f"claim_type.{claim.claim_type}"),
         "state": ctx.t(f"state.{claim.status}"),
     }
-    png = await asyncio.to_thread(
-        _draw, ctx.services.translate, ctx.lang, trace, ctx.t("status.title", **words)
-    )
-    return Screen(ctx.t("status.caption", **words), photo=png)
+    translate, lang = ctx.services.translate, ctx.lang
+    title, caption = ctx.t("status.title", **words), ctx.t("status.caption", **words)
+
+    async def draw() -> list[Output]:
+        png = await asyncio.to_thread(_draw, translate, lang, trace, title)
+        return [Screen(caption, photo=png)]
+
+    return Later(draw)
 
 
 @ROUTES.command("status", PARTIES)

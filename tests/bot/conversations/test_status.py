@@ -4,12 +4,15 @@ anyone else gets the same "not found" as for any claim not theirs, with nothing 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 from aiogram.types import BotCommandScopeChat
 
 from bot import i18n
+from bot.conversations import status
 from bot.conversations.callbacks import ClaimFlowchart
 from bot.conversations.model import Screen, Toast
 from tests.bot.conversations.buyer_kit import bound_buyer, no_rejected_calls, press
@@ -101,6 +104,40 @@ async def test_every_party_gets_the_claims_lit_flowchart_as_a_photo(world: World
     # Looking changes nothing.
     assert await _state(world, claim_id) == before
     await no_rejected_calls(world)
+
+
+async def test_the_picture_is_drawn_after_the_updates_transaction_has_ended(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While Graphviz draws, the database is free: another unit of work can lock and write
+    the very row the /status update locked (the asker's chat user). Drawing inside the
+    transaction would keep it waiting (SQLite: the process's writer turn; PostgreSQL: the
+    row lock) until the drawing was done."""
+    await staffed(world, group=False)
+    p = await parties(world)
+    claim_id = await file_for_review(world, p)
+    loop = asyncio.get_running_loop()
+    probes: list[str] = []
+    draw = status._draw
+
+    async def write_the_askers_row() -> None:
+        async with world.uows() as uow:
+            await uow.chat.touch_user("telegram", BUYER, "Probe", world.env.clock.now(), "en")
+            await uow.commit()
+
+    def probing_draw(*args: Any) -> bytes:  # runs in the drawing's worker thread
+        probe = asyncio.run_coroutine_threadsafe(write_the_askers_row(), loop)
+        try:
+            probe.result(timeout=5)
+            probes.append("free")
+        except TimeoutError:
+            probes.append("held")
+        return draw(*args)
+
+    monkeypatch.setattr(status, "_draw", probing_draw)
+    [photo] = await world.say(BUYER, f"/status {claim_id}")
+    assert photo.get("photo") is not None
+    assert probes == ["free"]
 
 
 async def test_a_claim_not_theirs_or_not_there_is_refused_like_everywhere(world: World) -> None:
