@@ -42,8 +42,9 @@ recorded with the rates.
 
 ``--profile`` runs cProfile over the bot's process during the throughput run (own time by
 function and by package printed, the ``.prof`` file written next to the JSON) and times
-every SQL statement the bot runs. ``--sqlite-pool`` and ``--pin-responses`` try proposed
-fixes from the outside (see ``--help``); without them the bot runs exactly as configured.
+every SQL statement the bot runs. ``--sqlite-pool`` and ``--pin-responses`` try two fixes
+from the outside (see ``--help``; both are in the core code since); without them the bot
+runs exactly as configured.
 """
 
 from __future__ import annotations
