@@ -62,18 +62,12 @@ _SEEN_UPDATE = text(
     "INSERT INTO processed_updates (channel, update_id, processed_at)"
     " VALUES (:channel, :update_id, :now) ON CONFLICT DO NOTHING"
 ).bindparams(bindparam("now", type_=t.UTCDateTime()))
-_TOUCH_USER = select(t.ChatUser).from_statement(
-    text(
-        "INSERT INTO chat_users"
-        " (channel, external_id, first_name, language, unreachable, updated_at)"
-        " VALUES (:channel, :external_id, :first_name, :language, false, :now)"
-        " ON CONFLICT (channel, external_id) DO UPDATE SET first_name = excluded.first_name,"
-        " unreachable = false, updated_at = excluded.updated_at"
-        " RETURNING id, channel, external_id, first_name, language, unreachable, updated_at"
-    )
-    .bindparams(bindparam("now", type_=t.UTCDateTime()))
-    .columns(*t.table_of(t.ChatUser).c)
-)
+_TOUCH_USER = text(
+    "INSERT INTO chat_users (channel, external_id, first_name, language, unreachable, updated_at)"
+    " VALUES (:channel, :external_id, :first_name, :language, false, :now)"
+    " ON CONFLICT (channel, external_id) DO UPDATE SET first_name = excluded.first_name,"
+    " unreachable = false, updated_at = excluded.updated_at RETURNING language"
+).bindparams(bindparam("now", type_=t.UTCDateTime()))
 _ADD_OUTBOX = text(
     "INSERT INTO outbox (channel, dedupe_key, recipient_kind, recipient_id, template, payload,"
     " claim_id, created_at, available_at, attempts) VALUES (:channel, :dedupe_key,"
@@ -858,8 +852,9 @@ class ChatRepo(_Repo):
 
     async def touch_user(
         self, channel: str, external_id: int, first_name: str, now: datetime, language: str
-    ) -> t.ChatUser:
-        """The user's row, locked: one user's updates are handled one at a time.
+    ) -> str | None:
+        """Note the user's contact and lock their row: one user's updates are handled one at
+        a time. Returns the language stored for them.
 
         One upsert: created on first contact with the language their client reports; else
         their name refreshed, and they are reachable again (they just wrote). Updating the row
@@ -873,11 +868,8 @@ class ChatRepo(_Repo):
             "language": language,
             "now": now,
         }
-        rows = await self.s.scalars(
-            _TOUCH_USER, params, execution_options={"populate_existing": True}
-        )
-        row: t.ChatUser = rows.one()
-        return row
+        language_now: str | None = (await self._core(_TOUCH_USER, params)).scalar_one()
+        return language_now
 
     async def conversation(self, channel: str, external_id: int) -> DialogState | None:
         """The user's dialog in progress. Read once per unit of work: every write to it goes

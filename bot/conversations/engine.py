@@ -35,10 +35,10 @@ async def process(services: Services, incoming: Incoming) -> list[Output]:
             if await uow.chat.seen_update(CHANNEL, incoming.update_id, now):
                 log.info("duplicate update %s ignored", incoming.update_id)
                 return []
-            chat_user = await uow.chat.touch_user(
+            chosen = await uow.chat.touch_user(
                 CHANNEL, incoming.user.id, incoming.user.first_name, now, lang
             )
-            lang = language_of(chat_user.language, incoming.user.language_code)
+            lang = language_of(chosen, incoming.user.language_code)
             ctx = Ctx(
                 uow, services, incoming, lang, await actors_for(uow, CHANNEL, incoming.user.id)
             )
