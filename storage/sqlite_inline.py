@@ -7,13 +7,12 @@ offs cost more than the work: they were most of the bot's database time per upda
 
 This DB-API module is given to SQLAlchemy's aiosqlite dialect (``module=``) and runs SQLite
 on the event loop's thread, except what can wait on something outside this process: opening
-a connection and its pragmas, ``BEGIN IMMEDIATE`` (another process may hold the write lock:
-SQLite's busy timeout then waits up to 30 s) and ``COMMIT`` (a WAL checkpoint writes and
-syncs the file).
-Those go to a worker thread and are awaited. Inside a write transaction no statement can
-wait for a lock: in WAL mode readers never block the writer and this connection already
-holds the write lock. Within one process units of work take turns (``storage.uow``), so a
-connection is only ever used by one task at a time.
+a connection and its pragmas, ``BEGIN IMMEDIATE`` (another process, or another connection of
+this one, may hold the write lock: SQLite's busy timeout then waits up to 30 s) and
+``COMMIT`` (a WAL checkpoint writes and syncs the file). Those go to a worker thread and are
+awaited, as are statements executed with :data:`OFF_LOOP` (long aggregates). Inside a write
+transaction no statement waits for a lock: in WAL mode readers never block the writer, and
+this connection already holds the write lock.
 """
 
 from __future__ import annotations
