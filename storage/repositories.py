@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     CursorResult,
     Executable,
     Select,
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import TextClause
 
 from storage import tables as t
 from workflow import lifecycle
@@ -58,24 +60,27 @@ DEADLINE_COLUMNS = (
 # Upserts as text: SQLAlchemy never caches its ON CONFLICT constructs (the dialects' inserts
 # opt out of the statement cache), so they were compiled again on every update. The syntax is
 # the same on SQLite (3.35+) and PostgreSQL.
-_SEEN_UPDATE = text(
+def _upsert(sql: str, *typed: BindParameter[Any]) -> TextClause:
+    """An upsert as text; ``:now`` is a UTC timestamp, ``typed`` other typed parameters."""
+    return text(sql).bindparams(bindparam("now", type_=t.UTCDateTime()), *typed)
+
+
+_SEEN_UPDATE = _upsert(
     "INSERT INTO processed_updates (channel, update_id, processed_at)"
     " VALUES (:channel, :update_id, :now) ON CONFLICT DO NOTHING"
-).bindparams(bindparam("now", type_=t.UTCDateTime()))
-_TOUCH_USER = text(
+)
+_TOUCH_USER = _upsert(
     "INSERT INTO chat_users (channel, external_id, first_name, language, unreachable, updated_at)"
     " VALUES (:channel, :external_id, :first_name, :language, false, :now)"
     " ON CONFLICT (channel, external_id) DO UPDATE SET first_name = excluded.first_name,"
     " unreachable = false, updated_at = excluded.updated_at RETURNING language"
-).bindparams(bindparam("now", type_=t.UTCDateTime()))
-_ADD_OUTBOX = text(
+)
+_ADD_OUTBOX = _upsert(
     "INSERT INTO outbox (channel, dedupe_key, recipient_kind, recipient_id, template, payload,"
     " claim_id, created_at, available_at, attempts) VALUES (:channel, :dedupe_key,"
     " :recipient_kind, :recipient_id, :template, :payload, :claim_id, :now, :now, 0)"
-    " ON CONFLICT DO NOTHING"
-).bindparams(
+    " ON CONFLICT DO NOTHING",
     bindparam("payload", type_=t.table_of(t.Outbox).c.payload.type),
-    bindparam("now", type_=t.UTCDateTime()),
 )
 _DIALOGS = t.table_of(t.Conversation)
 _THIS_DIALOG = (
