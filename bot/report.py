@@ -366,19 +366,26 @@ async def write_report(
     return written
 
 
+async def claims_csv(repo: StatsRepository, lang: str) -> str:
+    """Every claim as CSV text: the part of an export that reads the database."""
+    text = io.StringIO()
+    await write_claims(repo.claim_rows(), lang, text)
+    return text.getvalue()
+
+
 async def export_files(
-    repo: StatsRepository, d: stats.Dashboard, lang: str
+    d: stats.Dashboard, claims: str, lang: str
 ) -> tuple[tuple[str, bytes], tuple[str, bytes]]:
-    """For a chat: (html file name, bytes) and (zip of every CSV file name, bytes)."""
+    """For a chat: (html file name, bytes) and (zip of every CSV file name, bytes), from the
+    dashboard and :func:`claims_csv` read before; needs no database, so a bot calls it after
+    the update's transaction (drawing the charts takes seconds)."""
     stamp = d.now.strftime("%Y%m%d-%H%M")
     numbers = tables(d, lang)
-    claims_text = io.StringIO()
-    await write_claims(repo.claim_rows(), lang, claims_text)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for table in numbers:
             z.writestr(table.filename, csv_text(table).encode(ENCODING))
-        z.writestr(CLAIMS_NAME, claims_text.getvalue().encode(ENCODING))
+        z.writestr(CLAIMS_NAME, claims.encode(ENCODING))
     page = html_report(d, await render_charts(d, lang), numbers, lang).encode("utf-8")
     return (f"aftersales-report-{stamp}.html", page), (
         f"aftersales-report-{stamp}-csv.zip",

@@ -58,13 +58,16 @@ async def export(ctx: Ctx, args: str) -> Outcome:
     if days is None:
         return _usage(ctx)
     d = await _dashboard(ctx, days)
-    (page_name, page), (zip_name, archive) = await report.export_files(
-        SqlStats(ctx.uow.session), d, ctx.lang
-    )
-    now = d.now.strftime("%Y-%m-%d %H:%M")
-    return Outcome(
-        [
-            Attachment(page_name, page, ctx.t("stats.export.caption_html", days=days, now=now)),
-            Attachment(zip_name, archive, ctx.t("stats.export.caption_csv")),
-        ]
-    )
+    claims = await report.claims_csv(SqlStats(ctx.uow.session), ctx.lang)
+    lang, caption = ctx.lang, ctx.t("stats.export.caption_html", days=days, now=_minute(d))
+    caption_csv = ctx.t("stats.export.caption_csv")
+
+    async def files() -> list[Output]:  # the charts drawn after the transaction
+        (page_name, page), (zip_name, archive) = await report.export_files(d, claims, lang)
+        return [Attachment(page_name, page, caption), Attachment(zip_name, archive, caption_csv)]
+
+    return Outcome([Later(files)])
+
+
+def _minute(d: stats.Dashboard) -> str:
+    return d.now.strftime("%Y-%m-%d %H:%M")

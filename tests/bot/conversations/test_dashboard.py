@@ -7,6 +7,7 @@ member's Telegram client would. The PNGs are kept in ``test-artifacts/dashboard/
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import re
@@ -14,6 +15,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bot.pictures import charts
 from tests.bot.conversations.conftest import World
 from tests.factories import order, place
 from tests.workflow.test_stats import history
@@ -116,6 +120,39 @@ async def test_export_sends_the_html_report_and_the_csv_files(world: World) -> N
     assert len(names) == 8
     assert claims[0].startswith("claim_id,status,status_label,")
     assert len(claims) == 1 + 6
+
+
+async def test_export_draws_its_charts_after_the_updates_transaction(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claims are read inside the update's transaction; the charts (seconds to draw) are
+    drawn after it, so meanwhile another unit of work can write the row the /export update
+    locked (the asker's chat user)."""
+    await history(world.uows, world.env, world.env.clock)
+    await _staff(world, STAFF_ID, "Zoe", "en")
+    loop = asyncio.get_running_loop()
+    probes: list[str] = []
+    render = charts.render
+
+    async def write_the_askers_row() -> None:
+        async with world.uows() as uow:
+            await uow.chat.touch_user("telegram", STAFF_ID, "Probe", world.env.clock.now(), "en")
+            await uow.commit()
+
+    def probing_render(*args: Any) -> list[charts.Chart]:  # in the drawing's worker thread
+        probe = asyncio.run_coroutine_threadsafe(write_the_askers_row(), loop)
+        try:
+            probe.result(timeout=5)
+            probes.append("free")
+        except TimeoutError:
+            probes.append("held")
+        return render(*args)
+
+    monkeypatch.setattr(charts, "render", probing_render)
+    page, archive = await _ask(world, STAFF_ID, "/export 30", answers=2)
+    assert page["document"]["file_name"].endswith(".html")
+    assert archive["document"]["file_name"].endswith("-csv.zip")
+    assert probes == ["free"]
 
 
 async def test_people_not_on_staff_are_refused_and_bad_days_explained(world: World) -> None:
