@@ -22,6 +22,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import User
+from aiogram.utils.token import TokenValidationError, validate_token
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import commands_menu, i18n
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 class BotTokenMissing(Exception):
     """No ``AFTERSALES_BOT_TOKEN`` is configured."""
+
+
+class BotTokenMalformed(Exception):
+    """``AFTERSALES_BOT_TOKEN`` does not have a bot token's shape (``<bot id>:<secret>``)."""
 
 
 class BotTokenRejected(Exception):
@@ -76,6 +81,10 @@ def make_bot(settings: Settings) -> Bot:
     """A Bot talking to ``AFTERSALES_TELEGRAM_API_URL`` (Telegram itself, or the sandbox)."""
     if not settings.bot_token:
         raise BotTokenMissing()
+    try:
+        validate_token(settings.bot_token)
+    except TokenValidationError:
+        raise BotTokenMalformed() from None
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     return Bot(settings.bot_token, session=session)
 

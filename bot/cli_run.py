@@ -54,6 +54,7 @@ def run_command(lang: Lang = None) -> None:
 
 async def _run(settings: Settings, lang: str) -> None:
     from bot.app import (
+        BotTokenMalformed,
         BotTokenMissing,
         BotTokenRejected,
         TelegramUnreachable,
@@ -67,6 +68,8 @@ async def _run(settings: Settings, lang: str) -> None:
         bot = make_bot(settings)
     except BotTokenMissing:
         raise CliFailure("cli.run.no_token") from None
+    except BotTokenMalformed:
+        raise CliFailure("cli.run.malformed_token") from None
     engine = make_engine(settings.database_url)
     try:
         try:
@@ -144,6 +147,7 @@ async def _bot_username(settings: Settings) -> str:
     if settings.bot_username:
         return settings.bot_username.lstrip("@")
     from bot.app import (
+        BotTokenMalformed,
         BotTokenMissing,
         BotTokenRejected,
         TelegramUnreachable,
@@ -155,6 +159,8 @@ async def _bot_username(settings: Settings) -> str:
         bot = make_bot(settings)
     except BotTokenMissing:
         raise CliFailure("cli.bind.no_username") from None
+    except BotTokenMalformed:
+        raise CliFailure("cli.run.malformed_token") from None
     try:
         me = await asyncio.wait_for(check_token(bot), timeout=30)
     except BotTokenRejected:

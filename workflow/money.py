@@ -71,9 +71,11 @@ class Money:
 
     @classmethod
     def parse(cls, text: str, currency: str) -> Money:
-        """Parse '12', '12.3' or '12.34' typed by a person into minor units, without floats."""
+        """Parse '12', '12.3', '12.34' or '1,234.5' typed by a person into minor units, without
+        floats. A comma is taken only as a thousands separator in its place ('1,234'), never
+        as a decimal mark: '0,50' is refused rather than read as 50."""
         digits = MINOR_UNITS.get(currency, 2)
-        cleaned = text.strip().replace(",", "")
+        cleaned = _ungrouped(text.strip())
         if not cleaned.isascii():
             raise InvalidAmount(text)
         if cleaned.startswith("-") or not cleaned:
@@ -88,3 +90,15 @@ class Money:
         return cls(
             int(major or "0") * 10**digits + int((minor or "0").ljust(digits, "0") or "0"), currency
         )
+
+
+def _ungrouped(text: str) -> str:
+    """'1,234,567.8' → '1234567.8'; text whose commas are not thousands groups unchanged but
+    for a marker that cannot parse."""
+    if "," not in text:
+        return text
+    whole, dot, fraction = text.partition(".")
+    head, *groups = whole.split(",")
+    if not (1 <= len(head) <= 3 and all(len(g) == 3 for g in groups)):
+        return "?"
+    return "".join((head, *groups)) + dot + fraction

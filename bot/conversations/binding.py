@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from bot.conversations.callbacks import LanguageChoice
 from bot.conversations.context import CHANNEL, LANGUAGES, Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
@@ -35,7 +37,7 @@ async def help_(ctx: Ctx, args: str) -> Outcome:
     """The menu: what this user may do, by role."""
     if not ctx.actors:
         return Outcome([Screen(ctx.t("bind.unbound"))])
-    lines = [ctx.t("menu.title", name=ctx.incoming.user.first_name)]
+    lines = [ctx.t("menu.title", name=html.escape(ctx.incoming.user.first_name))]
     for route in commands_for(audience_of(ctx) - {"anyone"}) + commands_for({"anyone"}):
         if route.name != "start":
             lines.append(f"/{route.name} — {ctx.t(route.description_key)}")

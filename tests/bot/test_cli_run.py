@@ -122,6 +122,18 @@ def test_run_without_a_token_is_one_sentence(tmp_path: Path) -> None:
     assert not (tmp_path / "bot.db").exists()  # refused before the database was touched
 
 
+@pytest.mark.parametrize("args", [["run"], ["bind-link", "--buyer", "B-1"]])
+def test_a_token_not_shaped_like_one_is_one_sentence(tmp_path: Path, args: list[str]) -> None:
+    os.environ["AFTERSALES_BOT_TOKEN"] = "12345-abc"
+    try:
+        result = run(args, tmp_path / "bot.db")
+    finally:
+        os.environ.pop("AFTERSALES_BOT_TOKEN")
+    assert result.returncode == 2
+    assert "AFTERSALES_BOT_TOKEN is not a bot token" in clean(result)
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 def test_run_against_nothing_listening_is_one_sentence(tmp_path: Path) -> None:
     env = {"AFTERSALES_BOT_TOKEN": "1:x", "AFTERSALES_TELEGRAM_API_URL": "http://127.0.0.1:9"}
     os.environ.update(env)

@@ -18,13 +18,38 @@ def test_currencies_do_not_mix() -> None:
 
 @pytest.mark.parametrize(
     ("text", "minor"),
-    [("12", 1200), ("12.3", 1230), ("12.34", 1234), ("0.01", 1), (".5", 50), ("1,234.50", 123450)],
+    [
+        ("12", 1200),
+        ("12.3", 1230),
+        ("12.34", 1234),
+        ("0.01", 1),
+        (".5", 50),
+        ("1,234.50", 123450),
+        ("1,234,567", 123456700),
+    ],
 )
 def test_parse_typed_amounts_without_floats(text: str, minor: int) -> None:
     assert Money.parse(text, "CNY").amount == minor
 
 
-@pytest.mark.parametrize("text", ["", "-1", "12.345", "abc", "1.2.3", ".", "1e3", "١٢"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "-1",
+        "12.345",
+        "abc",
+        "1.2.3",
+        ".",
+        "1e3",
+        "١٢",
+        "0,50",
+        "1,5",
+        "12,34.5",
+        ",100",
+        "1,0000",
+    ],
+)
 def test_bad_amounts_are_refused(text: str) -> None:
     with pytest.raises(InvalidAmount):
         Money.parse(text, "CNY")

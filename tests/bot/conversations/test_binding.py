@@ -48,3 +48,15 @@ async def test_language_can_be_switched(world: World) -> None:
     assert reply["text"] == "语言已设置为简体中文。"
     [reply] = await world.say(ann, "/nonsense")
     assert "没有 /nonsense" in reply["text"]
+
+
+async def test_a_name_with_markup_is_shown_as_typed(world: World) -> None:
+    """The menu greets the user by first name inside HTML: ``<`` and ``&`` are escaped, so
+    Telegram takes the message (unescaped, it refuses it and the user gets nothing)."""
+    [p] = await place(world.uows, world.env.clock.now(), order("T-4", world.env.clock.now()))
+    tom = await world.user(506, "Tom & <Jerry>")
+    welcome, menu = await world.say(tom, f"/start {await world.token('buyer', p.buyer_id)}")
+    assert "connected to your buyer account" in welcome["text"]
+    assert "Tom & <Jerry>" in menu["text"]
+    [again] = await world.say(tom, "/help")
+    assert again["text"] == menu["text"]
