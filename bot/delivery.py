@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -46,6 +47,7 @@ from aiogram.exceptions import (
 
 from bot import dates, staff_group
 from bot.conversations.callbacks import ClaimAction
+from bot.conversations.cards import rule_reason
 from bot.conversations.context import CHANNEL, Services, language_of
 from bot.conversations.model import Button, Screen
 from bot.conversations.staff_topics import staff_language
@@ -78,6 +80,9 @@ def render(services: Services, lang: str, row: t.Outbox) -> Screen:
         value = row.payload.get(key)
         if isinstance(value, int):
             params[f"{key}_text"] = Money(value, currency).format()
+    rule = row.payload.get("rule")
+    if rule and "reason" not in params:  # a rule decided: why, in the reader's words
+        params["reason"] = rule_reason(partial(services.translate, lang), services.env.policy, rule)
     text = services.translate(lang, f"notify.{row.template}", **params)
     keyboard: tuple[tuple[Button, ...], ...] = ()
     if row.claim_id is not None:

@@ -88,12 +88,18 @@ class Rule:
     check: Callable[[ReviewFacts, ReviewPolicy], Decision | None]
 
 
+def no_reason_return_open(delivered_at: datetime | None, now: datetime, p: ReviewPolicy) -> bool:
+    """Whether a no-reason return may still be asked for: delivered, and not too long ago
+    (the claim dialog offers the reason only then; review rejects it otherwise)."""
+    return delivered_at is not None and now - delivered_at <= p.no_reason_window
+
+
 def _outside_window(f: ReviewFacts, p: ReviewPolicy) -> Decision | None:
     if f.reason is not Reason.NO_REASON_7_DAYS:
         return None
     if f.delivered_at is None:
         return Decision(Verdict.MANUAL, "no_reason_window", "not delivered yet")
-    if f.now - f.delivered_at > p.no_reason_window:
+    if not no_reason_return_open(f.delivered_at, f.now, p):
         days = p.no_reason_window.days
         return Decision(Verdict.REJECT, "no_reason_window", f"delivered more than {days} days ago")
     return None

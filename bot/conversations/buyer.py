@@ -34,7 +34,7 @@ from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import BUYERS, ROUTES
 from bot.delivery import PICTURES
 from workflow import lifecycle
-from workflow.claims import Actor, Role
+from workflow.claims import MAX_EVIDENCE_ITEMS, Actor, Role
 from workflow.errors import InvalidClaim
 from workflow.services import ratings, returns, review
 from workflow.services.queries import ClaimView, claim_view
@@ -148,6 +148,8 @@ async def answer(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
 @ROUTES.dialog(ANSWER_FLOW)
 async def answer_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     incoming = ctx.incoming
+    if step == "album":
+        return await _album_tail(ctx, data)
     text = (incoming.text or "").strip()
     evidence: tuple[str, ...] = ()
     if incoming.photo or incoming.document:
@@ -164,8 +166,32 @@ async def answer_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
         return view
     c = view.claim
     await review.provide_info(ctx.uow, ctx.env, buyer_of(ctx), c.id, c.version, text, evidence)
-    await end(ctx)
+    if incoming.media_group_id is not None:  # the album's other pictures are on their way
+        tail = {"claim": c.id, "album": incoming.media_group_id, "pictures": 1}
+        await save(ctx, ANSWER_FLOW, "album", tail)
+    else:
+        await end(ctx)
     return Outcome([Screen(ctx.t("buyer.answer_sent", number=c.id)), await card(ctx, c.id)])
+
+
+async def _album_tail(ctx: Ctx, data: dict[str, Any]) -> Outcome:
+    """After an answer sent as an album: its other pictures join the answer quietly (one
+    reply per album); anything else ends the wait and is taken as if none were open."""
+    incoming = ctx.incoming
+    if incoming.media_group_id != data["album"]:
+        await end(ctx)
+        return await ROUTES.commands["help"].handler(ctx, "")  # what a buyer gets with no dialog
+    if data.get("full"):
+        return Outcome()
+    if int(data["pictures"]) >= MAX_EVIDENCE_ITEMS:
+        await save(ctx, ANSWER_FLOW, "album", {**data, "full": True})
+        return Outcome([Screen(ctx.t("buyer.answer_photo_limit", limit=MAX_EVIDENCE_ITEMS))])
+    reference = evidence_of(ctx)
+    if isinstance(reference, Screen):
+        return Outcome([reference])
+    await review.add_to_answer(ctx.uow, ctx.env, buyer_of(ctx), int(data["claim"]), (reference,))
+    await save(ctx, ANSWER_FLOW, "album", {**data, "pictures": int(data["pictures"]) + 1})
+    return Outcome()
 
 
 @action("ship_return", Role.BUYER)

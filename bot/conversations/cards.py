@@ -18,9 +18,10 @@ from bot.conversations.context import Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES
 from workflow import lifecycle
-from workflow.claims import Actor, Role
+from workflow.claims import Actor, AuditEvent, Role
 from workflow.errors import NotFound
 from workflow.money import Money
+from workflow.rules import ReviewPolicy
 from workflow.services.queries import ClaimView, claim_view
 
 ActionHandler = Callable[[Ctx, Actor, ClaimView], Awaitable[Outcome]]
@@ -115,10 +116,39 @@ def card_text(
     for event in view.timeline[-timeline_limit:]:
         at = dates.when(event.at, ctx.lang, ctx.services.config.timezone, short=True)
         entry = f"{at} {ctx.t(f'trigger.{event.trigger}')} → {ctx.t(f'state.{event.to_status}')}"
-        if event.note and viewer.is_staff:
-            entry += f" — <i>{html.escape(event.note)}</i>"
+        note = note_for(ctx, event, viewer)
+        if note:
+            entry += f" — <i>{html.escape(note)}</i>"
         out.append(entry)
     return "\n".join(out)
+
+
+# The notes written for a party (staff's reason for a rejection, their question and the
+# buyer's answer) and who besides staff reads them; every other note (an approval's remark,
+# a rule's working) is the team's own.
+NOTES_FOR: dict[str, frozenset[Role]] = {
+    "reject": frozenset({Role.BUYER, Role.CONSIGNOR}),
+    "auto_reject": frozenset({Role.BUYER, Role.CONSIGNOR}),
+    "request_info": frozenset({Role.BUYER}),
+    "provide_info": frozenset({Role.BUYER}),
+}
+
+
+def note_for(ctx: Ctx, event: AuditEvent, viewer: Actor) -> str | None:
+    """The timeline note this viewer may read: a rule's decision in their words for a
+    party (a rule's note is written for staff), the note as written otherwise."""
+    if viewer.is_staff:
+        return event.note
+    if viewer.role not in NOTES_FOR.get(event.trigger, frozenset()):
+        return None
+    if event.rule:
+        return rule_reason(ctx.t, ctx.env.policy, event.rule)
+    return event.note
+
+
+def rule_reason(t: Callable[..., str], policy: ReviewPolicy, rule: str) -> str:
+    """Why a review rule decided as it did, for the buyer and the consignor."""
+    return t(f"rule_reason.{rule}", days=policy.no_reason_window.days)
 
 
 def buttons(ctx: Ctx, view: ClaimView, viewer: Actor) -> tuple[tuple[Button, ...], ...]:

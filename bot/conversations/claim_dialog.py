@@ -28,6 +28,7 @@ from workflow.claims import (
     LineRequest,
     Reason,
 )
+from workflow.rules import no_reason_return_open
 from workflow.services import filing
 from workflow.services.queries import OrderChoice, buyer_order, buyer_orders
 
@@ -161,11 +162,18 @@ def _types_for(order: OrderChoice) -> list[str]:
     return [t.value for t in ClaimType] if order.delivered else [ClaimType.REFUND_ONLY.value]
 
 
-def _reasons_for(claim_type: str) -> list[str]:
+def _reasons_for(ctx: Ctx, claim_type: str, order: OrderChoice) -> list[str]:
+    """ "Not received" only asks for money back; a no-reason return sends the item back, and
+    only while its window after delivery is open (past it, review would only reject it)."""
+    refund_only = claim_type == ClaimType.REFUND_ONLY.value
+    no_reason = not refund_only and no_reason_return_open(
+        order.delivered_at, ctx.env.clock.now(), ctx.env.policy
+    )
     return [
         r.value
         for r in Reason
-        if claim_type == ClaimType.REFUND_ONLY.value or r is not Reason.NOT_RECEIVED
+        if (r is not Reason.NOT_RECEIVED or refund_only)
+        and (r is not Reason.NO_REASON_7_DAYS or no_reason)
     ]
 
 
@@ -184,7 +192,7 @@ async def _ask(ctx: Ctx, step: str, data: dict[str, Any], edit: bool = False) ->
         keyboard = _choices(ctx, "type", "claim_type", _types_for(order))
         return Screen(ctx.t("buyer.pick_type"), keyboard, edit=edit)
     if step == "reason":
-        keyboard = _choices(ctx, "reason", "reason", _reasons_for(data["type"]))
+        keyboard = _choices(ctx, "reason", "reason", _reasons_for(ctx, data["type"], order))
         return Screen(ctx.t("buyer.pick_reason"), keyboard, edit=edit)
     if step == "description":
         skip = ((Button(ctx.t("buyer.skip"), DraftChoice("description", "skip").pack()),),)
@@ -284,7 +292,7 @@ async def _press_type(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
 
 
 async def _press_reason(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
-    if value not in _reasons_for(data["type"]):
+    if value not in _reasons_for(ctx, data["type"], await _order(ctx, data)):
         return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
     data["reason"] = value
     return await _advance(ctx, data, "description")
@@ -353,23 +361,27 @@ def too_long(ctx: Ctx, text: str) -> Screen | None:
 async def dialog_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     """What the buyer types or sends while the dialog waits for ``step``."""
     incoming = ctx.incoming
+    media = incoming.photo is not None or incoming.document is not None
     if step == "description":
         text = (incoming.text or "").strip()
-        if incoming.text is None or not text:
-            return Outcome([Screen(ctx.t("buyer.want_text"))])
+        if media or not text:  # a picture (even with a caption) comes at the next step
+            required = data["reason"] == Reason.OTHER
+            key = "buyer.want_text_required" if required else "buyer.want_text"
+            return Outcome([Screen(ctx.t(key))])
         if refusal := too_long(ctx, text):
             return Outcome([refusal])
         data["description"] = text
         await save(ctx, FLOW, "photos", data)
         return Outcome([await _ask(ctx, "photos", data)])
     if step == "photos":
-        return await _photo(ctx, data)
+        return await _photo(ctx, data, caption=(incoming.text or "").strip() if media else "")
     # Buttons are expected at the other steps: show them again.
     return Outcome([Screen(ctx.t("buyer.use_buttons")), await _ask(ctx, step, data)])
 
 
-async def _photo(ctx: Ctx, data: dict[str, Any]) -> Outcome:
-    """One photo (or one picture of an album) for the draft.
+async def _photo(ctx: Ctx, data: dict[str, Any], caption: str = "") -> Outcome:
+    """One photo (or one picture of an album) for the draft; a caption adds to the
+    description (nothing the buyer sent is dropped without a word).
 
     Telegram delivers an album as one update per picture with a shared ``media_group_id``:
     the first picture of an album is answered, the rest are taken quietly (one reply per
@@ -387,6 +399,11 @@ async def _photo(ctx: Ctx, data: dict[str, Any]) -> Outcome:
         data.update(album=album, album_full=True)
         await save(ctx, FLOW, "photos", data)
         return Outcome([Screen(ctx.t("buyer.photo_limit", limit=MAX_EVIDENCE_ITEMS))])
+    if caption:  # shown back in the summary before Confirm
+        described = "\n".join(filter(None, (data.get("description", ""), caption)))
+        if refusal := too_long(ctx, described):
+            return Outcome([refusal])
+        data["description"] = described
     photos.append(reference)
     data["photos"] = photos
     data.pop("album_full", None)
@@ -401,6 +418,10 @@ async def _photo(ctx: Ctx, data: dict[str, Any]) -> Outcome:
     return Outcome([await _ask(ctx, "photos", data)])
 
 
+# Image files staff can open in any Telegram client (not SVG, HEIC and the like).
+IMAGE_FILE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+
+
 def evidence_of(ctx: Ctx) -> str | Screen:
     """A photo (or an image sent as a file) to keep as evidence, or the reason it is refused."""
     incoming = ctx.incoming
@@ -410,7 +431,7 @@ def evidence_of(ctx: Ctx) -> str | Screen:
             return Screen(ctx.t("buyer.photo_too_big", limit_mb=limit_mb))
         return incoming.photo.file_id
     if incoming.document is not None:
-        if not (incoming.document.mime_type or "").startswith("image/"):
+        if (incoming.document.mime_type or "") not in IMAGE_FILE_TYPES:
             return Screen(ctx.t("buyer.not_an_image"))
         if (incoming.document.file_size or 0) > MAX_PHOTO_BYTES:
             return Screen(ctx.t("buyer.photo_too_big", limit_mb=limit_mb))

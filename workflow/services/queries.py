@@ -107,8 +107,12 @@ class OrderChoice:
     order_id: int
     order_ref: str
     currency: str
-    delivered: bool
+    delivered_at: datetime | None
     lines: tuple[LineChoice, ...]
+
+    @property
+    def delivered(self) -> bool:
+        return self.delivered_at is not None
 
     @property
     def ineligible_reason(self) -> str | None:
@@ -139,7 +143,7 @@ def _choice(order: OrderRecord, lines: list[ClaimableLine]) -> OrderChoice:
         order.id,
         order.external_ref,
         order.currency,
-        order.delivered_at is not None,
+        order.delivered_at,
         tuple(
             LineChoice(x.line_id, x.title, x.quantity, x.quantity - x.claimed, x.unit_price)
             for x in lines

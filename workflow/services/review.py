@@ -16,7 +16,7 @@ from workflow.claims import (
     Role,
     Source,
 )
-from workflow.errors import InvalidAmount, InvalidClaim
+from workflow.errors import AlreadyHandled, InvalidAmount, InvalidClaim
 from workflow.ledger import DEFAULT_LIABILITY
 from workflow.lifecycle import can_fire
 from workflow.ports import UnitOfWork
@@ -62,7 +62,15 @@ async def auto_review(uow: UnitOfWork, env: Env, claim_id: int) -> Decision | No
     claim.review_note = decision.why
     claim.liability = DEFAULT_LIABILITY[facts.reason].value
     await transition(
-        uow, env, claim, decision.verdict.trigger, SYSTEM, rule=decision.rule, note=decision.why
+        uow,
+        env,
+        claim,
+        decision.verdict.trigger,
+        SYSTEM,
+        rule=decision.rule,
+        note=decision.why,
+        # a rejection tells the parties why, in their words (bot: ``rule_reason.<rule>``)
+        params={"rule": decision.rule} if decision.verdict is Verdict.REJECT else None,
     )
     claim.review_due_at = (
         now + env.policy.review_sla if decision.verdict is Verdict.MANUAL else None
@@ -148,6 +156,21 @@ async def provide_info(
     await transition(uow, env, claim, "provide_info", actor, note=_note(text))
     claim.info_due_at = None
     claim.review_due_at = env.clock.now() + env.policy.review_sla
+    return claim
+
+
+async def add_to_answer(
+    uow: UnitOfWork, env: Env, actor: Actor, claim_id: int, evidence: tuple[str, ...]
+) -> ClaimRecord:
+    """More pictures of the album the buyer's answer came in: Telegram delivers an album as
+    one update per picture, so the answer (:func:`provide_info`) holds the first and the rest
+    join it. Only onto the buyer's own claim, and only while the answer is its last step."""
+    require_role(actor, Role.BUYER)
+    claim = await load_claim(uow, actor, claim_id)
+    [*_, last] = await uow.claims.timeline(claim.id)
+    if last.trigger != "provide_info":
+        raise AlreadyHandled(claim.id, last.version, claim.version)
+    await uow.claims.add_evidence(claim.id, evidence, env.clock.now())
     return claim
 
 

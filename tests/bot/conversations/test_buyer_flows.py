@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.conversations.buyer import waybill_qr
+from bot.conversations.model import Screen
 from storage import tables as t
 from tests.bot.conversations.buyer_kit import (
     album_photo,
@@ -29,10 +30,20 @@ from tests.bot.conversations.buyer_kit import (
 )
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.kit import buttons, last, toasts
+from tests.factories import order, place
 from tests.sandbox.sandbox_testkit import png
 from workflow import lifecycle
-from workflow.claims import MAX_DESCRIPTION_CHARS, MAX_EVIDENCE_ITEMS, Actor, Role
-from workflow.services import review
+from workflow.claims import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_EVIDENCE_ITEMS,
+    Actor,
+    ClaimDraft,
+    ClaimType,
+    LineRequest,
+    Reason,
+    Role,
+)
+from workflow.services import filing, review
 
 AGENT = Actor(Role.AGENT, 1)
 
@@ -115,6 +126,8 @@ async def test_bad_input_at_every_step_of_the_claim_dialog_changes_nothing(world
     assert "send a photo" in want["text"]
     [pdf] = await _send_document(world, ann, b"%PDF-1.4 x", "receipt.pdf", "application/pdf")
     assert "Only pictures" in pdf["text"]
+    [svg] = await _send_document(world, ann, b"<svg/>", "a.svg", "image/svg+xml")
+    assert "JPEG, PNG or WebP" in svg["text"]
     huge = b"\x89PNG" + b"\0" * (11 * 1024 * 1024)
     [big] = await _send_document(world, ann, huge, "huge.png", "image/png")
     assert "too big (the limit is 10 MB)" in big["text"]
@@ -487,3 +500,142 @@ async def test_the_claim_dialog_continues_after_the_bot_is_killed_and_restarted(
         assert claim is not None and claim.claim_type == "exchange"
         assert await uow.claims.evidence_count(claim_id) == 2
     await no_rejected_calls(world, stopped_polls=2)  # the killed bot's and the restarted one's
+
+
+async def test_the_buyer_reads_why_a_claim_was_rejected_and_what_was_asked(world: World) -> None:
+    """Staff's question and reason are written for the buyer: the notification and the card
+    show them (escaped); an approval's remark stays the team's own."""
+    ann = 871
+    await bound_buyer(world, ann, "BF20", ("RJ-1",))
+    await _to_description(world, ann, "RJ-1", "Refund only", "Quality issue")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    await world.back_office()  # quality issue, refund only → a person
+    async with world.uows() as uow:
+        version = (await status(world, claim_id))[1]
+        await review.request_info(uow, world.env, AGENT, claim_id, version, "Which <seam>?")
+        await uow.commit()
+    await world.back_office()
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    assert "Ask for information → Waiting for your information — Which <seam>?" in card["text"]
+    await press(world, ann, "Answer", card)
+    await world.say(ann, "The left one")
+    async with world.uows() as uow:
+        version = (await status(world, claim_id))[1]
+        await review.reject(uow, world.env, AGENT, claim_id, version, "Normal wear & tear")
+        await uow.commit()
+    await world.back_office()
+    told = (await last(world, ann))["text"]
+    assert told == f"❌ Claim #{claim_id} has been rejected.\nReason: Normal wear & tear"
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    assert "→ Rejected — Normal wear & tear" in card["text"]
+    assert "— The left one" in card["text"]
+    assert "— Which <seam>?" in card["text"]
+    await no_rejected_calls(world)
+
+
+async def test_a_no_reason_return_is_offered_only_while_its_window_is_open(world: World) -> None:
+    """Delivered 20 days ago: the 7-day reason is not offered (nor taken from a forged
+    button); filed anyway by another way, the rule rejects it and the buyer is told why in
+    their words, on the notification and on the card."""
+    now = world.env.clock.now()
+    [p] = await place(
+        world.uows, now, order("OLD-1", now, buyer="BF21", delivered_ago=timedelta(days=20))
+    )
+    ann = await world.user(872)
+    await world.say(ann, f"/start {await world.token('buyer', p.buyer_id)}")
+    await world.say(ann, "/new")
+    await press(world, ann, "OLD-1")
+    await press(world, ann, "Item SKU-1")
+    await press(world, ann, "Next")
+    [reasons] = await press(world, ann, "Return and refund")
+    assert "Quality issue" in buttons(reasons)
+    assert not any("7-day" in b for b in buttons(reasons))
+    before = await draft(world, ann)
+    forged = await direct(world, ann, callback_data="d:reason:no_reason_7_days")
+    assert "not recognised" in toast_texts(forged)[0]
+    assert await draft(world, ann) == before
+    await world.say(ann, "/cancel")
+
+    async with world.uows() as uow:
+        claim = await filing.file_claim(
+            uow,
+            world.env,
+            Actor(Role.BUYER, p.buyer_id),
+            ClaimDraft(
+                ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(p.line_ids[0], 1),)
+            ),
+        )
+        await uow.commit()
+    await world.back_office()
+    assert (await status(world, claim.id))[0] == "rejected"
+    why = "The no-reason return is open for 7 days after delivery, and that time has passed."
+    assert (await last(world, ann))["text"].endswith(f"Reason: {why}")
+    [card] = await world.say(ann, f"/claim {claim.id}")
+    assert f"→ Rejected — {why}" in card["text"]
+    await no_rejected_calls(world)
+
+
+async def test_an_album_sent_as_the_answer_is_taken_whole(world: World) -> None:
+    ann = 873
+    await bound_buyer(world, ann, "BF22", ("AL-1",))
+    await _to_description(world, ann, "AL-1", "Refund only", "Not as described")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    await world.back_office()
+    async with world.uows() as uow:
+        version = (await status(world, claim_id))[1]
+        await review.request_info(uow, world.env, AGENT, claim_id, version, "Photos please")
+        await uow.commit()
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    await press(world, ann, "Answer", card)
+    album = [
+        await direct(world, ann, photo=album_photo(n), media_group_id="ANS-1")
+        for n in range(MAX_EVIDENCE_ITEMS + 2)
+    ]
+    sent = [o.text for o in album[0] if isinstance(o, Screen)]
+    assert "is with our team" in sent[0]
+    assert all(out == [] for out in album[1:MAX_EVIDENCE_ITEMS])  # one reply per album
+    [limit] = album[MAX_EVIDENCE_ITEMS]
+    assert isinstance(limit, Screen) and "Only the first 5 pictures" in limit.text
+    assert album[MAX_EVIDENCE_ITEMS + 1] == []
+    async with world.uows() as uow:
+        assert await uow.claims.evidence_count(claim_id) == MAX_EVIDENCE_ITEMS
+        [*_, event] = await uow.claims.timeline(claim_id)
+    assert event.trigger == "provide_info"
+    # The next message is no longer part of the answer: the buyer gets the menu.
+    [menu] = await world.say(ann, "thanks")
+    assert "/claims" in menu["text"]
+    assert await draft(world, ann) is None
+    await no_rejected_calls(world)
+
+
+async def test_a_photo_at_the_description_step_is_refused_and_a_caption_later_kept(
+    world: World,
+) -> None:
+    """A picture where the description is asked for is refused whole (not its caption taken
+    and the picture dropped); at the photos step a caption adds to the description."""
+    ann = 874
+    await bound_buyer(world, ann, "BF23", ("CP-1",))
+    await _to_description(world, ann, "CP-1", "Return and refund", "Damaged in transit")
+    before = await draft(world, ann)
+    [refused] = await direct(world, ann, photo=album_photo(1), text="Box <crushed>")
+    assert isinstance(refused, Screen)
+    assert refused.text.startswith("Please type the description as text (or press Skip).")
+    assert await draft(world, ann) == before
+    await world.say(ann, "Box <crushed>")
+    await direct(world, ann, photo=album_photo(2), text="and the corner")
+    kept = await draft(world, ann)
+    assert kept is not None
+    assert kept[2]["description"] == "Box <crushed>\nand the corner"
+    assert kept[2]["photos"] == ["album-photo-2"]
+    # where a description is required, the refusal says so
+    await world.say(ann, "/cancel")
+    await _to_description(world, ann, "CP-1", "Return and refund", "Other")
+    before = await draft(world, ann)
+    [refused] = await direct(world, ann, photo=album_photo(3))
+    assert isinstance(refused, Screen) and "for “Other” it is needed" in refused.text
+    assert await draft(world, ann) == before
+    await no_rejected_calls(world)
