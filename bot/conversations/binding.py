@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from bot.conversations.callbacks import LanguageChoice
+from bot.conversations.callbacks import LanguageChoice, MenuChoice
 from bot.conversations.context import CHANNEL, LANGUAGES, Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES, audience_of, commands_for
@@ -41,7 +41,32 @@ async def help_(ctx: Ctx, args: str) -> Outcome:
     for route in commands_for(audience_of(ctx) - {"anyone"}) + commands_for({"anyone"}):
         if route.name != "start":
             lines.append(f"/{route.name} — {ctx.t(route.description_key)}")
-    return Outcome([Screen("\n".join(dict.fromkeys(lines)))])
+    return Outcome([Screen("\n".join(dict.fromkeys(lines)), _menu_buttons(ctx))])
+
+
+# The menu's buttons: the commands a role uses most, one press away.
+MENU_BUTTONS = ("new", "claims", "balance", "items", "queue", "stats")
+
+
+def _menu_buttons(ctx: Ctx) -> tuple[tuple[Button, ...], ...]:
+    who = audience_of(ctx)
+    shown = [
+        Button(ctx.t(f"menu.button.{name}"), MenuChoice(name).pack())
+        for name in MENU_BUTTONS
+        if (route := ROUTES.commands.get(name)) is not None and route.audience & who
+    ]
+    return tuple(tuple(shown[i : i + 2]) for i in range(0, len(shown), 2))
+
+
+@ROUTES.callback(MenuChoice, ANYONE)
+async def menu_pressed(ctx: Ctx, choice: MenuChoice) -> Outcome:
+    """A menu button does what typing its command does."""
+    route = ROUTES.commands.get(choice.item) if choice.item in MENU_BUTTONS else None
+    if route is None:
+        return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    if not route.audience & audience_of(ctx):
+        return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
+    return await route.handler(ctx, "")
 
 
 @ROUTES.command("lang", ANYONE)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tests.bot.conversations.buyer_kit import direct, toast_texts
 from tests.bot.conversations.conftest import World
+from tests.bot.conversations.kit import buttons, press
 from tests.factories import order, place
 
 
@@ -60,3 +62,27 @@ async def test_a_name_with_markup_is_shown_as_typed(world: World) -> None:
     assert "Tom & <Jerry>" in menu["text"]
     [again] = await world.say(tom, "/help")
     assert again["text"] == menu["text"]
+
+
+async def test_the_menu_has_buttons_for_what_the_role_does_most(world: World) -> None:
+    """/start's menu: a buyer presses "New claim" or "My claims" instead of typing; the
+    buttons are the role's own, and a forged one for another role or no command is refused."""
+    [p] = await place(world.uows, world.env.clock.now(), order("T-5", world.env.clock.now()))
+    ann = await world.user(507)
+    _, menu = await world.say(ann, f"/start {await world.token('buyer', p.buyer_id)}")
+    assert buttons(menu) == ["📝 New claim", "📋 My claims"]
+    [orders] = await press(world, ann, "New claim", menu)
+    assert "which order is it about?" in orders["text"]
+    assert any("T-5" in b for b in buttons(orders))
+    await world.say(ann, "/cancel")
+    [claims] = await press(world, ann, "My claims", menu)
+    assert "You have no claims" in claims["text"]
+    for forged, refusal in (("m:queue", "not for you"), ("m:grant", "not recognised")):
+        [toast] = toast_texts(await direct(world, ann, callback_data=forged))
+        assert refusal in toast
+
+    wang = await world.user(508, "Wang", "zh-hans")
+    _, menu = await world.say(wang, f"/start {await world.token('consignor', p.consignor_ids[0])}")
+    assert buttons(menu) == ["💰 余额", "📦 我的商品"]
+    [balance] = await press(world, wang, "余额", menu)
+    assert "CNY" in balance["text"]
