@@ -375,7 +375,12 @@ async def dialog_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
         return Outcome([await _ask(ctx, "photos", data)])
     if step == "photos":
         return await _photo(ctx, data, caption=(incoming.text or "").strip() if media else "")
-    # Buttons are expected at the other steps: show them again.
+    # Buttons are expected at the other steps: show them again (once per album sent).
+    album = incoming.media_group_id
+    if album is not None:
+        if data.get("stray_album") == album:
+            return Outcome()
+        await save(ctx, FLOW, step, {**data, "stray_album": album})
     return Outcome([Screen(ctx.t("buyer.use_buttons")), await _ask(ctx, step, data)])
 
 

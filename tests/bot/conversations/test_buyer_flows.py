@@ -639,3 +639,24 @@ async def test_a_photo_at_the_description_step_is_refused_and_a_caption_later_ke
     assert isinstance(refused, Screen) and "for “Other” it is needed" in refused.text
     assert await draft(world, ann) == before
     await no_rejected_calls(world)
+
+
+async def test_an_album_where_a_button_is_wanted_is_answered_once(world: World) -> None:
+    ann = 875
+    await bound_buyer(world, ann, "BF24", ("AB-1",))
+    await world.say(ann, "/new")
+    before = await draft(world, ann)
+    replies = [
+        await direct(world, ann, photo=album_photo(n), media_group_id="STRAY-1") for n in range(4)
+    ]
+    first = [o.text for o in replies[0] if isinstance(o, Screen)]
+    assert "buttons" in first[0] and "which order" in first[1]
+    assert replies[1:] == [[], [], []]
+    after = await draft(world, ann)
+    assert before is not None and after is not None
+    assert after[:2] == before[:2]  # still at the same step, nothing chosen
+    assert {k: v for k, v in after[2].items() if k != "stray_album"} == before[2]
+    # another album later is answered again
+    again = await direct(world, ann, photo=album_photo(9), media_group_id="STRAY-2")
+    assert isinstance(again[0], Screen) and "buttons" in again[0].text
+    await no_rejected_calls(world)
