@@ -43,6 +43,7 @@ class Settings(BaseSettings):
 
     # Review policy (amounts in minor units)
     no_reason_window_days: int = 7
+    claim_window_days: int = 30
     manual_review_above: int = 100_000
     max_claims_per_30_days: int = 3
     review_sla_hours: int = 24
@@ -89,6 +90,7 @@ class Settings(BaseSettings):
         default = ReviewPolicy()
         return ReviewPolicy(
             no_reason_window=timedelta(days=self.no_reason_window_days),
+            claim_window=timedelta(days=self.claim_window_days),
             manual_review_above=self.manual_review_above,
             max_claims_per_30_days=self.max_claims_per_30_days,
             review_sla=timedelta(hours=self.review_sla_hours),

@@ -33,6 +33,9 @@ class ReviewPolicy:
     """Configurable thresholds; defaults follow common marketplace practice."""
 
     no_reason_window: timedelta = timedelta(days=7)
+    # The after-sales period: a buyer may file a claim on a delivered order until this long
+    # after delivery (staff may still open one for them later).
+    claim_window: timedelta = timedelta(days=30)
     manual_review_above: int = 100_000  # minor units: 1,000.00
     max_claims_per_30_days: int = 3
     always_manual: frozenset[tuple[Reason, ClaimType]] = field(
@@ -92,6 +95,11 @@ def no_reason_return_open(delivered_at: datetime | None, now: datetime, p: Revie
     """Whether a no-reason return may still be asked for: delivered, and not too long ago
     (the claim dialog offers the reason only then; review rejects it otherwise)."""
     return delivered_at is not None and now - delivered_at <= p.no_reason_window
+
+
+def claim_window_open(delivered_at: datetime | None, now: datetime, p: ReviewPolicy) -> bool:
+    """Whether a buyer may still file a claim on an order (an undelivered one: always)."""
+    return delivered_at is None or now - delivered_at <= p.claim_window
 
 
 def _outside_window(f: ReviewFacts, p: ReviewPolicy) -> Decision | None:

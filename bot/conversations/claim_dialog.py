@@ -102,13 +102,13 @@ async def _orders_screen(ctx: Ctx, page: int, edit: bool = False) -> Screen:
     lines = [ctx.t("buyer.pick_order")]
     rows: list[tuple[Button, ...]] = []
     for o in orders:
-        why = o.ineligible_reason
+        why = o.ineligible_reason(ctx.env.clock.now(), ctx.env.policy)
         if why is None:
             items = ", ".join(line.title for line in o.lines)  # a label is plain text
             label = f"{o.order_ref} · {items}"[:LABEL_CHARS]
             rows.append((Button(label, DraftChoice("order", str(o.order_id)).pack()),))
         else:
-            lines.append(f"• {html.escape(o.order_ref)}: {ctx.t(f'buyer.ineligible.{why}')}")
+            lines.append(f"• {html.escape(o.order_ref)}: {_ineligible(ctx, why)}")
     if nav := pager("o", page, total):
         rows.append(nav)
     return Screen("\n".join(lines), tuple(rows), edit=edit)
@@ -124,6 +124,10 @@ async def orders_page(ctx: Ctx, page: int) -> Outcome:
 
 
 # ---- the dialog's steps ----
+
+
+def _ineligible(ctx: Ctx, why: str) -> str:
+    return ctx.t(f"buyer.ineligible.{why}", days=ctx.env.policy.claim_window.days)
 
 
 async def _order(ctx: Ctx, data: dict[str, Any]) -> OrderChoice:
@@ -258,8 +262,9 @@ async def _press_order(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
         return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
     data = {"order": order_id, "lines": {}}
     order = await _order(ctx, data)  # not the buyer's → not found
-    if order.ineligible_reason:
-        return Outcome([Toast(ctx.t(f"buyer.ineligible.{order.ineligible_reason}"), alert=True)])
+    why = order.ineligible_reason(ctx.env.clock.now(), ctx.env.policy)
+    if why is not None:
+        return Outcome([Toast(_ineligible(ctx, why), alert=True)])
     return await _advance(ctx, data, "lines")
 
 

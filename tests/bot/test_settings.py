@@ -24,6 +24,7 @@ POLICY_FIELDS = (
     "settlement_hold_hours",
     "shipping_sla_hours",
     "return_reminder_before_hours",
+    "claim_window_days",
 )
 
 
@@ -61,6 +62,7 @@ def test_policy_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert policy.settlement_hold == timedelta(hours=90)
     assert policy.shipping_sla == timedelta(hours=100)
     assert policy.return_reminder_before == timedelta(hours=110)
+    assert policy.claim_window == timedelta(days=120)
 
 
 def test_every_policy_setting_reaches_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from workflow.claims import Actor, AuditEvent, ClaimRecord, LedgerPosting, OrderRecord
 from workflow.errors import NotFound
 from workflow.ports import ClaimableLine, UnitOfWork
+from workflow.rules import ReviewPolicy, claim_window_open
 from workflow.services.common import ensure_party
 
 # The currency shown for an account with no entries yet.
@@ -114,9 +115,10 @@ class OrderChoice:
     def delivered(self) -> bool:
         return self.delivered_at is not None
 
-    @property
-    def ineligible_reason(self) -> str | None:
-        """None if a claim can be filed on it; else why not (a locale key suffix)."""
+    def ineligible_reason(self, now: datetime, policy: ReviewPolicy) -> str | None:
+        """None if the buyer can file a claim on it; else why not (a locale key suffix)."""
+        if not claim_window_open(self.delivered_at, now, policy):
+            return "window_closed"
         if not any(line.claimable > 0 for line in self.lines):
             return "all_claimed"
         return None

@@ -660,3 +660,23 @@ async def test_an_album_where_a_button_is_wanted_is_answered_once(world: World) 
     again = await direct(world, ann, photo=album_photo(9), media_group_id="STRAY-2")
     assert isinstance(again[0], Screen) and "buttons" in again[0].text
     await no_rejected_calls(world)
+
+
+async def test_an_order_past_the_after_sales_period_says_so(world: World) -> None:
+    now = world.env.clock.now()
+    old, _recent = await place(
+        world.uows,
+        now,
+        order("WIN-OLD", now, buyer="BF25", delivered_ago=timedelta(days=31)),
+        order("WIN-NEW", now, buyer="BF25", delivered_ago=timedelta(days=29)),
+    )
+    ann = await world.user(876)
+    await world.say(ann, f"/start {await world.token('buyer', old.buyer_id)}")
+    [orders] = await world.say(ann, "/new")
+    assert [b.split(" ")[0] for b in buttons(orders)] == ["WIN-NEW"]
+    assert "WIN-OLD: the after-sales period (30 days after delivery) is over" in orders["text"]
+    before = await draft(world, ann)
+    forged = await direct(world, ann, callback_data=f"d:order:{old.order_id}")
+    assert toast_texts(forged) == ["the after-sales period (30 days after delivery) is over"]
+    assert await draft(world, ann) == before
+    await no_rejected_calls(world)
