@@ -20,7 +20,11 @@ from collections.abc import Callable
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramUnauthorizedError,
+)
 from aiogram.types import User
 from aiogram.utils.token import TokenValidationError, validate_token
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -100,9 +104,18 @@ async def check_token(bot: Bot) -> User:
 
 
 async def set_default_menus(bot: Bot, services: Services) -> None:
-    """The menu for users without a menu of their own (unbound users), per language."""
+    """The menu for users without a menu of their own (unbound users), and the staff
+    group's, per language. A group the bot cannot reach yet is logged, not fatal."""
     for menu in commands_menu.default_menus(services.translate):
         await set_commands(bot, menu)
+    group = services.config.staff_chat_id
+    if group is None:
+        return
+    try:
+        for menu in commands_menu.group_menus(services.translate, group):
+            await set_commands(bot, menu)
+    except TelegramBadRequest as exc:
+        log.warning("the staff group's commands menu was not set: %s", exc.message)
 
 
 async def back_office_round(

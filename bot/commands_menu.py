@@ -2,7 +2,8 @@
 
 An unbound user sees the default menu (start, help, lang) in their language. Once a user is
 bound, or their language changes, their own chat gets a menu listing exactly the commands of
-their audiences (``routes.commands_for``), in their language. Menus travel as neutral
+their audiences (``routes.commands_for``), in their language. The staff group's chat gets
+the staff commands (Telegram takes a chat's own scope before the default one). Menus travel as neutral
 :class:`~bot.conversations.model.Commands` outputs, which the adapter turns into
 ``setMyCommands`` after the update's transaction has committed.
 
@@ -67,6 +68,16 @@ def menu(translate: Translate, lang: str, audiences: set[str]) -> tuple[tuple[st
             continue
         pairs.append((name, translate(lang, route.description_key)[:MAX_DESCRIPTION]))
     return tuple(pairs[:MAX_COMMANDS])
+
+
+def group_menus(translate: Translate, group: int) -> list[Commands]:
+    """The staff group's menu, one per language (set at start-up): the commands of staff.
+    The chat's scope covers every member there, so an admin's own commands stay in their
+    private chat rather than being offered to every agent in the group."""
+    return [
+        Commands(menu(translate, lang, {"staff"}), group, TELEGRAM_LANGUAGE[lang])
+        for lang in LANGUAGES
+    ]
 
 
 def default_menus(translate: Translate) -> list[Commands]:

@@ -18,6 +18,10 @@ then goes in three steps, each its own short transaction:
    unreachable, the user is marked unreachable and staff are told · another 400 → that row
    fails (logged) and the chat goes on.
 
+Then the staff group's topics are brought in step with their cases
+(:func:`bot.staff_group.sync`): renamed, cards redrawn, evidence posted, closed — for every
+case whose topic shows less than there is, whether or not a message about it went out.
+
 A crash between Telegram's answer and the write of the outcome re-sends that message after
 the lease expires (at least once, never never); nothing else is sent twice.
 """
@@ -51,7 +55,7 @@ from bot.conversations.cards import rule_reason
 from bot.conversations.context import CHANNEL, Services, language_of
 from bot.conversations.model import Button, Screen
 from bot.conversations.staff_topics import staff_language
-from bot.flood import FloodGate, gate_for
+from bot.flood import FloodGate, backoff, gate_for
 from bot.telegram_aiogram.render import markup
 from storage import tables as t
 from storage.uow import SqlUnitOfWork
@@ -63,7 +67,6 @@ log = logging.getLogger(__name__)
 # Delivery states (``deliveries.status``) and what a send attempt came to.
 PENDING, SENT, FAILED, UNREACHABLE = "pending", "sent", "failed", "unreachable"
 RETRY, DEFERRED = "retry", "deferred"  # outcomes only: try again later / not tried
-BACKOFF_BASE_S, BACKOFF_CAP_S = 2, 600
 
 # Optional pictures for some messages (e.g. the return waybill's QR code): template → PNG.
 PICTURES: dict[str, Callable[[dict[str, Any]], bytes | None]] = {}
@@ -192,11 +195,6 @@ async def _lease(
 def _aware(moment: datetime) -> datetime:
     """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def backoff(attempts: int) -> float:
-    """Seconds before the next try after ``attempts`` failed ones: 2, 4, 8 … 10 minutes."""
-    return float(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1)))
 
 
 async def _attempt(services: Services, bot: Bot, gate: FloodGate, item: _Item) -> _Outcome:
@@ -331,7 +329,6 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
     serving: dict[int, asyncio.Task[None]] = {}
     ours: set[int] = set()  # leased in this pass and not finished
     stopped: set[int] = set()  # chats over their budget: they wait for the next pass
-    claim_ids: set[int] = set()
     wake = asyncio.Event()
     finished = 0
 
@@ -347,8 +344,6 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
                 recorder.put(outcome)
                 if outcome.status in (SENT, FAILED, UNREACHABLE):
                     finished += 1
-                    if item.outbox.claim_id is not None and outcome.status == SENT:
-                        claim_ids.add(item.outbox.claim_id)
                 if outcome.status in (RETRY, DEFERRED, UNREACHABLE):
                     # The rest of this chat waits: its order is kept, its lease given back.
                     # A retry is due again at its time (a later lease takes it up); a message
@@ -386,11 +381,9 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
         for task in list(serving.values()):
             task.cancel()
         await recorder.close()
-    if services.config.staff_chat_id is not None and claim_ids:
-        # Every transition writes messages: the cases they are about get their topics renamed.
-        async with services.uows() as uow:
-            await staff_group.sync(uow, services, bot, claim_ids)
-            await uow.commit()
+    # The staff group's topics follow their cases whether or not a message went out: what
+    # is due is read from the topics themselves, so a failed sync is simply due again.
+    finished += await staff_group.sync(services, bot)
     return finished
 
 

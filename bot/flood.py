@@ -152,6 +152,15 @@ class FloodGate:
         bucket.tokens = min(bucket.tokens, 0.0)
 
 
+BACKOFF_BASE_S, BACKOFF_CAP_S = 2, 600
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try after ``attempts`` failed ones (5xx, network errors):
+    2, 4, 8 … 10 minutes."""
+    return float(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1)))
+
+
 # One gate per bot token in this process (every Bot object of a token shares Telegram's limits).
 _GATES: dict[tuple[str, float], FloodGate] = {}
 

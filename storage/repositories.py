@@ -14,8 +14,10 @@ from sqlalchemy import (
     Select,
     bindparam,
     delete,
+    exists,
     func,
     insert,
+    or_,
     select,
     text,
     update,
@@ -1053,48 +1055,99 @@ class TopicRepo(_Repo):
         return (await self.s.execute(stmt)).scalar_one_or_none()
 
     async def opened(
-        self,
-        claim_id: int,
-        chat_id: int,
-        thread_id: int,
-        name: str,
-        card_message_id: int | None,
-        now: datetime,
+        self, claim_id: int, chat_id: int, thread_id: int, name: str, now: datetime
     ) -> None:
+        """A new topic for the case: it shows no card and no evidence yet."""
         await self._ensure(claim_id, chat_id, now)
-        await self.s.execute(
-            update(t.ClaimTopic)
-            .where(t.ClaimTopic.claim_id == claim_id)
-            .values(
-                chat_id=chat_id,
-                thread_id=thread_id,
-                name=name,
-                closed=False,
-                card_message_id=card_message_id,
-                updated_at=now,
-            )
+        await self.changed(
+            claim_id,
+            now,
+            chat_id=chat_id,
+            thread_id=thread_id,
+            name=name,
+            closed=False,
+            card_message_id=None,
+            card_version=None,
+            evidence_upto=0,
+            synced_version=None,
+            sync_attempts=0,
+            sync_after=None,
+            sync_error=None,
         )
 
-    async def changed(self, claim_id: int, now: datetime, **values: Any) -> None:
-        """Record what the bot changed on a topic (name, closed, card_message_id, thread_id)."""
-        topic = t.ClaimTopic
-        allowed = {
-            c.key for c in (topic.name, topic.closed, topic.card_message_id, topic.thread_id)
+    async def forget(self, claim_id: int, now: datetime) -> None:
+        """Someone deleted the topic: the case has none (who took it is kept)."""
+        await self.changed(
+            claim_id, now, thread_id=None, card_message_id=None, card_version=None, evidence_upto=0
+        )
+
+    _FIELDS = frozenset(
+        {
+            "chat_id",
+            "thread_id",
+            "name",
+            "closed",
+            "card_message_id",
+            "card_version",
+            "evidence_upto",
+            "synced_version",
+            "sync_attempts",
+            "sync_after",
+            "sync_error",
         }
-        if not values.keys() <= allowed:
-            raise ValueError(f"not a topic field: {sorted(values.keys() - allowed)}")
+    )
+
+    async def changed(self, claim_id: int, now: datetime, **values: Any) -> None:
+        """Record what the bot changed on a topic, or how far its sync got."""
+        if not values.keys() <= self._FIELDS:
+            raise ValueError(f"not a topic field: {sorted(values.keys() - self._FIELDS)}")
         await self.s.execute(
             update(t.ClaimTopic)
             .where(t.ClaimTopic.claim_id == claim_id)
             .values(updated_at=now, **values)
         )
 
-    async def evidence(self, claim_id: int, limit: int = 10) -> list[str]:
-        """The buyer's evidence (file references), oldest first."""
+    async def due(self, chat_id: int, now: datetime, limit: int = 50) -> list[int]:
+        """Cases whose open topic in ``chat_id`` shows less than there is: the case moved on
+        (its version), or the buyer sent more evidence — unless a failed sync waits."""
+        topic = t.ClaimTopic
+        newer_evidence = exists().where(
+            t.Evidence.claim_id == topic.claim_id, t.Evidence.id > topic.evidence_upto
+        )
         stmt = (
-            select(t.Evidence.ref)
-            .where(t.Evidence.claim_id == claim_id)
-            .order_by(t.Evidence.id)
+            select(topic.claim_id)
+            .join(t.Claim, t.Claim.id == topic.claim_id)
+            .where(
+                topic.closed.is_(False),
+                topic.chat_id == chat_id,
+                topic.thread_id.is_not(None),
+                or_(topic.sync_after.is_(None), topic.sync_after <= now),
+                or_(
+                    topic.synced_version.is_(None),
+                    topic.synced_version != t.Claim.version,
+                    newer_evidence,
+                ),
+            )
+            .order_by(topic.claim_id)
             .limit(limit)
         )
         return list((await self.s.scalars(stmt)).all())
+
+    async def for_sync(self, claim_id: int) -> t.ClaimTopic | None:
+        """The topic row, locked for one syncing process (None: another one has it)."""
+        stmt = select(t.ClaimTopic).where(t.ClaimTopic.claim_id == claim_id)
+        return (
+            await self.s.execute(self._locked(stmt, lock=True, skip_locked=True))
+        ).scalar_one_or_none()
+
+    async def evidence_after(
+        self, claim_id: int, after_id: int, limit: int = 50
+    ) -> list[tuple[int, str]]:
+        """The buyer's evidence not yet shown in the topic: (id, file reference), oldest first."""
+        stmt = (
+            select(t.Evidence.id, t.Evidence.ref)
+            .where(t.Evidence.claim_id == claim_id, t.Evidence.id > after_id)
+            .order_by(t.Evidence.id)
+            .limit(limit)
+        )
+        return [(row.id, row.ref) for row in (await self.s.execute(stmt)).all()]

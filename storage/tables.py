@@ -409,9 +409,16 @@ class ProcessedUpdate(Base):
 
 
 class ClaimTopic(Base):
-    """The staff group's forum topic for a case, and who on staff has taken the case."""
+    """The staff group's forum topic for a case, and who on staff has taken the case.
+
+    The topic records what it shows (``synced_version``, ``card_version``, ``evidence_upto``),
+    so a topic whose case has moved on since, or got more evidence, is due for a sync
+    (``bot.staff_group``) however the change came about; a failed sync waits until
+    ``sync_after`` (backoff, or Telegram's ``retry_after``) and is tried again.
+    """
 
     __tablename__ = "claim_topics"
+    __table_args__ = (Index("ix_claim_topics_open", "closed", "chat_id"),)
     claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     thread_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -420,6 +427,12 @@ class ClaimTopic(Base):
     card_message_id: Mapped[int | None] = mapped_column(BigInteger)
     taken_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     updated_at: Mapped[datetime]
+    synced_version: Mapped[int | None]  # the case's version the topic was brought to last
+    card_version: Mapped[int | None]  # the case's version its card was drawn for
+    evidence_upto: Mapped[int] = mapped_column(BigInteger, default=0)  # last evidence id shown
+    sync_attempts: Mapped[int] = mapped_column(default=0)  # failed syncs in a row
+    sync_after: Mapped[datetime | None]
+    sync_error: Mapped[str | None] = mapped_column(Text)
 
 
 class ClaimRating(Base):

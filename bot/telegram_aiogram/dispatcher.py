@@ -7,6 +7,8 @@ from aiogram.types import CallbackQuery, Message, Update
 
 from bot.conversations import engine
 from bot.conversations.context import Services
+from bot.conversations.model import Incoming
+from bot.flood import gate_for
 from bot.telegram_aiogram import responses as _responses  # noqa: F401  (keeps models built)
 from bot.telegram_aiogram.convert import from_callback, from_message
 from bot.telegram_aiogram.render import render
@@ -17,17 +19,20 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 def build_dispatcher(services: Services) -> Dispatcher:
     router = Router(name="aftersales")
 
+    async def answer(bot: Bot, incoming: Incoming) -> None:
+        outputs = await engine.process(services, incoming)
+        await render(bot, incoming, outputs, gate_for(bot.token, services.config.send_limits))
+
     @router.message()
     async def on_message(message: Message, bot: Bot, event_update: Update) -> None:
         incoming = from_message(event_update.update_id, message)
         if incoming is None:
             return
-        await render(bot, incoming, await engine.process(services, incoming))
+        await answer(bot, incoming)
 
     @router.callback_query()
     async def on_callback(query: CallbackQuery, bot: Bot, event_update: Update) -> None:
-        incoming = from_callback(event_update.update_id, query)
-        await render(bot, incoming, await engine.process(services, incoming))
+        await answer(bot, from_callback(event_update.update_id, query))
 
     dispatcher = Dispatcher()
     dispatcher.include_router(router)

@@ -1,4 +1,11 @@
-"""Neutral outputs → Bot API calls, made after the update's transaction has committed."""
+"""Neutral outputs → Bot API calls, made after the update's transaction has committed.
+
+A message sent or edited in a group (the staff group: replies to commands and buttons in its
+topics) takes a token of that group's bucket in the bot's :class:`~bot.flood.FloodGate`,
+the same bucket the delivery of outbox messages and the topic sync draw on, so the group's
+20 messages a minute are one budget. A reply waits for its token rather than being dropped;
+background traffic, which never waits, gives way to it.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from bot.conversations.model import (
     Screen,
     Toast,
 )
+from bot.flood import FloodGate
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +53,9 @@ def markup(keyboard: Keyboard) -> InlineKeyboardMarkup | None:
     )
 
 
-async def render(bot: Bot, incoming: Incoming, outputs: list[Output]) -> None:
+async def render(
+    bot: Bot, incoming: Incoming, outputs: list[Output], gate: FloodGate | None = None
+) -> None:
     # Screens first, the answer to a button press last: once the press is answered, what it
     # changed is already on screen.
     ordered = [o for o in outputs if not isinstance(o, Toast)] + [
@@ -56,6 +66,7 @@ async def render(bot: Bot, incoming: Incoming, outputs: list[Output]) -> None:
             if isinstance(output, Commands):
                 await set_commands(bot, output)
             elif isinstance(output, Attachment):
+                await _spend(gate, _chat_of(incoming, output.chat_id))
                 await send_attachment(bot, incoming, output)
             elif isinstance(output, Toast):
                 if incoming.callback_id:
@@ -63,11 +74,22 @@ async def render(bot: Bot, incoming: Incoming, outputs: list[Output]) -> None:
                         incoming.callback_id, text=output.text or None, show_alert=output.alert
                     )
             else:
+                await _spend(gate, _chat_of(incoming, output.chat_id))
                 await _screen(bot, incoming, output)
         except TelegramBadRequest as exc:
             if "message is not modified" in exc.message:
                 continue
             log.warning("Telegram refused %s: %s", type(output).__name__, exc.message)
+
+
+def _chat_of(incoming: Incoming, chat_id: int | None) -> int:
+    return chat_id if chat_id is not None else incoming.chat_id
+
+
+async def _spend(gate: FloodGate | None, chat_id: int) -> None:
+    """A group's message waits for its token (private chats are paced by Telegram alone)."""
+    if gate is not None and gate.is_group(chat_id):
+        await gate.acquire(chat_id)
 
 
 async def set_commands(bot: Bot, menu: Commands) -> None:

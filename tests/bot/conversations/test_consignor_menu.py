@@ -61,3 +61,22 @@ async def test_a_grant_gives_the_granted_user_the_staff_menu_at_once(world: Worl
     await world.say(admin, f"/grant {agent} admin")
     assert "grant" in await _menu(world, agent)
     await no_rejected_calls(world)
+
+
+async def test_the_staff_group_gets_the_staff_menu_in_each_language(world: World) -> None:
+    from bot.app import set_default_menus
+    from tests.bot.conversations.staff_kit import staffed
+
+    group = await staffed(world)
+    assert group is not None
+    await set_default_menus(world.bot, world.services)
+    menu = await _menu(world, group)
+    assert {"queue", "case", "find", "help"} <= set(menu)
+    assert "grant" not in menu and "start" not in menu  # admins keep theirs in private
+    scope = BotCommandScopeChat(chat_id=group)
+    zh = {
+        c.command: c.description
+        for c in await world.bot.get_my_commands(scope=scope, language_code="zh")
+    }
+    assert zh.keys() == menu.keys() and zh["queue"] != menu["queue"]
+    await no_rejected_calls(world)

@@ -4,7 +4,10 @@ recreated when deleted; who took a case is shown to staff only; the group's budg
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+from bot import staff_group
+from storage.repositories import TopicRepo
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.staff_kit import (
     ADMIN,
@@ -25,6 +28,7 @@ from tests.bot.conversations.staff_kit import (
     topic_of,
     topics,
 )
+from tests.sandbox.sandbox_testkit import png
 from workflow.claims import Actor, Role
 from workflow.services import review
 
@@ -147,12 +151,177 @@ async def test_the_group_budget_defers_messages_instead_of_hitting_the_flood_lim
     for _ in range(22):
         claims.append(await file_for_review(world, await parties(world, bind=False)))
     await world.back_office()
-    assert len(await topics(world, group)) == 20  # a full minute's worth, then it waits
+    # A topic and its card are two of the group's twenty a minute: ten cases, then it waits.
+    assert len(await topics(world, group)) == 10
     async with world.uows() as uow:
         waiting = await uow.delivery.pending(100)
-    assert len(waiting) == 3 and {d.chat_id for d in waiting} == {group}
+    assert len(waiting) == 13 and {d.chat_id for d in waiting} == {group}
 
     clock[0] += 60.0  # a minute later the budget has refilled
     await world.back_office()
+    assert len(await topics(world, group)) == 20
+    clock[0] += 60.0
+    await world.back_office()
     assert len(await topics(world, group)) == 23
     assert (await world.client.calls(ok=False))["calls"] == []
+
+
+def _card(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return [m for m in messages if m.get("reply_markup")][-1]
+
+
+async def _in_review(world: World, bind: bool = True) -> tuple[int, int]:
+    """A case in review with its topic open: (claim, thread)."""
+    n = await file_for_review(world, await parties(world, bind=bind))
+    await world.back_office()
+    thread, _ = await topic_of(world, n)
+    return n, thread
+
+
+async def _reject(world: World, group: int, n: int, thread: int) -> None:
+    await press_in(world, ADMIN, group, _card(await in_topic(world, group, thread)), "Reject")
+    await say_in(world, ADMIN, group, "not covered", thread)
+    assert await status(world, n) == "rejected"
+
+
+async def test_a_topic_follows_its_case_when_no_message_about_it_goes_out(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    n, thread = await _in_review(world, bind=False)  # no chat for buyer or consignor
+    await press_in(world, ADMIN, group, _card(await in_topic(world, group, thread)), "Approve")
+    await world.back_office()
+    assert await status(world, n) == "awaiting_return"
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{n} · Waiting for the item to be sent back"
+    card = _card(await in_topic(world, group, thread))
+    assert "Approve" not in str(card["reply_markup"])  # redrawn for the state it is in
+
+
+async def test_a_failed_close_is_tried_again_and_holds_up_no_other_case(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    a, thread_a = await _in_review(world)
+    b, thread_b = await _in_review(world)
+    await _reject(world, group, a, thread_a)
+    await _reject(world, group, b, thread_b)
+    await world.client.fault(kind="5xx", method="closeForumTopic", count=1)
+    await world.back_office()  # a's close fails: b's goes on, and nothing escapes
+    closed = {t["message_thread_id"]: t["closed"] for t in await topics(world, group)}
+    assert closed == {thread_a: False, thread_b: True}
+    async with world.uows() as uow:
+        waiting = await TopicRepo(uow.session).get(a)
+        assert waiting is not None and waiting.sync_attempts == 1
+        assert "Internal Server Error" in (waiting.sync_error or "")
+
+    await world.back_office()  # not before its backoff
+    assert {t["message_thread_id"]: t["closed"] for t in await topics(world, group)} == closed
+    world.env.clock.advance(timedelta(seconds=5))  # type: ignore[attr-defined]
+    await world.back_office()
+    assert all(t["closed"] for t in await topics(world, group))
+    assert [t["name"] for t in await topics(world, group)] == [
+        f"#{a} · Rejected",
+        f"#{b} · Rejected",
+    ]
+
+
+async def test_a_429_on_a_rename_pauses_the_group_and_the_rename_follows(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    n, thread = await _in_review(world, bind=False)
+    await world.client.fault(kind="429", method="editForumTopic", count=1, retry_after=3)
+    await press_in(world, ADMIN, group, _card(await in_topic(world, group, thread)), "Approve")
+    await world.back_office()
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{n} · Waiting for review"
+    world.env.clock.advance(timedelta(seconds=3))  # type: ignore[attr-defined]
+    await world.back_office()
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{n} · Waiting for the item to be sent back"
+
+
+async def test_a_failed_card_opens_no_second_topic(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    await world.user(BUYER, "Ann")  # sends the photos; no chat of the case's parties is bound
+    evidence = await photos(world, 2)
+    n = await file_for_review(world, await parties(world, bind=False), evidence)
+    await world.client.fault(kind="5xx", method="sendMessage", count=1)
+    await world.back_office()
+    world.env.clock.advance(timedelta(seconds=30))  # type: ignore[attr-defined]
+    await world.back_office()
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{n} · Waiting for review"
+    shown = await in_topic(world, group, topic["message_thread_id"])
+    [card] = [m for m in shown if m.get("reply_markup")]
+    assert f"Claim #{n} needs a review" in card["text"]
+    assert len([m for m in shown if m.get("photo")]) == 2
+
+
+async def test_images_sent_as_files_are_shown_as_files(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    p = await parties(world)
+    [photo] = await photos(world, 1)
+    for name in ("scan1.png", "scan2.png"):
+        await world.client.send_file(BUYER, "document", png(5, 5), name, "image/png")
+    files = [m for m in (await world.client.messages(BUYER))["messages"] if m.get("document")]
+    refs = tuple(m["document"]["file_id"] for m in files[-2:])
+    n = await file_for_review(world, p, (photo, *refs))
+    await world.back_office()
+    thread, _ = await topic_of(world, n)
+    shown = await in_topic(world, group, thread)
+    assert len([m for m in shown if m.get("photo")]) == 1
+    album = [m for m in shown if m.get("document")]
+    assert [m["document"]["file_name"] for m in album] == ["scan1.png", "scan2.png"]
+    assert album[0].get("media_group_id") and len({m["media_group_id"] for m in album}) == 1
+
+
+async def test_evidence_sent_later_reaches_the_topic(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    p = await parties(world)
+    n = await file_for_review(world, p, await photos(world, 1))
+    await world.back_office()
+    thread, _ = await topic_of(world, n)
+    await press_in(
+        world, ADMIN, group, _card(await in_topic(world, group, thread)), "Ask for information"
+    )
+    await say_in(world, ADMIN, group, "Photo of the lid please", thread)
+    await world.back_office()
+    more = await photos(world, 2)
+    async with world.uows() as uow:
+        claim = await uow.claims.get(n)
+        assert claim is not None
+        await review.provide_info(
+            uow, world.env, Actor(Role.BUYER, p.buyer_id), n, claim.version, "here", more
+        )
+        await uow.commit()
+    await world.back_office()
+    shown = [m for m in await in_topic(world, group, thread) if m.get("photo")]
+    assert len(shown) == 3
+    assert shown[1]["media_group_id"] == shown[2]["media_group_id"]  # the new ones, one album
+    await world.back_office()
+    assert len([m for m in await in_topic(world, group, thread) if m.get("photo")]) == 3
+
+
+async def test_replies_and_topic_changes_in_the_group_spend_its_budget(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    manual_budget(world, group)  # its clock stands still: nothing refills
+    _, thread = await _in_review(world, bind=False)  # the topic and its card: 2
+    bucket = staff_group.budget(world.services, world.bot)._chats[group]
+    assert bucket.tokens == 18
+    for _ in range(3):
+        await say_in(world, AGENT, group, "/queue", thread)  # three replies: 3
+    assert bucket.tokens == 15
+    await press_in(world, ADMIN, group, _card(await in_topic(world, group, thread)), "Approve")
+    spent_by_the_press = 15 - bucket.tokens
+    await world.back_office()  # rename and card redraw: 2
+    assert 15 - spent_by_the_press - bucket.tokens == 2
+
+
+def test_a_file_id_tells_a_photo_from_a_file() -> None:
+    # Shaped like Telegram's own: the type is the first byte of the decoded id.
+    assert staff_group.kind_of("AgACAgIAAxkBAAIBY2Zx") == "photo"
+    assert staff_group.kind_of("BQACAgIAAxkBAAIBZGZx") == "document"
+    assert staff_group.kind_of("?") == "photo"  # unreadable: a photo, corrected on refusal
