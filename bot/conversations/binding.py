@@ -6,7 +6,7 @@ import html
 
 from bot.conversations.callbacks import LanguageChoice, MenuChoice
 from bot.conversations.context import CHANNEL, LANGUAGES, Ctx
-from bot.conversations.model import Button, Outcome, Screen, Toast
+from bot.conversations.model import Button, Outcome, Output, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES, audience_of, commands_for
 from workflow.claims import SYSTEM, Role
 from workflow.services.accounts import actors_for, grant_role, redeem_binding
@@ -15,18 +15,19 @@ from workflow.services.accounts import actors_for, grant_role, redeem_binding
 @ROUTES.command("start", ANYONE)
 async def start(ctx: Ctx, args: str) -> Outcome:
     user_id = ctx.incoming.user.id
+    welcome: list[Output] = []
     if user_id in ctx.services.config.admins and ctx.staff is None:
         # The first admins come from configuration; they bind by just saying /start.
         await grant_role(
             ctx.uow, ctx.env, SYSTEM, CHANNEL, user_id, Role.ADMIN, ctx.incoming.user.first_name
         )
+        welcome.append(Screen(ctx.t("bind.done.staff")))
+    if args:  # a binding link (an admin may be a buyer or a consignor too)
+        binding = await redeem_binding(ctx.uow, ctx.env, CHANNEL, user_id, args)
+        welcome.append(Screen(ctx.t(f"bind.done.{binding.party_kind}")))
+    if welcome:
         ctx.actors = await actors_for(ctx.uow, CHANNEL, user_id)
-        return Outcome([Screen(ctx.t("bind.done.staff")), *(await help_(ctx, "")).outputs])
-    if args:
-        binding = await redeem_binding(ctx.uow, ctx.env, CHANNEL, ctx.incoming.user.id, args)
-        ctx.actors = await actors_for(ctx.uow, CHANNEL, ctx.incoming.user.id)
-        welcome = ctx.t(f"bind.done.{binding.party_kind}")
-        return Outcome([Screen(welcome), *(await help_(ctx, "")).outputs])
+        return Outcome([*welcome, *(await help_(ctx, "")).outputs])
     if not ctx.actors:
         return Outcome([Screen(ctx.t("bind.unbound"))])
     return await help_(ctx, "")

@@ -86,3 +86,17 @@ async def test_the_menu_has_buttons_for_what_the_role_does_most(world: World) ->
     assert buttons(menu) == ["💰 余额", "📦 我的商品"]
     [balance] = await press(world, wang, "余额", menu)
     assert "CNY" in balance["text"]
+
+
+async def test_a_configured_admin_binding_a_buyer_account_on_first_contact_gets_both(
+    world: World,
+) -> None:
+    from dataclasses import replace
+
+    [p] = await place(world.uows, world.env.clock.now(), order("T-6", world.env.clock.now()))
+    world.services.config = replace(world.services.config, admins=frozenset({509}))
+    admin = await world.user(509, "Ada")
+    staff, buyer, menu = await world.say(admin, f"/start {await world.token('buyer', p.buyer_id)}")
+    assert "staff" in staff["text"].lower()
+    assert "connected to your buyer account" in buyer["text"]
+    assert "/queue" in menu["text"] and "/claims" in menu["text"]
