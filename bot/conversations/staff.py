@@ -128,6 +128,7 @@ async def receive(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
 
 async def _ask_note(ctx: Ctx, purpose: str, view: ClaimView) -> Outcome:
     data = {"purpose": purpose, "claim": view.claim.id, "version": view.claim.version}
+    data |= ctx.asked_here()  # answered in this chat and topic only
     await ctx.uow.chat.save_conversation(
         CHANNEL, ctx.incoming.user.id, NOTE_FLOW, purpose, data, ctx.env.clock.now()
     )

@@ -22,6 +22,8 @@ from tests.bot.conversations.staff_kit import (
     toasts_in,
 )
 from tests.sandbox.sandbox_testkit import png
+from workflow.claims import Actor, Role
+from workflow.services import review
 
 
 async def _approvals(world: World, claim_id: int) -> int:
@@ -202,4 +204,37 @@ async def test_inspection_per_line_proposes_compensation(world: World) -> None:
     async with world.uows() as uow:
         results = sorted(str(line.inspection) for line in await uow.claims.lines(n))
     assert results == ["damaged", "intact"]
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_a_reason_for_a_case_that_moved_on_is_refused_once_and_the_prompt_ends(
+    world: World,
+) -> None:
+    await staffed(world, group=False)
+    p = await parties(world)
+    n = await file_for_review(world, p)
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {n}")
+    await press(world, AGENT, "Ask for information", card)
+    await world.say(AGENT, "Which part is cracked?")
+    [card] = await world.say(AGENT, f"/case {n}")
+    [prompt] = await press(world, AGENT, "Reject", card)
+    assert "send the reason" in prompt["text"]
+    # Meanwhile the buyer answers: the case is back in review, at a newer version.
+    async with world.uows() as uow:
+        claim = await uow.claims.get(n)
+        assert claim is not None
+        await review.provide_info(
+            uow, world.env, Actor(Role.BUYER, p.buyer_id), n, claim.version, "the lid"
+        )
+        await uow.commit()
+    [stale] = await world.say(AGENT, "not covered")
+    assert "changed meanwhile" in stale["text"] and "no longer waiting" in stale["text"]
+    assert await status(world, n) == "needs_review"
+    # The prompt is over: the next message is ordinary chat, not another refusal.
+    [after] = await world.say(AGENT, "hello?")
+    assert "out of date" not in after["text"] and "changed meanwhile" not in after["text"]
+    [nothing] = await world.say(AGENT, "/cancel")
+    assert "nothing to cancel" in nothing["text"]
+    assert await status(world, n) == "needs_review"
     assert (await world.client.calls(ok=False))["calls"] == []

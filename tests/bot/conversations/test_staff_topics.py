@@ -4,6 +4,7 @@ recreated when deleted; who took a case is shown to staff only; the group's budg
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.staff_kit import (
@@ -155,4 +156,38 @@ async def test_the_group_budget_defers_messages_instead_of_hitting_the_flood_lim
     clock[0] += 60.0  # a minute later the budget has refilled
     await world.back_office()
     assert len(await topics(world, group)) == 23
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+def _card(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return [m for m in messages if m.get("reply_markup")][-1]
+
+
+async def test_a_reason_is_taken_only_in_the_topic_where_it_was_asked(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    a = await file_for_review(world, await parties(world))
+    b = await file_for_review(world, await parties(world, bind=False))
+    await world.back_office()
+    topic_a, _ = await topic_of(world, a)
+    topic_b, _ = await topic_of(world, b)
+    await press_in(world, AGENT, group, _card(await in_topic(world, group, topic_a)), "Reject")
+
+    # Max chats about case B in its topic: that is not the reason for case A, and no reply.
+    assert await say_in(world, AGENT, group, "looks fine to me, approve?", topic_b) == []
+    assert await say_in(world, AGENT, group, "shall we?") == []  # the General topic
+    # In his private chat he is told where the question waits.
+    [where] = await world.say(AGENT, "not covered")
+    assert "staff group" in where["text"]
+    assert await status(world, a) == "needs_review"
+    assert await status(world, b) == "needs_review"
+
+    # In case A's topic the reason is taken, and the answer stays in that topic.
+    answers = await say_in(world, AGENT, group, "not covered: wear and tear", topic_a)
+    assert answers and all(m.get("message_thread_id") == topic_a for m in answers)
+    assert await status(world, a) == "rejected"
+    async with world.uows() as uow:
+        [event] = [e for e in await uow.claims.timeline(a) if e.trigger == "reject"]
+    assert event.note == "not covered: wear and tear"
+    assert await say_in(world, AGENT, group, "done with A", topic_a) == []
     assert (await world.client.calls(ok=False))["calls"] == []
