@@ -1034,17 +1034,55 @@ class TopicRepo(_Repo):
             .on_conflict_do_nothing()
         )
 
-    async def take(self, claim_id: int, staff_id: int, chat_id: int, now: datetime) -> int | None:
+    async def take(
+        self, claim_id: int, staff_id: int, chat_id: int, now: datetime, how: str = "take"
+    ) -> int | None:
         """Name ``staff_id`` as the one working the case unless someone already is; returns
-        the staff id who holds it afterwards (a conditional update: two takers, one wins)."""
+        the staff id who holds it afterwards (a conditional update: two takers, one wins).
+        A take that wins is recorded in ``claim_holds`` (``how``: "take" or "acted")."""
         await self._ensure(claim_id, chat_id, now)
-        await self.s.execute(
+        won = await self.s.execute(
             update(t.ClaimTopic)
             .where(t.ClaimTopic.claim_id == claim_id, t.ClaimTopic.taken_by.is_(None))
             .values(taken_by=staff_id, updated_at=now)
         )
+        if int(getattr(won, "rowcount", 0) or 0):
+            self._held(claim_id, staff_id, None, how, now)
         row = await self.get(claim_id)
         return None if row is None else row.taken_by
+
+    async def take_over(
+        self, claim_id: int, staff_id: int, previous: int, chat_id: int, now: datetime
+    ) -> int | None:
+        """Name ``staff_id`` instead of ``previous``, if ``previous`` still holds the case;
+        returns who holds it afterwards (someone else took it over first: not this caller)."""
+        await self._ensure(claim_id, chat_id, now)
+        won = await self.s.execute(
+            update(t.ClaimTopic)
+            .where(t.ClaimTopic.claim_id == claim_id, t.ClaimTopic.taken_by == previous)
+            .values(taken_by=staff_id, updated_at=now)
+        )
+        if int(getattr(won, "rowcount", 0) or 0):
+            self._held(claim_id, staff_id, previous, "take_over", now)
+        row = await self.get(claim_id)
+        return None if row is None else row.taken_by
+
+    def _held(
+        self, claim_id: int, staff_id: int, previous: int | None, how: str, now: datetime
+    ) -> None:
+        self.s.add(
+            t.ClaimHold(claim_id=claim_id, staff_id=staff_id, previous_id=previous, how=how, at=now)
+        )
+
+    async def holds(self, claim_id: int) -> list[t.ClaimHold]:
+        """Who held the case, oldest first (the audit of taking and taking over)."""
+        stmt = select(t.ClaimHold).where(t.ClaimHold.claim_id == claim_id).order_by(t.ClaimHold.id)
+        return list((await self.s.scalars(stmt)).all())
+
+    async def staff_name(self, staff_id: int) -> str | None:
+        return (
+            await self.s.execute(select(t.Staff.name).where(t.Staff.id == staff_id))
+        ).scalar_one_or_none()
 
     async def taken_by_name(self, claim_id: int) -> str | None:
         stmt = (

@@ -435,6 +435,19 @@ class ClaimTopic(Base):
     sync_error: Mapped[str | None] = mapped_column(Text)
 
 
+class ClaimHold(Base):
+    """Who on staff held a case, and since when: one row per change of holder (a first take,
+    a take by acting on an untaken case, a take-over from a colleague). Append-only."""
+
+    __tablename__ = "claim_holds"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    how: Mapped[str] = mapped_column(String(16))  # "take", "acted", "take_over"
+    at: Mapped[datetime]
+
+
 class ClaimRating(Base):
     __tablename__ = "claim_ratings"
     claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), primary_key=True)

@@ -14,6 +14,9 @@ from workflow.services.common import Env
 
 CHANNEL = "telegram"
 LANGUAGES = ("en", "zh-CN")
+# The dialog-data key naming the chat and topic a question was asked in (engine.route takes
+# the answer only from there).
+ASKED_IN = "asked_in"
 
 Translate = Callable[..., str]
 
@@ -65,6 +68,11 @@ class Ctx:
 
     def t(self, key: str, **params: Any) -> str:
         return self.services.translate(self.lang, key, **params)
+
+    def asked_here(self) -> dict[str, Any]:
+        """Dialog data that ties a question to this chat and topic: in the staff group a
+        prompt asked in one case's topic must not take a message written in another's."""
+        return {ASKED_IN: [self.incoming.chat_id, self.incoming.thread_id]}
 
     def actor(self, role: Role) -> Actor | None:
         return next((a for a in self.actors if a.role is role), None)

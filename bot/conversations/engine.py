@@ -5,6 +5,10 @@ transaction as the work the update causes, so a redelivered update is recognised
 ignored; a domain refusal rolls the work back and answers with a sentence in the user's
 language; anything unexpected is logged with a reference and answered politely — the
 dispatcher never dies.
+
+A dialog (a question the bot asked and waits to have answered) takes its answer only from
+the chat and topic it was asked in; and once the claim it is about has moved on, the one
+answer that finds it out of date also ends it, although the refused work is rolled back.
 """
 
 from __future__ import annotations
@@ -12,19 +16,23 @@ from __future__ import annotations
 import html
 import logging
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 from bot.conversations import callbacks
-from bot.conversations.context import CHANNEL, Ctx, Services, language_of
+from bot.conversations.context import ASKED_IN, CHANNEL, Ctx, Services, language_of
 from bot.conversations.model import Incoming, Later, Outcome, Output, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES, audience_of
 from bot.i18n import refusal_key
-from workflow.errors import DomainError
+from workflow.errors import AlreadyHandled, DomainError
 from workflow.services.accounts import actors_for
 
 log = logging.getLogger(__name__)
 
 # Commands an unbound user may use: binding itself, language, help.
 OPEN_COMMANDS = frozenset({"start", "lang", "help", "cancel"})
+# ctx.memo key: the update was the answer to a dialog.
+_ANSWERED_DIALOG = "engine.answered_dialog"
 
 
 async def process(services: Services, incoming: Incoming) -> list[Output]:
@@ -43,10 +51,20 @@ async def process(services: Services, incoming: Incoming) -> list[Output]:
                 uow, services, incoming, lang, await actors_for(uow, CHANNEL, incoming.user.id)
             )
             error: list[Output] | None = None
+            stale_dialog = False
             try:
                 outcome = await route(ctx)
             except DomainError as refusal:
-                error = _refusal(services, lang, refusal, incoming)
+                # An answer refused because the claim moved on can never succeed: the
+                # dialog ends (below, after the rollback) instead of refusing every message.
+                stale_dialog = isinstance(refusal, AlreadyHandled) and bool(
+                    ctx.memo.get(_ANSWERED_DIALOG)
+                )
+                error = (
+                    [Screen(services.translate(lang, "dialog.out_of_date"))]
+                    if stale_dialog
+                    else _refusal(services, lang, refusal, incoming)
+                )
             else:
                 await uow.commit()
         if error is None:
@@ -58,6 +76,8 @@ async def process(services: Services, incoming: Incoming) -> list[Output]:
         # The refused work was rolled back; remember the update so a redelivery stays quiet.
         async with services.uows() as uow:
             await uow.chat.seen_update(CHANNEL, incoming.update_id, services.env.clock.now())
+            if stale_dialog:
+                await uow.chat.end_conversation(CHANNEL, incoming.user.id)
             await uow.commit()
         return _with_answer(incoming, error)
     except Exception:
@@ -114,12 +134,26 @@ async def route(ctx: Ctx) -> Outcome:
         return Outcome([Screen(ctx.t("bind.unbound"))])
     conversation = await ctx.uow.chat.conversation(CHANNEL, incoming.user.id)
     if conversation is not None and conversation.flow in ROUTES.dialogs:
-        return await ROUTES.dialogs[conversation.flow](
-            ctx, conversation.step, dict(conversation.data)
-        )
+        if _asked_here(conversation.data, incoming):
+            ctx.memo[_ANSWERED_DIALOG] = True
+            return await ROUTES.dialogs[conversation.flow](
+                ctx, conversation.step, dict(conversation.data)
+            )
+        if incoming.is_private:  # the question waits in the staff group: say where
+            return Outcome([Screen(ctx.t("dialog.open_elsewhere"))])
+        return Outcome()  # talk in another topic (or group) is not the answer
     if not incoming.is_private:
         return Outcome()  # chatter in the staff group that is not for us
     help_route = ROUTES.commands.get("help")
     if help_route is not None and help_route.audience & (who | set(ANYONE)):
         return await help_route.handler(ctx, "")
     return Outcome()
+
+
+def _asked_here(data: Mapping[str, Any], incoming: Incoming) -> bool:
+    """Whether a message is written where the dialog asked its question (a dialog that
+    recorded no place asked in the user's private chat)."""
+    place = data.get(ASKED_IN)
+    if place is None:
+        return incoming.is_private
+    return [incoming.chat_id, incoming.thread_id] == list(place)

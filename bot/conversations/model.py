@@ -86,6 +86,9 @@ class Screen:
     photo: bytes | str | None = None  # PNG bytes to upload, or a file_id to reuse
     chat_id: int | None = None  # default: the chat the update came from
     thread_id: int | None = None
+    # With ``edit`` and ``chat_id``: the message to edit there, instead of the pressed one
+    # (e.g. the card in a case's topic, redrawn when someone takes the case elsewhere).
+    message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

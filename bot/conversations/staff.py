@@ -2,6 +2,8 @@
 
 Staff stay anonymous to buyers and consignors: their names never appear in what those see
 (the claim card shows notes only to staff; the audit trail records the role and staff id).
+Every action on a case goes through :func:`staff_topics.hold` first: a case a colleague
+holds is not acted on unknowingly.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import html
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bot.conversations import staff_topics  # noqa: F401  (registers "Take" and the card line)
+from bot.conversations import staff_topics  # also registers "Take" and the card line
 from bot.conversations.callbacks import Callback
-from bot.conversations.cards import action, card
+from bot.conversations.cards import ActionHandler, action, card
 from bot.conversations.context import CHANNEL, Ctx
 from bot.conversations.model import Button, Outcome, Screen
 from bot.conversations.routes import ADMINS, ROUTES, STAFF
@@ -114,13 +116,36 @@ async def case(ctx: Ctx, args: str) -> Outcome:
 # ---- decisions on the card ----
 
 
+def held(handler: ActionHandler) -> ActionHandler:
+    """A card action only for the staff member who holds the case (or takes it by acting)."""
+
+    async def guarded(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
+        refused = await staff_topics.hold(ctx, actor, view)
+        if refused is not None:
+            return refused
+        outcome = await handler(ctx, actor, view)
+        outcome.outputs += await staff_topics.news(ctx, view.claim.id)
+        return outcome
+
+    guarded.__doc__ = handler.__doc__
+    return guarded
+
+
+async def _held_or_refused(ctx: Ctx, number: int) -> Outcome | None:
+    """For a command on case ``number``: None to go ahead, else the holder's refusal."""
+    view = await claim_view(ctx.uow, _staff(ctx), number)  # a missing claim: "not found"
+    return await staff_topics.hold(ctx, _staff(ctx), view)
+
+
 @action("approve", *STAFF_ROLES)
+@held
 async def approve(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     await review.approve(ctx.uow, ctx.env, actor, view.claim.id, view.claim.version)
     return Outcome([await card(ctx, view.claim.id, edit=True)])
 
 
 @action("receive_return", *STAFF_ROLES)
+@held
 async def receive(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     await returns.receive_return(ctx.uow, ctx.env, actor, view.claim.id, view.claim.version)
     return Outcome([await card(ctx, view.claim.id, edit=True)])
@@ -128,6 +153,7 @@ async def receive(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
 
 async def _ask_note(ctx: Ctx, purpose: str, view: ClaimView) -> Outcome:
     data = {"purpose": purpose, "claim": view.claim.id, "version": view.claim.version}
+    data |= ctx.asked_here()  # answered in this chat and topic only
     await ctx.uow.chat.save_conversation(
         CHANNEL, ctx.incoming.user.id, NOTE_FLOW, purpose, data, ctx.env.clock.now()
     )
@@ -135,21 +161,25 @@ async def _ask_note(ctx: Ctx, purpose: str, view: ClaimView) -> Outcome:
 
 
 @action("reject", *STAFF_ROLES)
+@held
 async def reject(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return await _ask_note(ctx, "reject", view)
 
 
 @action("request_info", *STAFF_ROLES)
+@held
 async def ask(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return await _ask_note(ctx, "request_info", view)
 
 
 @action("resolve_compensation", *STAFF_ROLES)
+@held
 async def resolve(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return await _ask_note(ctx, "resolve_compensation", view)
 
 
 @action("grant_goodwill", *STAFF_ROLES)
+@held
 async def goodwill(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return await _ask_note(ctx, "grant_goodwill", view)
 
@@ -161,6 +191,11 @@ async def note_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     if not text or ctx.incoming.photo or ctx.incoming.document:
         return Outcome([Screen(ctx.t(f"staff.prompt.{step}", number=data["claim"]))])
     actor, claim_id, version = _staff(ctx), int(data["claim"]), int(data["version"])
+    # A colleague may have taken the case over since the question was asked.
+    refused = await staff_topics.hold(ctx, actor, await claim_view(ctx.uow, actor, claim_id))
+    if refused is not None:
+        await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
+        return refused
     if step == "reject":
         await review.reject(ctx.uow, ctx.env, actor, claim_id, version, text)
     elif step == "request_info":
@@ -205,6 +240,9 @@ async def inspect(ctx: Ctx, args: str) -> Outcome:
         liability = Liability(rest[1])
     elif rest:
         return Outcome([Screen(ctx.t("staff.usage.inspect"))])
+    refused = await staff_topics.hold(ctx, _staff(ctx), view)
+    if refused is not None:
+        return refused
     await returns.inspect_return(
         ctx.uow, ctx.env, _staff(ctx), number, None, results, liability, compensation
     )
@@ -218,6 +256,9 @@ async def refund(ctx: Ctx, args: str) -> Outcome:
     number = _number(parts[0]) if parts else None
     if number is None or len(parts) != 2:
         return Outcome([Screen(ctx.t("staff.usage.refund"))])
+    refused = await _held_or_refused(ctx, number)
+    if refused is not None:
+        return refused
     if parts[1] == "retry":
         count = await refunds.retry_failed_refunds(ctx.uow, ctx.env, _staff(ctx), number)
         return Outcome([Screen(ctx.t("staff.retried", count=count, number=number))])

@@ -4,17 +4,23 @@ What a topic is called and what its card says are decided here, framework-neutra
 Bot API side (creating, renaming, closing, recreating topics within the group's flood
 budget) lives in :mod:`bot.staff_group`, driven by the delivery of outbox messages.
 
-The first staff member to press "Take" is named on the case's card for every other staff
-member, so no two people work one case unknowingly. Only staff ever see that name.
+The first staff member to take a case — by pressing "Take", or by acting on a case nobody
+holds — is named on the case's card for every other staff member, so no two people work one
+case unknowingly: a colleague's action on a held case (a decision, inspection, refund) is
+refused with the holder's name and a "Take over" button; taking over is recorded (with
+every change of holder, in ``claim_holds``) and the case's topic is told. Only staff ever
+see these names.
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 
+from bot.conversations.callbacks import ClaimAction
 from bot.conversations.cards import CARD_LINES, EXTRA_APPLIES, action, card
 from bot.conversations.context import Ctx, Services
-from bot.conversations.model import ChatUser, Incoming, Outcome, Screen, Toast
+from bot.conversations.model import Button, ChatUser, Incoming, Outcome, Output, Screen, Toast
 from storage.repositories import TopicRepo
 from storage.uow import SqlUnitOfWork
 from workflow import lifecycle
@@ -22,6 +28,7 @@ from workflow.claims import STAFF_ROLES, Actor, ClaimRecord, Role
 from workflow.services.queries import ClaimView
 
 TAKE = "x_take"
+TAKE_OVER = "x_take_over"
 # Bot API createForumTopic / editForumTopic: a topic name is 1-128 characters.
 TOPIC_NAME_CHARS = 128
 
@@ -72,33 +79,147 @@ async def _taken_line(ctx: Ctx, view: ClaimView, viewer: Actor) -> list[str]:
 
 CARD_LINES.append(_taken_line)
 EXTRA_APPLIES[TAKE] = lambda view: view.claim.status in lifecycle.OPEN_STATES
+# "Take over" is offered where an action was refused, never on the card itself.
+EXTRA_APPLIES[TAKE_OVER] = lambda view: False
+
+
+def _holder_of(actor: Actor) -> int:
+    assert actor.party_id is not None  # staff accounts always have one
+    return actor.party_id
+
+
+async def hold(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome | None:
+    """Before a staff action on a case: None if ``actor`` may go ahead (they hold the case,
+    or nobody did and now they do); else the refusal, naming the holder, with "Take over".
+
+    Taking by acting is recorded like a take, and rolled back with the action if that is
+    refused. The case's topic card is redrawn to name the new holder (see :func:`news`)."""
+    me = _holder_of(actor)
+    claim_id = view.claim.id
+    topics = TopicRepo(ctx.uow.session)
+    before = await topics.get(claim_id)
+    if before is not None and before.taken_by == me:
+        return None
+    group = ctx.services.config.staff_chat_id or 0
+    holder = await topics.take(claim_id, me, group, ctx.env.clock.now(), how="acted")
+    if holder == me:
+        ctx.memo[(TAKE, claim_id)] = view.claim.version
+        return None
+    return await _held_by_other(ctx, view, holder)
+
+
+async def news(ctx: Ctx, claim_id: int) -> list[Output]:
+    """After an action that took the case by the way: if it left the claim where it was (a
+    prompt for a reason or an amount), redraw the topic's card so it names the holder. A
+    step that moved the claim needs nothing here: the topic is renamed and its card redrawn
+    after delivery (``bot.staff_group.sync``)."""
+    version = ctx.memo.pop((TAKE, claim_id), None)
+    claim = await ctx.uow.claims.get(claim_id)
+    if version is None or claim is None or claim.version != version:
+        return []
+    return await _redraw_topic_card(ctx, claim_id)
+
+
+async def _held_by_other(ctx: Ctx, view: ClaimView, holder: int | None) -> Outcome:
+    topics = TopicRepo(ctx.uow.session)
+    name = html.escape((await topics.staff_name(holder) if holder else None) or "?")
+    number = view.claim.id
+    over = ClaimAction(number, TAKE_OVER, view.claim.version).pack()
+    offer = Screen(
+        ctx.t("staff.hold.offer", number=number, name=name),
+        ((Button(ctx.t(f"action.{TAKE_OVER}"), over),),),
+    )
+    if ctx.incoming.callback_id:
+        refused = Toast(ctx.t("staff.hold.refused", number=number, name=name), alert=True)
+        return Outcome([refused, offer])
+    return Outcome([offer])
+
+
+async def _redraw_topic_card(ctx: Ctx, claim_id: int) -> list[Output]:
+    """The card in the case's topic, drawn anew (unless the press being answered was on it:
+    then the handler's own answer redraws it)."""
+    topic = await TopicRepo(ctx.uow.session).get(claim_id)
+    if topic is None or topic.thread_id is None or topic.card_message_id is None or topic.closed:
+        return []
+    if ctx.incoming.chat_id == topic.chat_id and ctx.incoming.message_id == topic.card_message_id:
+        return []
+    drawn = await topic_card(ctx.uow, ctx.services, claim_id, "")
+    return [
+        replace(
+            drawn,
+            edit=True,
+            chat_id=topic.chat_id,
+            thread_id=topic.thread_id,
+            message_id=topic.card_message_id,
+        )
+    ]
+
+
+async def _tell_topic(ctx: Ctx, claim_id: int, key: str, **names: str) -> list[Output]:
+    """A line in the case's topic (when the press was elsewhere), in the staff language."""
+    topic = await TopicRepo(ctx.uow.session).get(claim_id)
+    if topic is None or topic.thread_id is None or topic.closed:
+        return []
+    if ctx.incoming.chat_id == topic.chat_id:
+        return []  # pressed in the group: everyone there sees the answer already
+    lang = staff_language(ctx.services)
+    said = ctx.services.translate(lang, key, number=claim_id, **names)
+    return [Screen(said, chat_id=topic.chat_id, thread_id=topic.thread_id)]
 
 
 @action(TAKE, *sorted(STAFF_ROLES, key=lambda r: r.value))
 async def take(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
-    """Take the case: the first to press is named on the card; later takers are told who."""
-    assert actor.party_id is not None  # staff accounts always have one
+    """Take the case: the first to press is named on the card; later takers are told who
+    holds it and offered to take it over."""
+    me = _holder_of(actor)
     claim_id = view.claim.id
     topics = TopicRepo(ctx.uow.session)
     before = await topics.get(claim_id)
-    if before is not None and before.taken_by == actor.party_id:
+    if before is not None and before.taken_by == me:
         return Outcome([Toast(ctx.t("staff.take.already_yours", number=claim_id))])
     group = ctx.services.config.staff_chat_id or 0
-    holder = await topics.take(claim_id, actor.party_id, group, ctx.env.clock.now())
-    if holder != actor.party_id:
-        name = await topics.taken_by_name(claim_id) or "?"
-        text = ctx.t("staff.take.taken_by_other", number=claim_id, name=html.escape(name))
-        return Outcome([Toast(text, alert=True)])
-    fresh = await card(ctx, claim_id, edit=True)
-    outputs: list[Toast | Screen] = [Toast(ctx.t("staff.take.done", number=claim_id)), fresh]
-    topic = await topics.get(claim_id)
-    pressed_elsewhere = topic is not None and ctx.incoming.chat_id != topic.chat_id
-    if topic is not None and topic.thread_id is not None and pressed_elsewhere:
-        # Taken from a private chat: say so in the case's topic too.
-        lang = staff_language(ctx.services)
-        name = await topics.taken_by_name(claim_id) or "?"
-        said = ctx.services.translate(
-            lang, "staff.topic.taken", number=claim_id, name=html.escape(name)
-        )
-        outputs.append(Screen(said, chat_id=topic.chat_id, thread_id=topic.thread_id))
+    holder = await topics.take(claim_id, me, group, ctx.env.clock.now())
+    if holder != me:
+        return await _held_by_other(ctx, view, holder)
+    name = html.escape(await topics.staff_name(me) or "?")
+    outputs: list[Output] = [
+        Toast(ctx.t("staff.take.done", number=claim_id)),
+        await card(ctx, claim_id, edit=True),
+        *await _redraw_topic_card(ctx, claim_id),
+        *await _tell_topic(ctx, claim_id, "staff.topic.taken", name=name),
+    ]
+    return Outcome(list(outputs))
+
+
+@action(TAKE_OVER, *sorted(STAFF_ROLES, key=lambda r: r.value))
+async def take_over(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
+    """Take a case over from the colleague who holds it (pressed on the refusal that named
+    them): recorded in ``claim_holds``; the topic's card names the new holder."""
+    me = _holder_of(actor)
+    claim_id = view.claim.id
+    topics = TopicRepo(ctx.uow.session)
+    before = await topics.get(claim_id)
+    previous = before.taken_by if before is not None else None
+    if previous == me:
+        return Outcome([Toast(ctx.t("staff.take.already_yours", number=claim_id))])
+    group = ctx.services.config.staff_chat_id or 0
+    now = ctx.env.clock.now()
+    if previous is None:
+        holder = await topics.take(claim_id, me, group, now)
+    else:
+        holder = await topics.take_over(claim_id, me, previous, group, now)
+    if holder != me:
+        return await _held_by_other(ctx, view, holder)
+    name = html.escape(await topics.staff_name(me) or "?")
+    was = html.escape((await topics.staff_name(previous) if previous else None) or "?")
+    key = "staff.topic.taken_over" if previous is not None else "staff.topic.taken"
+    said = ctx.t(key, number=claim_id, name=name, previous=was)
+    outputs: list[Output] = [
+        Toast(ctx.t("staff.take.done", number=claim_id)),
+        Screen(said, edit=True),  # the refusal it was pressed on says what happened
+        *await _redraw_topic_card(ctx, claim_id),
+        *await _tell_topic(ctx, claim_id, key, name=name, previous=was),
+    ]
+    if ctx.incoming.is_private:  # in the group, the topic's card (redrawn) is the card
+        outputs.append(await card(ctx, claim_id))
     return Outcome(list(outputs))

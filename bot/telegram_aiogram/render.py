@@ -123,11 +123,15 @@ async def _screen(bot: Bot, incoming: Incoming, screen: Screen) -> None:
     chat_id = screen.chat_id if screen.chat_id is not None else incoming.chat_id
     thread_id = screen.thread_id if screen.chat_id is not None else incoming.thread_id
     reply_markup = markup(screen.keyboard)
-    if screen.edit and incoming.message_id and screen.photo is None and chat_id == incoming.chat_id:
+    if screen.edit and screen.message_id is not None and screen.chat_id is not None:
+        target: int | None = screen.message_id  # a named message in a named chat
+    else:
+        target = incoming.message_id if chat_id == incoming.chat_id else None
+    if screen.edit and target and screen.photo is None:
         await bot.edit_message_text(
             text=screen.text,
             chat_id=chat_id,
-            message_id=incoming.message_id,
+            message_id=target,
             parse_mode=ParseMode.HTML,
             reply_markup=reply_markup,
         )

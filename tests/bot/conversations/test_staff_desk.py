@@ -4,14 +4,17 @@ roles — and every bad input answered clearly with nothing changed."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from bot.conversations.model import Toast
+from storage.repositories import TopicRepo
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.kit import press
 from tests.bot.conversations.staff_kit import (
     ADMIN,
     AGENT,
     BUYER,
+    CONSIGNOR,
     direct,
     file_for_review,
     parties,
@@ -22,6 +25,8 @@ from tests.bot.conversations.staff_kit import (
     toasts_in,
 )
 from tests.sandbox.sandbox_testkit import png
+from workflow.claims import Actor, Role
+from workflow.services import review
 
 
 async def _approvals(world: World, claim_id: int) -> int:
@@ -202,4 +207,112 @@ async def test_inspection_per_line_proposes_compensation(world: World) -> None:
     async with world.uows() as uow:
         results = sorted(str(line.inspection) for line in await uow.claims.lines(n))
     assert results == ["damaged", "intact"]
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_a_reason_for_a_case_that_moved_on_is_refused_once_and_the_prompt_ends(
+    world: World,
+) -> None:
+    await staffed(world, group=False)
+    p = await parties(world)
+    n = await file_for_review(world, p)
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {n}")
+    await press(world, AGENT, "Ask for information", card)
+    await world.say(AGENT, "Which part is cracked?")
+    [card] = await world.say(AGENT, f"/case {n}")
+    [prompt] = await press(world, AGENT, "Reject", card)
+    assert "send the reason" in prompt["text"]
+    # Meanwhile the buyer answers: the case is back in review, at a newer version.
+    async with world.uows() as uow:
+        claim = await uow.claims.get(n)
+        assert claim is not None
+        await review.provide_info(
+            uow, world.env, Actor(Role.BUYER, p.buyer_id), n, claim.version, "the lid"
+        )
+        await uow.commit()
+    [stale] = await world.say(AGENT, "not covered")
+    assert "changed meanwhile" in stale["text"] and "no longer waiting" in stale["text"]
+    assert await status(world, n) == "needs_review"
+    # The prompt is over: the next message is ordinary chat, not another refusal.
+    [after] = await world.say(AGENT, "hello?")
+    assert "out of date" not in after["text"] and "changed meanwhile" not in after["text"]
+    [nothing] = await world.say(AGENT, "/cancel")
+    assert "nothing to cancel" in nothing["text"]
+    assert await status(world, n) == "needs_review"
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def _holds(world: World, claim_id: int) -> list[tuple[str, str | None, str]]:
+    """(holder, previous holder, how) of each change of holder, oldest first."""
+    async with world.uows() as uow:
+        topics = TopicRepo(uow.session)
+        return [
+            (
+                await topics.staff_name(h.staff_id) or "?",
+                await topics.staff_name(h.previous_id) if h.previous_id else None,
+                h.how,
+            )
+            for h in await topics.holds(claim_id)
+        ]
+
+
+async def _last(world: World, chat_id: int) -> dict[str, Any]:
+    return [m for m in (await world.client.messages(chat_id))["messages"] if m["outgoing"]][-1]
+
+
+async def test_a_case_a_colleague_took_is_not_acted_on_unknowingly(world: World) -> None:
+    await staffed(world, group=False)
+    p = await parties(world)
+    n = await file_for_review(world, p)
+    await world.back_office()
+    [zoe] = await world.say(ADMIN, f"/case {n}")  # drawn before Max took the case
+    [maxs] = await world.say(AGENT, f"/case {n}")
+    await press_in(world, AGENT, AGENT, maxs, "Take")
+
+    # Zoe's decisions, commands and prompts are refused, naming Max, with "Take over".
+    await press_in(world, ADMIN, ADMIN, zoe, "Approve")
+    assert "Max has already taken" in (await toasts_in(world, ADMIN))[-1]
+    offer = await _last(world, ADMIN)
+    assert "Max has taken" in offer["text"] and "Take over" in str(offer["reply_markup"])
+    await press_in(world, ADMIN, ADMIN, zoe, "Reject")
+    assert "nothing was changed" in (await toasts_in(world, ADMIN))[-1]
+    [talk] = await world.say(ADMIN, "not covered")  # no prompt was opened
+    assert "send the reason" not in talk["text"]
+    for command in (f"/refund {n} 30", f"/refund {n} retry"):
+        [refused] = await world.say(ADMIN, command)
+        assert "Max has taken" in refused["text"], command
+    assert await status(world, n) == "needs_review"
+    assert await _holds(world, n) == [("Max", None, "take")]
+
+    # Zoe takes it over: recorded, her offer says so, her fresh card names her.
+    await press_in(world, ADMIN, ADMIN, offer, "Take over")
+    [said] = [
+        m
+        for m in (await world.client.messages(ADMIN))["messages"]
+        if m["message_id"] == offer["message_id"]
+    ]
+    assert f"Zoe took over claim #{n} from Max" in said["text"]
+    fresh = await _last(world, ADMIN)
+    assert "Taken by: Zoe" in fresh["text"]
+    assert await _holds(world, n) == [("Max", None, "take"), ("Zoe", "Max", "take_over")]
+
+    # Now Max is the one refused; Zoe decides.
+    await press_in(world, AGENT, AGENT, maxs, "Approve")
+    assert "Zoe has already taken" in (await toasts_in(world, AGENT))[-1]
+    assert await status(world, n) == "needs_review"
+    await press_in(world, ADMIN, ADMIN, fresh, "Approve")
+    assert await status(world, n) == "approved"
+
+    # A case nobody holds: whoever acts first holds it.
+    m = await file_for_review(world, await parties(world, bind=False))
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {m}")
+    await press_in(world, AGENT, AGENT, card, "Approve")
+    assert await status(world, m) == "approved"
+    assert await _holds(world, m) == [("Max", None, "acted")]
+
+    for party in (BUYER, CONSIGNOR):  # staff stay anonymous to buyers and consignors
+        seen = " ".join(await texts(world, party))
+        assert "Max" not in seen and "Zoe" not in seen
     assert (await world.client.calls(ok=False))["calls"] == []

@@ -70,7 +70,12 @@ async def test_a_case_lives_in_its_topic_from_review_to_completion(world: World)
     [private] = await world.say(ADMIN, f"/case {n}")
     assert "Taken by: Max" in private["text"]
 
-    # Approve in the topic: the card changes in place; the topic is renamed by delivery.
+    # Zoe takes it over (from the offer her refused "Take" left in the topic) and approves:
+    # the card changes in place; the topic is renamed by delivery.
+    [offer] = [m for m in await in_topic(world, group, thread) if "Take over" in str(m)]
+    await press_in(world, ADMIN, group, offer, "Take over")
+    [card] = [m for m in await in_topic(world, group, thread) if "Taken by" in m.get("text", "")]
+    assert "Taken by: Zoe" in card["text"]
     await press_in(world, ADMIN, group, card, "Approve")
     assert await status(world, n) == "approved"
     await world.back_office()
@@ -90,8 +95,12 @@ async def test_a_case_lives_in_its_topic_from_review_to_completion(world: World)
         "the return arrived" in (m.get("text") or "") for m in await in_topic(world, group, thread)
     )
 
-    # An inspection typed in the topic is answered in the topic.
-    [answer] = await say_in(world, AGENT, group, f"/inspect {n} intact", thread)
+    # An inspection typed in the topic is answered in the topic; Max's is refused (Zoe holds
+    # the case now, and the refusal says so), Zoe's is taken.
+    [refused] = await say_in(world, AGENT, group, f"/inspect {n} intact", thread)
+    assert "Zoe has taken" in refused["text"] and refused.get("message_thread_id") == thread
+    assert await status(world, n) == "return_received"
+    [answer] = await say_in(world, ADMIN, group, f"/inspect {n} intact", thread)
     assert answer.get("message_thread_id") == thread
     await world.back_office()
     await _until_closed(world, n)
@@ -106,7 +115,8 @@ async def test_a_case_lives_in_its_topic_from_review_to_completion(world: World)
 
 
 async def test_a_deleted_topic_is_opened_again_when_the_case_needs_staff(world: World) -> None:
-    world.provoke("message thread not found")  # the topic was deleted on purpose
+    # The topic was deleted on purpose, and its card with it.
+    world.provoke("message thread not found", "message to edit not found")
     group = await staffed(world)
     assert group is not None
     p = await parties(world)
@@ -137,7 +147,8 @@ async def test_a_deleted_topic_is_opened_again_when_the_case_needs_staff(world: 
     assert topic["name"] == f"#{n} · Waiting for review"
     assert (await topic_of(world, n))[0] == topic["message_thread_id"]
     rejected = (await world.client.calls(ok=False))["calls"]
-    assert rejected and all("thread not found" in c["description"] for c in rejected), rejected
+    gone = ("thread not found", "message to edit not found")
+    assert rejected and all(any(g in c["description"] for g in gone) for c in rejected), rejected
 
 
 async def test_the_group_budget_defers_messages_instead_of_hitting_the_flood_limit(
@@ -325,3 +336,77 @@ def test_a_file_id_tells_a_photo_from_a_file() -> None:
     assert staff_group.kind_of("AgACAgIAAxkBAAIBY2Zx") == "photo"
     assert staff_group.kind_of("BQACAgIAAxkBAAIBZGZx") == "document"
     assert staff_group.kind_of("?") == "photo"  # unreadable: a photo, corrected on refusal
+
+
+async def test_a_reason_is_taken_only_in_the_topic_where_it_was_asked(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    a = await file_for_review(world, await parties(world))
+    b = await file_for_review(world, await parties(world, bind=False))
+    await world.back_office()
+    topic_a, _ = await topic_of(world, a)
+    topic_b, _ = await topic_of(world, b)
+    await press_in(world, AGENT, group, _card(await in_topic(world, group, topic_a)), "Reject")
+
+    # Max chats about case B in its topic: that is not the reason for case A, and no reply.
+    assert await say_in(world, AGENT, group, "looks fine to me, approve?", topic_b) == []
+    assert await say_in(world, AGENT, group, "shall we?") == []  # the General topic
+    # In his private chat he is told where the question waits.
+    [where] = await world.say(AGENT, "not covered")
+    assert "staff group" in where["text"]
+    assert await status(world, a) == "needs_review"
+    assert await status(world, b) == "needs_review"
+
+    # In case A's topic the reason is taken, and the answer stays in that topic.
+    answers = await say_in(world, AGENT, group, "not covered: wear and tear", topic_a)
+    assert answers and all(m.get("message_thread_id") == topic_a for m in answers)
+    assert await status(world, a) == "rejected"
+    async with world.uows() as uow:
+        [event] = [e for e in await uow.claims.timeline(a) if e.trigger == "reject"]
+    assert event.note == "not covered: wear and tear"
+    assert await say_in(world, AGENT, group, "done with A", topic_a) == []
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def _topic_card(world: World, group: int, claim_id: int) -> dict[str, Any]:
+    """The case's card in its topic (the message the bot recorded as the card)."""
+    async with world.uows() as uow:
+        row = await TopicRepo(uow.session).get(claim_id)
+        assert row is not None and row.thread_id is not None
+        thread, card_id = row.thread_id, row.card_message_id
+    [card] = [m for m in await in_topic(world, group, thread) if m["message_id"] == card_id]
+    return card
+
+
+async def test_the_topic_card_names_whoever_holds_the_case_now(world: World) -> None:
+    group = await staffed(world)
+    assert group is not None
+    n = await file_for_review(world, await parties(world, bind=False))
+    await world.back_office()
+    thread, _ = await topic_of(world, n)
+
+    # Max presses Reject in his private chat: he holds the case, and the topic's card says so.
+    [maxs] = await world.say(AGENT, f"/case {n}")
+    await press_in(world, AGENT, AGENT, maxs, "Reject")
+    card = await _topic_card(world, group, n)
+    assert "Taken by: Max" in card["text"]
+
+    # Zoe's Approve on that card is refused; she takes the case over from her private chat.
+    await press_in(world, ADMIN, group, card, "Approve")
+    assert "Max has already taken" in (await toasts_in(world, group))[-1]
+    assert await status(world, n) == "needs_review"
+    [zoe] = await world.say(ADMIN, f"/case {n}")
+    await press_in(world, ADMIN, ADMIN, zoe, "Take")
+    offer = [m for m in (await world.client.messages(ADMIN))["messages"] if m["outgoing"]][-1]
+    await press_in(world, ADMIN, ADMIN, offer, "Take over")
+    assert "Taken by: Zoe" in (await _topic_card(world, group, n))["text"]
+    said = [m.get("text", "") for m in await in_topic(world, group, thread)]
+    assert any(f"Zoe took over claim #{n} from Max" in x for x in said), said
+
+    # Max's reason, typed later, is refused (Zoe holds the case) and his prompt is over.
+    [refused] = await world.say(AGENT, "not covered")
+    assert "Zoe has taken" in refused["text"]
+    assert await status(world, n) == "needs_review"
+    [after] = await world.say(AGENT, "hello?")
+    assert "Zoe has taken" not in after["text"]
+    assert (await world.client.calls(ok=False))["calls"] == []
