@@ -29,6 +29,7 @@ from tests.bot.conversations.buyer_kit import (
 )
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.kit import buttons, last, toasts
+from tests.factories import order, place
 from tests.sandbox.sandbox_testkit import png
 from workflow import lifecycle
 from workflow.claims import MAX_DESCRIPTION_CHARS, MAX_EVIDENCE_ITEMS, Actor, Role
@@ -487,3 +488,36 @@ async def test_the_claim_dialog_continues_after_the_bot_is_killed_and_restarted(
         assert claim is not None and claim.claim_type == "exchange"
         assert await uow.claims.evidence_count(claim_id) == 2
     await no_rejected_calls(world, stopped_polls=2)  # the killed bot's and the restarted one's
+
+
+async def test_items_of_two_consignors_are_filed_as_a_claim_each_and_the_buyer_gets_both(
+    world: World,
+) -> None:
+    ann = 881
+    now = world.env.clock.now()
+    lines = (("M-1-A", "C-MA", 1, 10_000, 0), ("M-1-B", "C-MB", 2, 5_000, 0))
+    [p] = await place(world.uows, now, order("M-1", now, buyer="BM", lines=lines))
+    await world.user(ann)
+    await world.say(ann, f"/start {await world.token('buyer', p.buyer_id)}")
+    await world.say(ann, "/new")
+    await press(world, ann, "M-1")
+    await press(world, ann, "Item M-1-A")
+    await press(world, ann, "Item M-1-B")
+    await press(world, ann, "Item M-1-B")  # ×2
+    await press(world, ann, "Next")
+    await press(world, ann, "Refund only")
+    await press(world, ann, "Not as described")
+    await press(world, ann, "Skip")
+    await press(world, ann, "Done")
+    filed, *cards = await press(world, ann, "Confirm")
+    first, second = await claim_ids(world)
+    assert "2 claims were filed" in filed["text"], filed["text"]
+    assert f"Claim #{first}: Item M-1-A ×1" in filed["text"]
+    assert f"Claim #{second}: Item M-1-B ×2" in filed["text"]
+    assert [f"#{first}" in c["text"] for c in cards] == [True, False]
+    assert [f"#{second}" in c["text"] for c in cards] == [False, True]
+    async with world.uows() as uow:
+        assert await uow.claims.consignor_ids(first) == [p.consignor_ids[0]]
+        assert await uow.claims.consignor_ids(second) == [p.consignor_ids[1]]
+    assert await draft(world, ann) is None
+    await no_rejected_calls(world)
