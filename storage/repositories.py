@@ -503,7 +503,7 @@ class MoneyRepo(_Repo):
         stmt = select(t.Refund).where(t.Refund.order_id == order_id).order_by(t.Refund.id)
         return (await self.s.scalars(stmt)).all()
 
-    async def post(self, posting: LedgerPosting) -> bool:
+    async def post(self, posting: LedgerPosting, now: datetime | None = None) -> bool:
         existing = await self.s.scalar(
             select(t.LedgerEntry.id).where(t.LedgerEntry.idempotency_key == posting.idempotency_key)
         )
@@ -520,7 +520,7 @@ class MoneyRepo(_Repo):
                 order_line_id=posting.order_line_id,
                 memo=posting.memo,
                 available_at=posting.available_at,
-                created_at=posting.available_at,
+                created_at=now or posting.available_at,
             )
         )
         await self.s.flush()
@@ -533,6 +533,13 @@ class MoneyRepo(_Repo):
             .order_by(t.LedgerEntry.id)
         )
         return [_posting(row) for row in await self.s.scalars(stmt)]
+
+    async def sale_available_at(self, order_line_id: int) -> datetime | None:
+        stmt = select(func.max(t.LedgerEntry.available_at)).where(
+            t.LedgerEntry.order_line_id == order_line_id,
+            t.LedgerEntry.kind == LedgerKind.SALE_CREDIT.value,
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none()
 
     async def entries_for_consignor(
         self, consignor_id: int, limit: int = 20

@@ -5,7 +5,9 @@ Pure functions from a finished claim to its postings. The rules, in one place:
 * the sale is undone (goods came back, the order was never shipped so the goods never left,
   or the buyer is refunded as the consignor's fault):
   ``return_reversal`` takes back the sale credit and ``commission`` gives the platform's
-  commission back, line by line — the consignor's net change is ``-(price - commission)``;
+  commission back, line by line — the consignor's net change is ``-(price - commission)``.
+  Both fall due with the sale credit they undo, if that is still pending: a sale reversed
+  before its money was released reduces what is pending, never what is available;
 * damage found at inspection: the agreed ``compensation`` is deducted from the consignor when
   the consignor is liable, and credited to them otherwise (the platform pays, or recovers it
   from the buyer's refund, or books it as a claim against the carrier);
@@ -57,6 +59,8 @@ class SettledLine:
     unit_price: int
     line_commission: int
     inspection: Inspection | None
+    # When the sale credit this line undoes becomes available (None: no such credit found).
+    sale_available_at: datetime | None = None
 
     @property
     def value(self) -> int:
@@ -111,6 +115,12 @@ class Outcome:
         return value
 
 
+def compensation_charged(liability: Liability) -> bool:
+    """Whether damage compensation is taken from the consignor (they are liable) or, whoever
+    else is liable, credited to them. The ledger and the consignor's messages both ask here."""
+    return liability is Liability.CONSIGNOR
+
+
 def split(total: int, weights: Sequence[int]) -> list[int]:
     """Split ``total`` by ``weights`` exactly (largest remainder goes last)."""
     whole = sum(weights)
@@ -128,7 +138,9 @@ def settlement_postings(
     carrier_claims: list[CarrierClaimPosting] = []
     cid, cur = outcome.claim_id, outcome.currency
 
-    def post(line: SettledLine, kind: LedgerKind, amount: int, memo: str) -> None:
+    def post(
+        line: SettledLine, kind: LedgerKind, amount: int, memo: str, at: datetime = available_at
+    ) -> None:
         if amount:
             postings.append(
                 LedgerPosting(
@@ -137,7 +149,7 @@ def settlement_postings(
                     amount=amount,
                     currency=cur,
                     idempotency_key=f"claim:{cid}:{kind.value}:{line.claim_line_id}",
-                    available_at=available_at,
+                    available_at=at,
                     claim_id=cid,
                     order_line_id=line.order_line_id,
                     memo=memo,
@@ -146,8 +158,11 @@ def settlement_postings(
 
     if outcome.sale_undone:
         for line in outcome.lines:
-            post(line, LedgerKind.RETURN_REVERSAL, -line.value, "sale reversed")
-            post(line, LedgerKind.COMMISSION, line.commission_share, "commission returned")
+            # Undoing a sale whose credit is still pending takes it out of pending, not out
+            # of what the consignor may already spend: it becomes due when the credit would.
+            at = max(available_at, line.sale_available_at or available_at)
+            post(line, LedgerKind.RETURN_REVERSAL, -line.value, "sale reversed", at)
+            post(line, LedgerKind.COMMISSION, line.commission_share, "commission returned", at)
 
     if outcome.goodwill_amount is not None and outcome.liability is Liability.CONSIGNOR:
         parts = split(outcome.goodwill_amount, [line.value for line in outcome.lines])
@@ -156,7 +171,7 @@ def settlement_postings(
 
     if outcome.damaged and outcome.compensation_amount:
         damaged = [line for line in outcome.lines if line.inspection is Inspection.DAMAGED]
-        sign = -1 if outcome.liability is Liability.CONSIGNOR else 1
+        sign = -1 if compensation_charged(outcome.liability) else 1
         parts = split(outcome.compensation_amount, [line.value for line in damaged])
         for line, part in zip(damaged, parts, strict=True):
             post(

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.claims import OutboxMessage
+from workflow.claims import Liability, OutboxMessage, Source
+from workflow.ledger import compensation_charged
 from workflow.lifecycle import WAITING_FOR_STAFF
 
 # Internal bookkeeping steps the buyer need not hear about separately.
@@ -30,6 +31,27 @@ class ClaimTransitioned:
     buyer_id: int
     consignor_ids: tuple[int, ...]
     params: dict[str, Any]
+
+
+def consignor_template(event: ClaimTransitioned) -> str:
+    """The consignor's words for a step: ``consignor.<state>``, except where the same state
+    means different things to them — who filed the claim, which way compensation goes (taken
+    from them, or credited to them), a deadline passing rather than a dispute, and what staff
+    decided."""
+    params, trigger = event.params, event.trigger
+    liability = Liability(params.get("liability") or Liability.CONSIGNOR.value)
+    if trigger == "file" and params.get("source", Source.BUYER.value) != Source.BUYER.value:
+        return f"consignor.submitted_by_{params['source']}"
+    if trigger == "propose_compensation" and not compensation_charged(liability):
+        return f"consignor.compensation_proposed_{liability.value}"
+    if trigger == "escalate_compensation":
+        return "consignor.compensation_escalated"
+    if trigger == "resolve_compensation":
+        if not params.get("amount"):
+            return "consignor.compensation_resolved_none"
+        way = "charged" if compensation_charged(liability) else "credited"
+        return f"consignor.compensation_resolved_{way}"
+    return f"consignor.{event.to_status}"
 
 
 def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
@@ -59,7 +81,7 @@ def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
                 dedupe_key=f"claim:{event.claim_id}:v{event.version}:consignor:{consignor_id}",
                 recipient_kind="consignor",
                 recipient_id=consignor_id,
-                template=f"consignor.{event.to_status}",
+                template=consignor_template(event),
                 params=base,
                 claim_id=event.claim_id,
             )

@@ -194,11 +194,17 @@ class MoneyRepository(Protocol):
     async def stale_pending_refunds(self, before: datetime, limit: int) -> Sequence[str]: ...
     async def refunds_for_claim(self, claim_id: int) -> Sequence[RefundRecord]: ...
     async def refunds_for_order(self, order_id: int) -> Sequence[RefundRecord]: ...
-    async def post(self, posting: LedgerPosting) -> bool:
-        """Append a ledger entry; False (and nothing written) if its key was posted before."""
+    async def post(self, posting: LedgerPosting, now: datetime | None = None) -> bool:
+        """Append a ledger entry (written at ``now``, by default when it falls due); False
+        (and nothing written) if its key was posted before."""
         ...
 
     async def entries_for_claim(self, claim_id: int) -> Sequence[LedgerPosting]: ...
+    async def sale_available_at(self, order_line_id: int) -> datetime | None:
+        """When the sale credit of an order line becomes (or became) available; None if the
+        line has no sale credit."""
+        ...
+
     async def entries_for_consignor(
         self, consignor_id: int, limit: int = 20
     ) -> Sequence[LedgerPosting]:

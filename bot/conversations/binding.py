@@ -98,5 +98,10 @@ async def _set_language(ctx: Ctx, language: str, edit: bool = False) -> Outcome:
 
 @ROUTES.command("cancel", ANYONE)
 async def cancel(ctx: Ctx, args: str) -> Outcome:
-    ended = await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
-    return Outcome([Screen(ctx.t("dialog.cancelled" if ended else "dialog.nothing_to_cancel"))])
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if conversation is None:
+        return Outcome([Screen(ctx.t("dialog.nothing_to_cancel"))])
+    await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
+    worded = ROUTES.cancel_texts.get(conversation.flow)
+    text = worded(ctx, dict(conversation.data)) if worded else ctx.t("dialog.cancelled")
+    return Outcome([Screen(text)])

@@ -85,7 +85,10 @@ def card_text(
         ctx.t(
             "card.reason",
             reason=ctx.t(f"reason.{c.reason}"),
-            amount=money(c.claimed_amount, c.currency),
+            # A consignor is shown what their own lines are worth (the lines they see).
+            amount=money(
+                view.amount if viewer.role is Role.CONSIGNOR else c.claimed_amount, c.currency
+            ),
         ),
         *extra,
     ]

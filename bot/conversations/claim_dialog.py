@@ -30,7 +30,7 @@ from workflow.claims import (
 )
 from workflow.rules import no_reason_return_open
 from workflow.services import filing
-from workflow.services.queries import OrderChoice, buyer_order, buyer_orders
+from workflow.services.queries import OrderChoice, buyer_order, buyer_orders, claim_view
 
 FLOW = "file_claim"
 PAGE = 5
@@ -332,11 +332,22 @@ async def _press_confirm(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
         data.get("description", ""),
         tuple(data.get("photos", [])),
     )
-    claim = await filing.file_claim(ctx.uow, ctx.env, buyer_of(ctx), draft)
+    # Items of several consignors make one claim per consignor (a claim concerns one
+    # consignor's items): the buyer is told every number, and what each one covers.
+    claims = await filing.file_claims(ctx.uow, ctx.env, buyer_of(ctx), draft)
     await end(ctx)
-    state = ctx.t(f"state.{claim.status}")
-    filed = Screen(ctx.t("buyer.filed", number=claim.id, state=state), edit=True)
-    return Outcome([filed, await card(ctx, claim.id)])
+    if len(claims) == 1:
+        [claim] = claims
+        state = ctx.t(f"state.{claim.status}")
+        filed = Screen(ctx.t("buyer.filed", number=claim.id, state=state), edit=True)
+        return Outcome([filed, await card(ctx, claim.id)])
+    parts = [ctx.t("buyer.filed_several", count=len(claims))]
+    for claim in claims:
+        view = await claim_view(ctx.uow, buyer_of(ctx), claim.id)
+        items = ", ".join(f"{html.escape(line.title)} ×{line.quantity}" for line in view.lines)
+        parts.append(ctx.t("buyer.filed_part", number=claim.id, items=items))
+    filed = Screen("\n".join(parts), edit=True)
+    return Outcome([filed, *[await card(ctx, claim.id) for claim in claims]])
 
 
 async def _advance(ctx: Ctx, data: dict[str, Any], step: str) -> Outcome:

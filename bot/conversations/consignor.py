@@ -4,7 +4,7 @@ Consignors hear of every stage of claims on their items from delivery (the outbo
 message's "Open claim" button brings up the claim card, whose buttons come from the
 transition table. On a compensation proposal those are Accept and Dispute. Dispute asks for a
 counter-offer as the next text message (a one-step dialog whose state lives in the database):
-typed, parsed without floats, at most the claimed amount. A consignor can never see or press
+typed, parsed without floats, at most what the damaged items are worth. A consignor can never see or press
 on a claim about someone else's items: the read model reports it as not found.
 """
 
@@ -83,14 +83,19 @@ async def dispute(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
         "consignor.counter.ask",
         number=c.id,
         proposed=money(c.compensation_amount, c.currency),
-        most=money(c.claimed_amount, c.currency),
+        most=money(returns.compensation_cap(view.lines), c.currency),
         currency=c.currency,
     )
     cancel = Button(ctx.t("consignor.counter.cancel"), CounterOfferCancel(c.id).pack())
     return Outcome([Screen(prompt, ((cancel,),))])
 
 
-@ROUTES.dialog(COUNTER_FLOW)
+def _counter_offer_cancelled(ctx: Ctx, data: dict[str, Any]) -> str:
+    """/cancel at the counter-offer prompt: nothing was disputed, the proposal stays open."""
+    return ctx.t("consignor.counter.cancelled", number=int(data["claim_id"]))
+
+
+@ROUTES.dialog(COUNTER_FLOW, cancelled=_counter_offer_cancelled)
 async def counter_offer(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     """The counter-offer typed after pressing Dispute."""
     consignor = ctx.consignor
@@ -116,14 +121,15 @@ async def counter_offer(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
         return Outcome(
             [Screen(ctx.t("consignor.counter.bad_amount", value=shown, currency=c.currency))]
         )
-    if amount.amount > c.claimed_amount:
+    most = returns.compensation_cap(view.lines)
+    if amount.amount > most:
         return Outcome(
             [
                 Screen(
                     ctx.t(
                         "consignor.counter.too_much",
                         amount=amount.format(),
-                        most=money(c.claimed_amount, c.currency),
+                        most=money(most, c.currency),
                     )
                 )
             ]

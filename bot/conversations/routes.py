@@ -25,6 +25,8 @@ ADMINS: Audience = frozenset({"admin"})
 CommandHandler = Callable[[Ctx, str], Awaitable[Outcome]]
 CallbackHandler = Callable[[Ctx, Any], Awaitable[Outcome]]
 DialogHandler = Callable[[Ctx, str, dict[str, Any]], Awaitable[Outcome]]
+# What /cancel says when it leaves a dialog (given the dialog's data): a locale text.
+CancelText = Callable[[Ctx, dict[str, Any]], str]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Routes:
         self.commands: dict[str, CommandRoute] = {}
         self.callbacks: dict[type[Callback], CallbackRoute] = {}
         self.dialogs: dict[str, DialogHandler] = {}
+        self.cancel_texts: dict[str, CancelText] = {}
 
     def command(
         self, name: str, audience: Audience = ANYONE
@@ -70,9 +73,15 @@ class Routes:
 
         return register
 
-    def dialog(self, flow: str) -> Callable[[DialogHandler], DialogHandler]:
+    def dialog(
+        self, flow: str, cancelled: CancelText | None = None
+    ) -> Callable[[DialogHandler], DialogHandler]:
+        """Register a dialog; ``cancelled`` words what /cancel left, if not a claim being filed."""
+
         def register(handler: DialogHandler) -> DialogHandler:
             self.dialogs[flow] = handler
+            if cancelled is not None:
+                self.cancel_texts[flow] = cancelled
             return handler
 
         return register

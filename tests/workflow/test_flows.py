@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
+from storage import tables as t
 from storage.uow import UnitOfWorkFactory
 from tests.factories import order, place
 from workflow.claims import (
@@ -218,3 +221,56 @@ async def test_buyer_cannot_see_or_touch_another_buyers_claim(
     async with uows() as uow:
         with pytest.raises(TransitionNotAllowed):
             await review.approve(uow, env, STAFF, claim_id)  # still submitted: auto review first
+
+
+async def test_a_draft_over_two_consignors_is_filed_as_one_claim_each_or_not_at_all(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    [p] = await place(
+        uows,
+        clock.now(),
+        order(
+            "O-2C",
+            clock.now(),
+            lines=(
+                ("S-1", "C1", 2, 1_000, 100),
+                ("S-2", "C2", 1, 5_000, 500),
+                ("S-3", "C1", 1, 700, 70),
+            ),
+        ),
+    )
+    buyer = Actor(Role.BUYER, p.buyer_id)
+    lines = (
+        LineRequest(p.line_ids[0], 2),
+        LineRequest(p.line_ids[1], 1),
+        LineRequest(p.line_ids[2], 1),
+    )
+    draft = ClaimDraft(
+        ClaimType.REFUND_ONLY, Reason.QUALITY_ISSUE, lines, "Cracked", ("ph-1", "ph-2")
+    )
+    async with uows() as uow:
+        with pytest.raises(InvalidClaim) as refused:
+            await filing.file_claim(uow, env, buyer, draft)
+        assert refused.value.params == {"reason": "several_consignors"}
+        # One line asks for more than can be claimed: nothing at all is opened.
+        too_many = replace(draft, lines=(*lines[:2], LineRequest(p.line_ids[2], 2)))
+        with pytest.raises(InvalidClaim):
+            await filing.file_claims(uow, env, buyer, too_many)
+        assert await uow.claims.claimed_quantity(p.line_ids[0]) == 0
+
+        first, second = await filing.file_claims(uow, env, buyer, draft)
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.claims.consignor_ids(first.id) == [p.consignor_ids[0]]
+        assert await uow.claims.consignor_ids(second.id) == [p.consignor_ids[1]]
+        assert [(x.order_line_id, x.quantity) for x in await uow.claims.lines(first.id)] == [
+            (p.line_ids[0], 2),
+            (p.line_ids[2], 1),
+        ]
+        assert (first.claimed_amount, second.claimed_amount) == (2_700, 5_000)
+        for claim in (first, second):
+            evidence = select(t.Evidence.ref).where(t.Evidence.claim_id == claim.id)
+            assert sorted((await uow.session.scalars(evidence)).all()) == ["ph-1", "ph-2"]
+            assert (claim.description, claim.reason) == ("Cracked", "quality_issue")
+            [filed] = await uow.claims.timeline(claim.id)
+            assert filed.trigger == "file"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -114,3 +115,28 @@ def test_compensation_splits_exactly_across_damaged_lines_of_two_consignors() ->
     compensation = {p.consignor_id: p.amount for p in postings if p.kind is LedgerKind.COMPENSATION}
     assert sum(compensation.values()) == -1_001
     assert set(compensation) == {7, 8}
+
+
+def test_undoing_a_sale_whose_credit_is_pending_falls_due_with_that_credit() -> None:
+    later = AT + timedelta(days=5)
+    pending, released = (
+        replace(_line(Inspection.DAMAGED, line_id=1), sale_available_at=later),
+        replace(_line(Inspection.INTACT, line_id=2), sale_available_at=AT - timedelta(days=1)),
+    )
+    postings, _ = settlement_postings(
+        Outcome(
+            1,
+            ClaimType.RETURN_REFUND,
+            "CNY",
+            Liability.CONSIGNOR,
+            (pending, released),
+            compensation_amount=1_000,
+        ),
+        AT,
+    )
+    due = {(p.kind, p.order_line_id): p.available_at for p in postings}
+    assert due[(LedgerKind.RETURN_REVERSAL, pending.order_line_id)] == later
+    assert due[(LedgerKind.COMMISSION, pending.order_line_id)] == later
+    assert due[(LedgerKind.RETURN_REVERSAL, released.order_line_id)] == AT
+    assert due[(LedgerKind.COMMISSION, released.order_line_id)] == AT
+    assert due[(LedgerKind.COMPENSATION, pending.order_line_id)] == AT  # a charge is due now

@@ -58,3 +58,35 @@ async def test_per_policy_the_buyer_is_offered_a_claim_instead(
         ("consignor", "order.overdue"),
         ("staff", "staff.order_overdue"),
     ]
+
+
+async def test_an_overdue_order_of_two_consignors_gets_one_claim_per_consignor(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    now = clock.now()
+    [p] = await place(
+        uows,
+        now,
+        order(
+            "OV-3",
+            now,
+            delivered=False,
+            lines=(("S-1", "C1", 1, 1_000, 100), ("S-2", "C2", 2, 3_000, 300)),
+        ),
+    )
+    clock.advance(timedelta(days=2))
+    assert (await run_all(uows, env))["overdue_shipment"] == 1
+    async with uows() as uow:
+        claims = (await uow.session.scalars(select(t.Claim).order_by(t.Claim.id))).all()
+        owners = [await uow.claims.consignor_ids(c.id) for c in claims]
+        rows = (
+            await uow.session.scalars(select(t.Outbox).where(t.Outbox.channel == "message"))
+        ).all()
+    assert owners == [[p.consignor_ids[0]], [p.consignor_ids[1]]]
+    assert [(c.claimed_amount, c.source) for c in claims] == [(1_000, "system"), (6_000, "system")]
+    staff = sorted(r.claim_id or 0 for r in rows if r.template == "staff.order_overdue")
+    assert staff == [c.id for c in claims]  # told once per claim, in each claim's thread
+    told = {
+        (r.recipient_id, r.claim_id) for r in rows if r.template == "consignor.submitted_by_system"
+    }
+    assert told == {(p.consignor_ids[0], claims[0].id), (p.consignor_ids[1], claims[1].id)}

@@ -1,6 +1,15 @@
-"""Filing a claim: the after-sales entry, from a buyer, staff, the system or a carrier."""
+"""Filing a claim: the after-sales entry, from a buyer, staff, the system or a carrier.
+
+A claim concerns the items of exactly one consignor: only that consignor hears of it, sees
+its lines and answers its compensation proposal, and its settlement is theirs alone. A buyer
+may still pick items of several consignors in one go: :func:`file_claims` files one claim
+per consignor from such a draft, all or nothing. :func:`file_claim` refuses a draft that
+spans consignors, so no path can open a claim that two consignors would share.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 from workflow import lifecycle
 from workflow.claims import (
@@ -11,6 +20,7 @@ from workflow.claims import (
     ClaimDraft,
     ClaimRecord,
     ClaimType,
+    LineRequest,
     Reason,
     Role,
     Source,
@@ -27,14 +37,60 @@ SOURCE_OF_ROLE = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _CheckedLine:
+    request: LineRequest
+    consignor_id: int
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A draft that holds together, with what opening its claim(s) needs."""
+
+    owner: int
+    currency: str
+    lines: tuple[_CheckedLine, ...]
+
+    def by_consignor(self) -> list[tuple[_CheckedLine, ...]]:
+        """The lines grouped per consignor, in the order the draft first names each."""
+        groups: dict[int, list[_CheckedLine]] = {}
+        for line in self.lines:
+            groups.setdefault(line.consignor_id, []).append(line)
+        return [tuple(group) for group in groups.values()]
+
+
 async def file_claim(
     uow: UnitOfWork, env: Env, actor: Actor, draft: ClaimDraft, buyer_id: int | None = None
 ) -> ClaimRecord:
     """Validate a draft against the buyer's orders and open the claim in ``submitted``.
 
     Quantities are checked against what is still claimable on each order line (units under a
-    claim that was not rejected, withdrawn or expired cannot be claimed twice).
+    claim that was not rejected, withdrawn or expired cannot be claimed twice). A draft whose
+    items belong to several consignors is refused (``several_consignors``): file it with
+    :func:`file_claims`.
     """
+    checked = await _check(uow, actor, draft, buyer_id)
+    if len(checked.by_consignor()) > 1:
+        raise InvalidClaim("several_consignors")
+    return await _open(uow, env, actor, draft, checked, checked.lines)
+
+
+async def file_claims(
+    uow: UnitOfWork, env: Env, actor: Actor, draft: ClaimDraft, buyer_id: int | None = None
+) -> list[ClaimRecord]:
+    """File a draft as one claim per consignor whose items it names (usually just one).
+
+    Every claim gets the draft's type, reason, description and evidence. The whole draft is
+    checked before anything is written, so either every claim is opened or none is.
+    """
+    checked = await _check(uow, actor, draft, buyer_id)
+    return [await _open(uow, env, actor, draft, checked, group) for group in checked.by_consignor()]
+
+
+async def _check(
+    uow: UnitOfWork, actor: Actor, draft: ClaimDraft, buyer_id: int | None
+) -> _Checked:
     owner = _owner(actor, buyer_id)
     expected_source = SOURCE_OF_ROLE.get(actor.role, Source.STAFF)
     if draft.source is not expected_source:
@@ -50,7 +106,6 @@ async def file_claim(
         raise InvalidClaim("not_received_needs_refund_only")
 
     currency: str | None = None
-    amount = 0
     lines = []
     for request in draft.lines:
         line = await uow.orders.line(request.order_line_id)
@@ -67,14 +122,31 @@ async def file_claim(
             raise InvalidClaim("quantity_exceeds", line=line.id, claimable=claimable)
         if draft.claim_type is not ClaimType.REFUND_ONLY and order.delivered_at is None:
             raise InvalidClaim("not_delivered_yet", order=order.external_ref)
-        amount += line.unit_price * request.quantity
-        lines.append((line.id, request.quantity, line.unit_price * request.quantity))
+        item = await uow.orders.item(line.item_id)
+        if item is None:
+            raise NotFound("item", line.item_id)
+        lines.append(_CheckedLine(request, item.consignor_id, line.unit_price * request.quantity))
     assert currency is not None
+    return _Checked(owner, currency, tuple(lines))
 
+
+async def _open(
+    uow: UnitOfWork,
+    env: Env,
+    actor: Actor,
+    draft: ClaimDraft,
+    checked: _Checked,
+    lines: tuple[_CheckedLine, ...],
+) -> ClaimRecord:
+    """Write one claim of ``lines`` (all of one consignor), its audit row and its messages."""
     now = env.clock.now()
-    claim = await uow.claims.add(owner, draft, currency, amount, now)
-    for line_id, quantity, value in lines:
-        await uow.claims.add_line(claim.id, line_id, quantity, value)
+    part = replace(draft, lines=tuple(line.request for line in lines))
+    amount = sum(line.value for line in lines)
+    claim = await uow.claims.add(checked.owner, part, checked.currency, amount, now)
+    for line in lines:
+        await uow.claims.add_line(
+            claim.id, line.request.order_line_id, line.request.quantity, line.value
+        )
     if draft.evidence:
         await uow.claims.add_evidence(claim.id, draft.evidence, now)
     await uow.claims.add_audit(
@@ -89,7 +161,8 @@ async def file_claim(
             note=draft.source.value,
         )
     )
-    await notify(uow, env, claim, "", FILE_TRIGGER, actor, {"amount": amount, "currency": currency})
+    params = {"amount": amount, "currency": checked.currency, "source": draft.source.value}
+    await notify(uow, env, claim, "", FILE_TRIGGER, actor, params)
     return claim
 
 

@@ -2,8 +2,9 @@
 
 The source article's fourth trigger. Per policy the system opens a refund-only claim on the
 buyer's behalf (source ``system``; the auto-review's overdue-shipment rule then approves it)
-or offers the buyer to open one; consignors and staff are told either way. Each order is
-acted on once (``overdue_flagged_at``).
+— one claim per consignor whose items are in the order, as every claim concerns one
+consignor's items — or offers the buyer to open one; consignors and staff are told either
+way. Each order is acted on once (``overdue_flagged_at``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from workflow.claims import (
 from workflow.errors import DomainError
 from workflow.ports import UnitOfWork
 from workflow.services.common import Env
-from workflow.services.filing import file_claim
+from workflow.services.filing import file_claims
 
 
 async def flag_overdue_order(uow: UnitOfWork, env: Env, order_id: int) -> bool:
@@ -41,21 +42,29 @@ async def flag_overdue_order(uow: UnitOfWork, env: Env, order_id: int) -> bool:
         if item is not None:
             consignors.add(item.consignor_id)
     params = {"order_ref": order.external_ref, "ship_by": order.ship_by.isoformat()}
-    claim_id = None
+    claim_ids: list[int | None] = []
     if requests and env.policy.overdue_opens_claim:
         draft = ClaimDraft(
             ClaimType.REFUND_ONLY, Reason.NOT_RECEIVED, tuple(requests), source=Source.SYSTEM
         )
         try:
-            claim_id = (await file_claim(uow, env, SYSTEM, draft, buyer_id=order.buyer_id)).id
+            claims = await file_claims(uow, env, SYSTEM, draft, buyer_id=order.buyer_id)
         except DomainError:
-            claim_id = None
+            claims = []
+        claim_ids = [claim.id for claim in claims]
+    # Staff hear of it once per claim (in the claim's own thread), or once for the order.
     messages = [
         OutboxMessage(
-            f"overdue:{order.id}:staff", "staff", None, "staff.order_overdue", params, claim_id
+            f"overdue:{order.id}:staff" + (f":{claim_id}" if claim_id else ""),
+            "staff",
+            None,
+            "staff.order_overdue",
+            params,
+            claim_id,
         )
+        for claim_id in claim_ids or [None]
     ]
-    if claim_id is None:
+    if not claim_ids:
         messages.append(
             OutboxMessage(
                 f"overdue:{order.id}:buyer", "buyer", order.buyer_id, "order.overdue_offer", params

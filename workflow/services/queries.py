@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from workflow.claims import Actor, AuditEvent, ClaimRecord, LedgerPosting, OrderRecord
+from workflow.claims import Actor, AuditEvent, ClaimRecord, LedgerPosting, OrderRecord, Role
 from workflow.errors import NotFound
 from workflow.ports import ClaimableLine, UnitOfWork
 from workflow.rules import ReviewPolicy, claim_window_open
@@ -45,6 +45,11 @@ class ClaimView:
     rating: tuple[int, str] | None = None  # the buyer's (score, comment) once the case closed
 
     @property
+    def amount(self) -> int:
+        """What the lines shown are worth (the claimed amount, for a viewer who sees them all)."""
+        return sum(line.amount for line in self.lines)
+
+    @property
     def next_deadline(self) -> tuple[str, datetime] | None:
         """The deadline that matters now, by name (info_due_at, return_by, respond_by…)."""
         c = self.claim
@@ -56,10 +61,17 @@ class ClaimView:
 
 
 async def claim_view(uow: UnitOfWork, actor: Actor, claim_id: int) -> ClaimView:
+    """The claim as ``actor`` may see it.
+
+    A consignor sees only the lines of their own items, and only themselves among the
+    claim's consignors. Filing keeps every claim to one consignor's items, so this changes
+    nothing for a claim filed today; it is the second lock on the same door.
+    """
     claim = await uow.claims.get(claim_id)
     if claim is None:
         raise NotFound("claim", claim_id)
     await ensure_party(uow, actor, claim)
+    own_only = actor.party_id if actor.role is Role.CONSIGNOR else None
     lines = []
     for line in await uow.claims.lines(claim.id):
         order_line = await uow.orders.line(line.order_line_id)
@@ -67,6 +79,8 @@ async def claim_view(uow: UnitOfWork, actor: Actor, claim_id: int) -> ClaimView:
             continue
         order = await uow.orders.get(order_line.order_id)
         item = await uow.orders.item(order_line.item_id)
+        if own_only is not None and (item is None or item.consignor_id != own_only):
+            continue
         lines.append(
             LineView(
                 claim_line_id=line.id,
@@ -87,7 +101,9 @@ async def claim_view(uow: UnitOfWork, actor: Actor, claim_id: int) -> ClaimView:
         lines=tuple(lines),
         timeline=tuple(await uow.claims.timeline(claim.id)),
         shipments=shipments,
-        consignor_ids=tuple(await uow.claims.consignor_ids(claim.id)),
+        consignor_ids=(
+            (own_only,) if own_only is not None else tuple(await uow.claims.consignor_ids(claim.id))
+        ),
         rating=await uow.claims.rating(claim.id),
     )
 

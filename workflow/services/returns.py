@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from workflow.claims import (
     CARRIER,
@@ -142,7 +143,8 @@ async def inspect_return(
     """Inspection: intact lines are relisted and refunded; damage opens a compensation proposal.
 
     ``results`` maps each claim line id to intact or damaged. With any damage, ``liability``
-    and the proposed ``compensation`` (minor units, at most the claimed value) are required.
+    and the proposed ``compensation`` (minor units, at most what the damaged lines are worth)
+    are required.
     """
     require_staff(actor)
     claim = await load_claim(uow, actor, claim_id, version)
@@ -152,7 +154,8 @@ async def inspect_return(
     damaged = any(results[line.id] is Inspection.DAMAGED for line in lines)
     if damaged and (liability is None or compensation is None):
         raise InvalidClaim("damage_needs_liability_and_amount")
-    if compensation is not None and not 0 <= compensation <= claim.claimed_amount:
+    most = sum(line.amount for line in lines if results[line.id] is Inspection.DAMAGED)
+    if compensation is not None and not 0 <= compensation <= most:
         raise InvalidAmount(str(compensation))
 
     await transition(
@@ -209,7 +212,7 @@ async def accept_compensation(
     uow: UnitOfWork, env: Env, actor: Actor, claim_id: int, version: int | None = None
 ) -> ClaimRecord:
     require_role(actor, Role.CONSIGNOR)
-    claim = await load_claim(uow, actor, claim_id, version)
+    claim = await _sole_consignors_claim(uow, actor, claim_id, version)
     await transition(
         uow, env, claim, "accept_compensation", actor, params={"amount": claim.compensation_amount}
     )
@@ -222,8 +225,8 @@ async def dispute_compensation(
     uow: UnitOfWork, env: Env, actor: Actor, claim_id: int, version: int | None, counter_offer: int
 ) -> ClaimRecord:
     require_role(actor, Role.CONSIGNOR)
-    claim = await load_claim(uow, actor, claim_id, version)
-    if not 0 <= counter_offer <= claim.claimed_amount:
+    claim = await _sole_consignors_claim(uow, actor, claim_id, version)
+    if not 0 <= counter_offer <= compensation_cap(await uow.claims.lines(claim.id)):
         raise InvalidAmount(str(counter_offer))
     claim.counter_offer_amount = counter_offer
     await transition(
@@ -246,7 +249,15 @@ async def escalate_compensation(uow: UnitOfWork, env: Env, claim_id: int) -> boo
     due = claim.respond_by is not None and claim.respond_by <= now
     if not (due and can_fire(claim, "escalate_compensation", SYSTEM.role)):
         return False
-    await transition(uow, env, claim, "escalate_compensation", SYSTEM, rule="compensation_deadline")
+    await transition(
+        uow,
+        env,
+        claim,
+        "escalate_compensation",
+        SYSTEM,
+        rule="compensation_deadline",
+        params={"amount": claim.compensation_amount, "liability": claim.liability},
+    )
     claim.respond_by = None
     claim.review_due_at = now + env.policy.review_sla
     return True
@@ -257,12 +268,51 @@ async def resolve_compensation(
 ) -> ClaimRecord:
     require_staff(actor)
     claim = await load_claim(uow, actor, claim_id, version)
-    if not 0 <= amount <= claim.claimed_amount:
+    if not 0 <= amount <= compensation_cap(await uow.claims.lines(claim.id)):
         raise InvalidAmount(str(amount))
     claim.compensation_amount = amount
-    await transition(uow, env, claim, "resolve_compensation", actor, params={"amount": amount})
+    await transition(
+        uow,
+        env,
+        claim,
+        "resolve_compensation",
+        actor,
+        params={"amount": amount, "liability": claim.liability},
+    )
     claim.review_due_at = None
     await _refund_after_damage(uow, env, claim)
+    return claim
+
+
+class InspectedLine(Protocol):
+    @property
+    def amount(self) -> int: ...
+
+    @property
+    def inspection(self) -> str | None: ...
+
+
+def compensation_cap(lines: Iterable[InspectedLine]) -> int:
+    """The most a compensation can be: what the lines found damaged are worth.
+
+    A proposal, a counter-offer and a staff decision are all bounded by it, never by the
+    whole claim (intact lines are refunded and relisted, not compensated).
+    """
+    return sum(line.amount for line in lines if line.inspection == Inspection.DAMAGED.value)
+
+
+async def _sole_consignors_claim(
+    uow: UnitOfWork, actor: Actor, claim_id: int, version: int | None
+) -> ClaimRecord:
+    """The claim, if the acting consignor is its only one.
+
+    Filing never opens a claim on two consignors' items; should one exist all the same (say,
+    filed before that rule), no consignor may answer for the other: staff decide it once the
+    response deadline passes.
+    """
+    claim = await load_claim(uow, actor, claim_id, version)
+    if await uow.claims.consignor_ids(claim.id) != [actor.party_id]:
+        raise Forbidden("the claim covers another consignor's items")
     return claim
 
 

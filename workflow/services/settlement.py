@@ -30,6 +30,7 @@ async def outcome_of(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> Outcome:
                 unit_price=order_line.unit_price,
                 line_commission=order_line.commission,
                 inspection=Inspection(line.inspection) if line.inspection else None,
+                sale_available_at=await uow.money.sale_available_at(order_line.id),
             )
         )
     timeline = await uow.claims.timeline(claim.id)
@@ -76,7 +77,7 @@ async def settle(uow: UnitOfWork, env: Env, claim_id: int) -> bool:
     if outcome.never_shipped and outcome.sale_undone:
         await _relist(uow, claim.id)
     for posting in postings:
-        await uow.money.post(posting)
+        await uow.money.post(posting, now)
     for carrier_claim in carrier_claims:
         await uow.money.add_carrier_claim(carrier_claim, now)
     consignor_total = sum(p.amount for p in postings)

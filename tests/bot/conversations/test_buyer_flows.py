@@ -679,4 +679,36 @@ async def test_an_order_past_the_after_sales_period_says_so(world: World) -> Non
     forged = await direct(world, ann, callback_data=f"d:order:{old.order_id}")
     assert toast_texts(forged) == ["the after-sales period (30 days after delivery) is over"]
     assert await draft(world, ann) == before
+
+
+async def test_items_of_two_consignors_are_filed_as_a_claim_each_and_the_buyer_gets_both(
+    world: World,
+) -> None:
+    ann = 881
+    now = world.env.clock.now()
+    lines = (("M-1-A", "C-MA", 1, 10_000, 0), ("M-1-B", "C-MB", 2, 5_000, 0))
+    [p] = await place(world.uows, now, order("M-1", now, buyer="BM", lines=lines))
+    await world.user(ann)
+    await world.say(ann, f"/start {await world.token('buyer', p.buyer_id)}")
+    await world.say(ann, "/new")
+    await press(world, ann, "M-1")
+    await press(world, ann, "Item M-1-A")
+    await press(world, ann, "Item M-1-B")
+    await press(world, ann, "Item M-1-B")  # ×2
+    await press(world, ann, "Next")
+    await press(world, ann, "Refund only")
+    await press(world, ann, "Not as described")
+    await press(world, ann, "Skip")
+    await press(world, ann, "Done")
+    filed, *cards = await press(world, ann, "Confirm")
+    first, second = await claim_ids(world)
+    assert "2 claims were filed" in filed["text"], filed["text"]
+    assert f"Claim #{first}: Item M-1-A ×1" in filed["text"]
+    assert f"Claim #{second}: Item M-1-B ×2" in filed["text"]
+    assert [f"#{first}" in c["text"] for c in cards] == [True, False]
+    assert [f"#{second}" in c["text"] for c in cards] == [False, True]
+    async with world.uows() as uow:
+        assert await uow.claims.consignor_ids(first) == [p.consignor_ids[0]]
+        assert await uow.claims.consignor_ids(second) == [p.consignor_ids[1]]
+    assert await draft(world, ann) is None
     await no_rejected_calls(world)

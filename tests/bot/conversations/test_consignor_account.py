@@ -10,12 +10,14 @@ from tests.bot.conversations.consignor_kit import (
     buttons,
     forge_press,
     no_rejected_calls,
+    open_card,
     outgoing,
     press,
+    proposal,
     text_of,
 )
 from tests.factories import order, place
-from workflow.claims import LedgerKind, LedgerPosting
+from workflow.claims import LedgerKind, LedgerPosting, Liability
 
 
 async def _post(
@@ -108,4 +110,29 @@ async def test_items_speak_the_consignors_language(world: World) -> None:
     [reply] = await world.say(chat, "/items")
     assert "我的商品（1 件）· 第 1/1 页" in reply["text"] and "SKU-1" in reply["text"]
     assert "已售 1" in reply["text"]
+    await no_rejected_calls(world)
+
+
+async def test_a_sale_reversed_while_its_credit_is_pending_comes_out_of_pending(
+    world: World,
+) -> None:
+    # 100.00 sold (90.00 after commission, pending for a week after delivery), sent back
+    # damaged with the buyer liable: the consignor is credited 30.00 compensation.
+    k = await proposal(world, ref="P-1", consignor_chat=831, liability=Liability.BUYER)
+    chat = k.consignor_chat
+    card = await open_card(world, chat, k.claim_id, "compensation")
+    await press(world, chat, card, "Accept")
+    await world.back_office()
+    world.env.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+    await world.back_office()  # refunded, settled
+    [reply] = await world.say(chat, "/balance")
+    text = reply["text"]
+    assert "Sale reversed (return) -100.00 CNY" in text, text
+    assert "Available: 30.00 CNY" in text, text
+    assert "Pending (not yet available): 0.00 CNY" in text, text
+
+    world.env.clock.advance(timedelta(days=30))  # type: ignore[attr-defined]
+    [reply] = await world.say(chat, "/balance")
+    assert "Available: 30.00 CNY" in reply["text"]
+    assert "Pending (not yet available): 0.00 CNY" in reply["text"]
     await no_rejected_calls(world)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.consignor_kit import (
     STAFF,
@@ -14,6 +16,7 @@ from tests.bot.conversations.consignor_kit import (
     claim_row,
     conversation,
     forge_press,
+    message_with,
     no_rejected_calls,
     open_card,
     outgoing,
@@ -21,9 +24,21 @@ from tests.bot.conversations.consignor_kit import (
     proposal,
     text_of,
 )
+from tests.factories import Placed, order, place
 from workflow import lifecycle
-from workflow.claims import AuditEvent
-from workflow.services import returns
+from workflow.claims import (
+    Actor,
+    AuditEvent,
+    ClaimDraft,
+    ClaimType,
+    Inspection,
+    Liability,
+    LineRequest,
+    Reason,
+    Role,
+)
+from workflow.errors import InvalidClaim
+from workflow.services import filing, returns
 
 ACCEPT_FROM = lifecycle.sources_of("accept_compensation")
 DISPUTED = lifecycle.sources_of("resolve_compensation")
@@ -107,7 +122,7 @@ async def test_dispute_takes_a_typed_counter_offer_and_refuses_bad_amounts(world
     await refused("9" * 400, "…” is not an amount")
     await refused(
         "100.01",
-        "100.01 CNY is more than the claim is worth. The most you can propose is 100.00 CNY",
+        "100.01 CNY is more than the damaged items are worth. The most you can propose is 100.00 CNY",
     )
     await refused("30", "30.00 CNY is the amount already proposed")
     await refused("/balance", "Your account")  # a command in between is answered as usual
@@ -235,4 +250,225 @@ async def test_a_consignor_cannot_act_on_another_consignors_claim(world: World) 
     answer = await forge_press(world, buyer, note, "ki:0")
     assert answer["text"] == "This button is not for you."
     assert (await claim_row(world, k.claim_id)).version == version
+    await no_rejected_calls(world)
+
+
+async def _two_consignor_order(world: World, ref: str, chats: tuple[int, int]) -> Placed:
+    """An order with a 100.00 CNY item of one consignor and a 500.00 CNY item of another,
+    each consignor bound in one of ``chats``."""
+    now = world.env.clock.now()
+    [placed] = await place(
+        world.uows,
+        now,
+        order(
+            ref,
+            now,
+            buyer=f"B-{ref}",
+            lines=(
+                (f"{ref}-A", f"C-{ref}-A", 1, 10_000, 1_000),
+                (f"{ref}-B", f"C-{ref}-B", 1, 50_000, 5_000),
+            ),
+        ),
+    )
+    for chat, consignor_id in zip(chats, placed.consignor_ids, strict=True):
+        await world.user(chat, "Ada")
+        await bind(world, chat, "consignor", consignor_id)
+    return placed
+
+
+async def _returned(world: World, *claim_ids: int) -> None:
+    """The claims' return parcels handed over, carried and received at the warehouse."""
+    await world.back_office()  # approved, waybills issued
+    async with world.uows() as uow:
+        shipments = [s for c in claim_ids for s in await uow.shipments.for_claim(c)]
+    for shipment in shipments:
+        world.carrier.hand_over(shipment.tracking_number)
+    world.env.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
+    await world.back_office()
+
+
+async def _inspect(world: World, claim_id: int, damaged: bool, amount: int = 0) -> None:
+    async with world.uows() as uow:
+        lines = await uow.claims.lines(claim_id)
+        result = Inspection.DAMAGED if damaged else Inspection.INTACT
+        await returns.inspect_return(
+            uow,
+            world.env,
+            STAFF,
+            claim_id,
+            None,
+            dict.fromkeys((line.id for line in lines), result),
+            Liability.CONSIGNOR if damaged else None,
+            amount if damaged else None,
+        )
+        await uow.commit()
+    await world.back_office()
+
+
+async def test_items_of_two_consignors_make_a_claim_each_answered_by_its_own_consignor(
+    world: World,
+) -> None:
+    ada, bo = 751, 752
+    p = await _two_consignor_order(world, "K-7", (ada, bo))
+    draft = ClaimDraft(
+        ClaimType.RETURN_REFUND,
+        Reason.NO_REASON_7_DAYS,
+        (LineRequest(p.line_ids[0], 1), LineRequest(p.line_ids[1], 1)),
+    )
+    buyer = Actor(Role.BUYER, p.buyer_id)
+    async with world.uows() as uow:
+        with pytest.raises(InvalidClaim) as refused:  # no path opens a shared claim
+            await filing.file_claim(uow, world.env, buyer, draft)
+        assert refused.value.params["reason"] == "several_consignors"
+        mine, theirs = await filing.file_claims(uow, world.env, buyer, draft)
+        await uow.commit()
+    assert (mine.claimed_amount, theirs.claimed_amount) == (10_000, 50_000)
+    await _returned(world, mine.id, theirs.id)
+    await _inspect(world, mine.id, damaged=False)
+    await _inspect(world, theirs.id, damaged=True, amount=30_000)
+
+    # Each consignor hears of their own claim only, and sees only their own item.
+    assert not any(f"#{theirs.id}" in text_of(m) for m in await outgoing(world, ada))
+    assert not any(f"#{mine.id}" in text_of(m) for m in await outgoing(world, bo))
+    card = await open_card(world, bo, theirs.id, "We propose a compensation")
+    assert "Item K-7-B" in text_of(card) and "500.00 CNY" in text_of(card)
+    assert "Item K-7-A" not in text_of(card) and "600.00" not in text_of(card)
+    own = await message_with(world, ada, f"#{mine.id}")
+    version = (await claim_row(world, theirs.id)).version
+    for data in (f"c:{theirs.id}:view:0", f"c:{theirs.id}:accept_compensation:{version}"):
+        answer = await forge_press(world, ada, own, data)
+        assert f"no claim {theirs.id} that you can see" in answer["text"]
+
+    # The counter-offer is capped by the damaged item, not by the order.
+    await press(world, bo, card, "Dispute")
+    assert "at most 500.00 CNY" in text_of((await outgoing(world, bo))[-1])
+    await world.say(bo, "/cancel")
+    await press(world, bo, card, "Accept")
+    await _settle(world)
+
+    # Settlement: each consignor's message and account carry their own claim only.
+    [ada_settled] = [t for m in await outgoing(world, ada) if "settled" in (t := text_of(m))]
+    [bo_settled] = [t for m in await outgoing(world, bo) if "settled" in (t := text_of(m))]
+    assert f"#{mine.id}" in ada_settled and "-90.00 CNY on your account" in ada_settled
+    assert f"#{theirs.id}" in bo_settled and "-750.00 CNY on your account" in bo_settled
+    [balance] = await world.say(ada, "/balance")
+    assert "Damage compensation" not in balance["text"]
+    [balance] = await world.say(bo, "/balance")
+    assert "Damage compensation -300.00 CNY" in balance["text"]
+    await no_rejected_calls(world)
+
+
+async def test_a_claim_shared_by_two_consignors_shows_each_their_own_lines_only(
+    world: World,
+) -> None:
+    """A claim on two consignors' items (filed before filing kept claims to one consignor) is
+    read by each consignor as their own lines only, and neither may answer for it."""
+    ada, bo = 761, 762
+    p = await _two_consignor_order(world, "K-8", (ada, bo))
+    draft = ClaimDraft(
+        ClaimType.RETURN_REFUND,
+        Reason.NO_REASON_7_DAYS,
+        (LineRequest(p.line_ids[0], 1), LineRequest(p.line_ids[1], 1)),
+    )
+    async with world.uows() as uow:  # written as an older version would have
+        claim = await uow.claims.add(p.buyer_id, draft, "CNY", 60_000, world.env.clock.now())
+        await uow.claims.add_line(claim.id, p.line_ids[0], 1, 10_000)
+        await uow.claims.add_line(claim.id, p.line_ids[1], 1, 50_000)
+        await uow.commit()
+    await _returned(world, claim.id)
+    await _inspect(world, claim.id, damaged=True, amount=30_000)
+
+    card = await open_card(world, ada, claim.id, "We propose a compensation")
+    assert "Item K-8-A" in text_of(card) and "Item K-8-B" not in text_of(card)
+    assert "100.00 CNY" in text_of(card) and "600.00" not in text_of(card)
+    version = (await claim_row(world, claim.id)).version
+    answer = await press(world, ada, card, "Accept")
+    assert answer["text"] == "You are not allowed to do that."
+    await press(world, bo, await open_card(world, bo, claim.id, "We propose"), "Dispute")
+    [reply] = await world.say(bo, "1.00")
+    assert text_of(reply) == "You are not allowed to do that."
+    claim_now = await claim_row(world, claim.id)
+    assert (claim_now.version, claim_now.counter_offer_amount) == (version, None)
+    await no_rejected_calls(world)
+
+
+async def _new_texts(world: World, chat: int, before: int) -> list[str]:
+    return [text_of(m) for m in (await outgoing(world, chat))[before:]]
+
+
+async def test_the_consignor_hears_what_staff_decided_and_which_way_the_money_goes(
+    world: World,
+) -> None:
+    k = await proposal(world, ref="K-9", consignor_chat=771)
+    chat = k.consignor_chat
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
+    await press(world, chat, card, "Dispute")
+    await world.say(chat, "12.50")
+    await world.back_office()  # "disputed" told
+    before = len(await outgoing(world, chat))
+    async with world.uows() as uow:
+        await returns.resolve_compensation(uow, world.env, STAFF, k.claim_id, None, 2_000)
+        await uow.commit()
+    await world.back_office()
+    [decided] = await _new_texts(world, chat, before)
+    assert f"#{k.claim_id}" in decided
+    assert "our team has decided the compensation: 20.00 CNY" in decided
+    assert "deducted from your account" in decided
+
+    # Credited, when someone else is liable; and "no compensation" said as such.
+    other = await proposal(world, ref="K-10", consignor_chat=772, liability=Liability.PLATFORM)
+    await world.say(other.consignor_chat, "/lang zh-CN")
+    world.env.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
+    await world.back_office()  # no answer in time: staff decide
+    before = len(await outgoing(world, other.consignor_chat))
+    async with world.uows() as uow:
+        await returns.resolve_compensation(uow, world.env, STAFF, other.claim_id, None, 4_000)
+        await uow.commit()
+    await world.back_office()
+    [decided] = await _new_texts(world, other.consignor_chat, before)
+    assert "平台已裁定赔偿 40.00 CNY，将在结算时计入您的账户" in decided
+    await no_rejected_calls(world)
+
+
+@pytest.mark.parametrize(
+    ("liability", "words"),
+    [
+        (Liability.CONSIGNOR, "We propose a compensation of 30.00 CNY from your account"),
+        (Liability.BUYER, "the buyer is liable. We propose that 30.00 CNY is kept back"),
+        (Liability.PLATFORM, "the platform is liable. We propose to credit 30.00 CNY"),
+        (Liability.CARRIER, "the carrier is liable. We propose to credit 30.00 CNY"),
+    ],
+)
+async def test_the_proposal_says_which_way_the_compensation_goes(
+    world: World, liability: Liability, words: str
+) -> None:
+    k = await proposal(world, ref="K-11", consignor_chat=781, liability=liability)
+    [note] = [t for m in await outgoing(world, k.consignor_chat) if "propose" in (t := text_of(m))]
+    assert words in note
+    assert ("from your account" in note) is (liability is Liability.CONSIGNOR)
+    assert ("credit" in note) is (liability is not Liability.CONSIGNOR)
+
+
+async def test_a_proposal_left_unanswered_is_not_called_disputed(world: World) -> None:
+    k = await proposal(world, ref="K-12", consignor_chat=791)
+    before = len(await outgoing(world, k.consignor_chat))
+    world.env.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
+    await world.back_office()
+    [note] = await _new_texts(world, k.consignor_chat, before)
+    assert "was not answered in time, so our team will decide it and tell you" in note
+    assert "disputed" not in note
+    await no_rejected_calls(world)
+
+
+async def test_cancel_at_the_counter_offer_prompt_says_nothing_was_disputed(world: World) -> None:
+    k = await proposal(world, ref="K-13", consignor_chat=795)
+    chat = k.consignor_chat
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
+    await press(world, chat, card, "Dispute")
+    [reply] = await world.say(chat, "/cancel")
+    assert f"Nothing was disputed on claim #{k.claim_id}" in text_of(reply)
+    assert "filed" not in text_of(reply)
+    assert await conversation(world, chat) is None
+    [reply] = await world.say(chat, "/cancel")
+    assert text_of(reply) == "There is nothing to cancel."
     await no_rejected_calls(world)
