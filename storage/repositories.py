@@ -1126,21 +1126,13 @@ class TopicRepo(_Repo):
             claim_id, now, thread_id=None, card_message_id=None, card_version=None, evidence_upto=0
         )
 
-    _FIELDS = frozenset(
-        {
-            "chat_id",
-            "thread_id",
-            "name",
-            "closed",
-            "card_message_id",
-            "card_version",
-            "evidence_upto",
-            "synced_version",
-            "sync_attempts",
-            "sync_after",
-            "sync_error",
-        }
-    )
+    # What sync may record of a topic: its columns but the key, the time and the holder
+    # (who holds a case changes only by taking it).
+    _FIELDS = frozenset(c.name for c in t.ClaimTopic.__table__.columns) - {
+        "claim_id",
+        "updated_at",
+        "taken_by",
+    }
 
     async def changed(self, claim_id: int, now: datetime, **values: Any) -> None:
         """Record what the bot changed on a topic, or how far its sync got."""

@@ -418,7 +418,6 @@ class ClaimTopic(Base):
     """
 
     __tablename__ = "claim_topics"
-    __table_args__ = (Index("ix_claim_topics_open", "closed", "chat_id"),)
     claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     thread_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -433,6 +432,10 @@ class ClaimTopic(Base):
     sync_attempts: Mapped[int] = mapped_column(default=0)  # failed syncs in a row
     sync_after: Mapped[datetime | None]
     sync_error: Mapped[str | None] = mapped_column(Text)
+
+
+# Open topics by group (the sync's scan); declared on the columns, not their names.
+Index("ix_claim_topics_open", ClaimTopic.closed, ClaimTopic.chat_id)
 
 
 class ClaimHold(Base):
