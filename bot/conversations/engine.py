@@ -66,6 +66,7 @@ async def process(services: Services, incoming: Incoming) -> list[Output]:
                     else _refusal(services, lang, refusal, incoming)
                 )
             else:
+                _log_refusals(incoming, outcome)
                 await uow.commit()
         if error is None:
             # The transaction has ended: slow outputs are made now, holding nothing.
@@ -98,6 +99,20 @@ def _refusal(
     return [Toast(text, alert=True)] if incoming.callback_id else [Screen(text)]
 
 
+def _log_refusals(incoming: Incoming, outcome: Outcome) -> None:
+    """A press answered with an alert was refused (a forged, stale or foreign button, one
+    of an ended dialog): the user has their sentence, the log its line."""
+    for output in outcome.outputs:
+        if isinstance(output, Toast) and output.alert:
+            log.info(
+                "update %s from %s: press %r refused: %s",
+                incoming.update_id,
+                incoming.user.id,
+                incoming.callback_data,
+                output.text,
+            )
+
+
 def _with_answer(incoming: Incoming, outputs: list[Output]) -> list[Output]:
     """Every button press gets an answer (Telegram shows a spinner until it does)."""
     if incoming.callback_id and not any(isinstance(o, Toast) for o in outputs):
@@ -125,8 +140,12 @@ async def route(ctx: Ctx) -> Outcome:
             return Outcome([Screen(ctx.t("bind.unbound"))])
         command_route = ROUTES.commands.get(name)
         if command_route is None:
+            log.info("update %s: unknown command /%s", incoming.update_id, name)
             return Outcome([Screen(ctx.t("error.unknown_command", command=html.escape(name)))])
         if not (command_route.audience & who):
+            log.info(
+                "update %s: /%s refused to user %s", incoming.update_id, name, incoming.user.id
+            )
             return Outcome([Screen(ctx.t("error.command_not_for_you", command=html.escape(name)))])
         return await command_route.handler(ctx, args)
 

@@ -21,6 +21,7 @@ from workflow.claims import (
     LineRequest,
     Reason,
     Role,
+    Source,
 )
 from workflow.errors import AlreadyHandled, InvalidClaim, NotFound, TransitionNotAllowed
 from workflow.services import filing, returns, review
@@ -274,3 +275,31 @@ async def test_a_draft_over_two_consignors_is_filed_as_one_claim_each_or_not_at_
             assert (claim.description, claim.reason) == ("Cracked", "quality_issue")
             [filed] = await uow.claims.timeline(claim.id)
             assert filed.trigger == "file"
+
+
+async def test_buyers_claim_within_the_after_sales_period_and_staff_after_it(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    now = clock.now()
+    days = env.policy.claim_window.days
+    late, edge = await place(
+        uows,
+        now,
+        order("W-LATE", now, delivered_ago=timedelta(days=days, seconds=1)),
+        order("W-EDGE", now, delivered_ago=timedelta(days=days)),
+    )
+    draft = ClaimDraft(
+        ClaimType.RETURN_REFUND, Reason.QUALITY_ISSUE, (LineRequest(late.line_ids[0], 1),)
+    )
+    with pytest.raises(InvalidClaim) as refused:
+        await _file(uows, env, late.buyer_id, draft)
+    assert refused.value.key == "invalid_claim"
+    assert refused.value.params == {"reason": "window_closed", "order": "W-LATE", "days": days}
+    on_the_day = replace(draft, lines=(LineRequest(edge.line_ids[0], 1),))
+    assert await _file(uows, env, edge.buyer_id, on_the_day)
+    async with uows() as uow:  # staff may still open one for the buyer
+        claim = await filing.file_claim(
+            uow, env, STAFF, replace(draft, source=Source.STAFF), buyer_id=late.buyer_id
+        )
+        await uow.commit()
+    assert await _status(uows, claim.id) == "submitted"

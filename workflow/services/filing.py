@@ -27,6 +27,7 @@ from workflow.claims import (
 )
 from workflow.errors import Forbidden, InvalidClaim, NotFound
 from workflow.ports import UnitOfWork
+from workflow.rules import claim_window_open
 from workflow.services.common import Env, notify
 
 FILE_TRIGGER = "file"
@@ -70,7 +71,7 @@ async def file_claim(
     items belong to several consignors is refused (``several_consignors``): file it with
     :func:`file_claims`.
     """
-    checked = await _check(uow, actor, draft, buyer_id)
+    checked = await _check(uow, env, actor, draft, buyer_id)
     if len(checked.by_consignor()) > 1:
         raise InvalidClaim("several_consignors")
     return await _open(uow, env, actor, draft, checked, checked.lines)
@@ -84,12 +85,12 @@ async def file_claims(
     Every claim gets the draft's type, reason, description and evidence. The whole draft is
     checked before anything is written, so either every claim is opened or none is.
     """
-    checked = await _check(uow, actor, draft, buyer_id)
+    checked = await _check(uow, env, actor, draft, buyer_id)
     return [await _open(uow, env, actor, draft, checked, group) for group in checked.by_consignor()]
 
 
 async def _check(
-    uow: UnitOfWork, actor: Actor, draft: ClaimDraft, buyer_id: int | None
+    uow: UnitOfWork, env: Env, actor: Actor, draft: ClaimDraft, buyer_id: int | None
 ) -> _Checked:
     owner = _owner(actor, buyer_id)
     expected_source = SOURCE_OF_ROLE.get(actor.role, Source.STAFF)
@@ -122,6 +123,13 @@ async def _check(
             raise InvalidClaim("quantity_exceeds", line=line.id, claimable=claimable)
         if draft.claim_type is not ClaimType.REFUND_ONLY and order.delivered_at is None:
             raise InvalidClaim("not_delivered_yet", order=order.external_ref)
+        # Buyers claim within the after-sales period; staff may open one for them later.
+        if actor.role is Role.BUYER and not claim_window_open(
+            order.delivered_at, env.clock.now(), env.policy
+        ):
+            raise InvalidClaim(
+                "window_closed", order=order.external_ref, days=env.policy.claim_window.days
+            )
         item = await uow.orders.item(line.item_id)
         if item is None:
             raise NotFound("item", line.item_id)

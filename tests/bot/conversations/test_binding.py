@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+
+import pytest
 
 from tests.bot.conversations.buyer_kit import direct, toast_texts
 from tests.bot.conversations.conftest import World
@@ -100,3 +103,20 @@ async def test_a_configured_admin_binding_a_buyer_account_on_first_contact_gets_
     assert "staff" in staff["text"].lower()
     assert "connected to your buyer account" in buyer["text"]
     assert "/queue" in menu["text"] and "/claims" in menu["text"]
+
+
+async def test_refused_presses_and_commands_leave_a_log_line(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    [p] = await place(world.uows, world.env.clock.now(), order("T-7", world.env.clock.now()))
+    ann = await world.user(510)
+    await world.say(ann, f"/start {await world.token('buyer', p.buyer_id)}")
+    caplog.set_level(logging.INFO, logger="bot.conversations.engine")
+    [toast] = toast_texts(await direct(world, ann, callback_data="zz:forged"))
+    [unknown] = await world.say(ann, "/nonsense")
+    [staff_only] = await world.say(ann, "/queue")
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.conversations.engine"]
+    assert any("'zz:forged' refused: " + toast in line for line in lines), lines
+    assert any("unknown command /nonsense" in line for line in lines), lines
+    assert any("/queue refused to user 510" in line for line in lines), lines
+    assert "I don't know /nonsense" in unknown["text"] and "/queue" in staff_only["text"]
