@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from tests.bot.conversations.conftest import World
 
@@ -55,3 +57,31 @@ async def answered(world: World, chat_id: int, query_id: str) -> None:
 
 async def toasts(world: World, chat_id: int) -> list[str]:
     return [a["text"] or "" for a in (await world.client.messages(chat_id))["callback_answers"]]
+
+
+T = TypeVar("T")
+
+
+def probing(
+    world: World, user_id: int, draw: Callable[..., T], probes: list[str]
+) -> Callable[..., T]:
+    """``draw`` (run by the bot in a worker thread) that first has another unit of work write
+    the asker's chat-user row, the row every update locks, and notes in ``probes`` whether
+    that went through ("free") or waited for the update's transaction ("held")."""
+    loop = asyncio.get_running_loop()
+
+    async def write_the_askers_row() -> None:
+        async with world.uows() as uow:
+            await uow.chat.touch_user("telegram", user_id, "Probe", world.env.clock.now(), "en")
+            await uow.commit()
+
+    def probe_then_draw(*args: Any) -> T:
+        probe = asyncio.run_coroutine_threadsafe(write_the_askers_row(), loop)
+        try:
+            probe.result(timeout=5)
+            probes.append("free")
+        except TimeoutError:
+            probes.append("held")
+        return draw(*args)
+
+    return probe_then_draw

@@ -83,6 +83,26 @@ async def _to_description(world: World, ann: int, ref: str, kind: str, reason: s
     await press(world, ann, reason)
 
 
+async def _filed_for_a_person(
+    world: World, ann: int, ref: str, reason: str = "Not as described"
+) -> int:
+    """A refund-only claim, filed through the dialog, that review gives to a person."""
+    await _to_description(world, ann, ref, "Refund only", reason)
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    await world.back_office()
+    return claim_id
+
+
+async def _asked(world: World, claim_id: int, question: str) -> None:
+    """Staff ask the buyer of ``claim_id`` a question."""
+    async with world.uows() as uow:
+        version = (await status(world, claim_id))[1]
+        await review.request_info(uow, world.env, AGENT, claim_id, version, question)
+        await uow.commit()
+
+
 async def test_bad_input_at_every_step_of_the_claim_dialog_changes_nothing(world: World) -> None:
     ann = 801
     me = await bound_buyer(world, ann, "BF1", ("F-1",))
@@ -284,17 +304,9 @@ async def test_the_buyers_claims_are_paged_and_only_theirs(world: World) -> None
 async def test_a_buyer_answers_a_question_with_text_after_bad_tries(world: World) -> None:
     ann = 841
     await bound_buyer(world, ann, "BF7", ("I-1",))
-    await _to_description(world, ann, "I-1", "Refund only", "Not as described")
-    await press(world, ann, "Skip")
-    await press(world, ann, "Done")
-    await press(world, ann, "Confirm")
-    [claim_id] = await claim_ids(world)
-    await world.back_office()  # "not as described" always goes to a person
+    claim_id = await _filed_for_a_person(world, ann, "I-1")  # "not as described": a person
     assert (await status(world, claim_id))[0] in lifecycle.WAITING_FOR_STAFF
-    async with world.uows() as uow:
-        version = (await status(world, claim_id))[1]
-        await review.request_info(uow, world.env, AGENT, claim_id, version, "Which colour?")
-        await uow.commit()
+    await _asked(world, claim_id, "Which colour?")
     await world.back_office()
     [card] = await world.say(ann, f"/claim {claim_id}")
     assert "Answer" in buttons(card)
@@ -325,15 +337,8 @@ async def test_a_buyer_answers_a_question_with_text_after_bad_tries(world: World
 async def test_an_answer_to_a_claim_that_moved_on_is_not_sent(world: World) -> None:
     ann = 845
     await bound_buyer(world, ann, "BF8", ("J-1",))
-    await _to_description(world, ann, "J-1", "Refund only", "Not as described")
-    for label in ("Skip", "Done", "Confirm"):
-        await press(world, ann, label)
-    [claim_id] = await claim_ids(world)
-    await world.back_office()
-    async with world.uows() as uow:
-        version = (await status(world, claim_id))[1]
-        await review.request_info(uow, world.env, AGENT, claim_id, version, "Colour?")
-        await uow.commit()
+    claim_id = await _filed_for_a_person(world, ann, "J-1")
+    await _asked(world, claim_id, "Colour?")
     [card] = await world.say(ann, f"/claim {claim_id}")
     await press(world, ann, "Answer", card)
     world.env.clock.advance(timedelta(days=4))  # type: ignore[attr-defined]
@@ -507,15 +512,8 @@ async def test_the_buyer_reads_why_a_claim_was_rejected_and_what_was_asked(world
     show them (escaped); an approval's remark stays the team's own."""
     ann = 871
     await bound_buyer(world, ann, "BF20", ("RJ-1",))
-    await _to_description(world, ann, "RJ-1", "Refund only", "Quality issue")
-    for label in ("Skip", "Done", "Confirm"):
-        await press(world, ann, label)
-    [claim_id] = await claim_ids(world)
-    await world.back_office()  # quality issue, refund only → a person
-    async with world.uows() as uow:
-        version = (await status(world, claim_id))[1]
-        await review.request_info(uow, world.env, AGENT, claim_id, version, "Which <seam>?")
-        await uow.commit()
+    claim_id = await _filed_for_a_person(world, ann, "RJ-1", "Quality issue")
+    await _asked(world, claim_id, "Which <seam>?")
     await world.back_office()
     [card] = await world.say(ann, f"/claim {claim_id}")
     assert "Ask for information → Waiting for your information — Which <seam>?" in card["text"]
@@ -580,15 +578,8 @@ async def test_a_no_reason_return_is_offered_only_while_its_window_is_open(world
 async def test_an_album_sent_as_the_answer_is_taken_whole(world: World) -> None:
     ann = 873
     await bound_buyer(world, ann, "BF22", ("AL-1",))
-    await _to_description(world, ann, "AL-1", "Refund only", "Not as described")
-    for label in ("Skip", "Done", "Confirm"):
-        await press(world, ann, label)
-    [claim_id] = await claim_ids(world)
-    await world.back_office()
-    async with world.uows() as uow:
-        version = (await status(world, claim_id))[1]
-        await review.request_info(uow, world.env, AGENT, claim_id, version, "Photos please")
-        await uow.commit()
+    claim_id = await _filed_for_a_person(world, ann, "AL-1")
+    await _asked(world, claim_id, "Photos please")
     [card] = await world.say(ann, f"/claim {claim_id}")
     await press(world, ann, "Answer", card)
     album = [

@@ -7,7 +7,6 @@ member's Telegram client would. The PNGs are kept in ``test-artifacts/dashboard/
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import re
@@ -19,6 +18,7 @@ import pytest
 
 from bot.pictures import charts
 from tests.bot.conversations.conftest import World
+from tests.bot.conversations.kit import probing
 from tests.factories import order, place
 from tests.workflow.test_stats import history
 from workflow.claims import SYSTEM, Role
@@ -130,25 +130,8 @@ async def test_export_draws_its_charts_after_the_updates_transaction(
     locked (the asker's chat user)."""
     await history(world.uows, world.env, world.env.clock)
     await _staff(world, STAFF_ID, "Zoe", "en")
-    loop = asyncio.get_running_loop()
     probes: list[str] = []
-    render = charts.render
-
-    async def write_the_askers_row() -> None:
-        async with world.uows() as uow:
-            await uow.chat.touch_user("telegram", STAFF_ID, "Probe", world.env.clock.now(), "en")
-            await uow.commit()
-
-    def probing_render(*args: Any) -> list[charts.Chart]:  # in the drawing's worker thread
-        probe = asyncio.run_coroutine_threadsafe(write_the_askers_row(), loop)
-        try:
-            probe.result(timeout=5)
-            probes.append("free")
-        except TimeoutError:
-            probes.append("held")
-        return render(*args)
-
-    monkeypatch.setattr(charts, "render", probing_render)
+    monkeypatch.setattr(charts, "render", probing(world, STAFF_ID, charts.render, probes))
     page, archive = await _ask(world, STAFF_ID, "/export 30", answers=2)
     assert page["document"]["file_name"].endswith(".html")
     assert archive["document"]["file_name"].endswith("-csv.zip")

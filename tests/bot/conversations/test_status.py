@@ -4,7 +4,6 @@ anyone else gets the same "not found" as for any claim not theirs, with nothing 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -17,7 +16,7 @@ from bot.conversations.callbacks import ClaimFlowchart
 from bot.conversations.model import Screen, Toast
 from tests.bot.conversations.buyer_kit import bound_buyer, no_rejected_calls, press
 from tests.bot.conversations.conftest import World
-from tests.bot.conversations.kit import buttons
+from tests.bot.conversations.kit import buttons, probing
 from tests.bot.conversations.staff_kit import (
     AGENT,
     BUYER,
@@ -116,25 +115,8 @@ async def test_the_picture_is_drawn_after_the_updates_transaction_has_ended(
     await staffed(world, group=False)
     p = await parties(world)
     claim_id = await file_for_review(world, p)
-    loop = asyncio.get_running_loop()
     probes: list[str] = []
-    draw = status._draw
-
-    async def write_the_askers_row() -> None:
-        async with world.uows() as uow:
-            await uow.chat.touch_user("telegram", BUYER, "Probe", world.env.clock.now(), "en")
-            await uow.commit()
-
-    def probing_draw(*args: Any) -> bytes:  # runs in the drawing's worker thread
-        probe = asyncio.run_coroutine_threadsafe(write_the_askers_row(), loop)
-        try:
-            probe.result(timeout=5)
-            probes.append("free")
-        except TimeoutError:
-            probes.append("held")
-        return draw(*args)
-
-    monkeypatch.setattr(status, "_draw", probing_draw)
+    monkeypatch.setattr(status, "_draw", probing(world, BUYER, status._draw, probes))
     [photo] = await world.say(BUYER, f"/status {claim_id}")
     assert photo.get("photo") is not None
     assert probes == ["free"]
