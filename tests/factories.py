@@ -10,7 +10,10 @@ from sqlalchemy import select
 from storage import tables as t
 from storage.importer import import_orders
 from storage.uow import UnitOfWorkFactory
+from workflow.claims import Actor, ClaimDraft, ClaimRecord, ClaimType, LineRequest, Reason, Role
 from workflow.orders import LineImport, OrderImport
+from workflow.services import filing
+from workflow.services.common import Env
 
 
 @dataclass(frozen=True)
@@ -151,3 +154,21 @@ async def bulk_open_claims(uows: UnitOfWorkFactory, now: datetime, chunk: int = 
             )
             await uow.commit()
     return len(rows)
+
+
+async def no_reason_return(uows: UnitOfWorkFactory, env: Env, placed: Placed) -> ClaimRecord:
+    """The buyer of ``placed`` files a 7-day no-reason return of one unit of its first line,
+    through the service (the way a test reaches a claim without the chat)."""
+    async with uows() as uow:
+        claim = await filing.file_claim(
+            uow,
+            env,
+            Actor(Role.BUYER, placed.buyer_id),
+            ClaimDraft(
+                ClaimType.RETURN_REFUND,
+                Reason.NO_REASON_7_DAYS,
+                (LineRequest(placed.line_ids[0], 1),),
+            ),
+        )
+        await uow.commit()
+    return claim

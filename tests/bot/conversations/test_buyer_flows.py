@@ -30,20 +30,16 @@ from tests.bot.conversations.buyer_kit import (
 )
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.kit import buttons, last, toasts
-from tests.factories import order, place
+from tests.factories import no_reason_return, order, place
 from tests.sandbox.sandbox_testkit import png
 from workflow import lifecycle
 from workflow.claims import (
     MAX_DESCRIPTION_CHARS,
     MAX_EVIDENCE_ITEMS,
     Actor,
-    ClaimDraft,
-    ClaimType,
-    LineRequest,
-    Reason,
     Role,
 )
-from workflow.services import filing, review
+from workflow.services import review
 
 AGENT = Actor(Role.AGENT, 1)
 
@@ -556,16 +552,7 @@ async def test_a_no_reason_return_is_offered_only_while_its_window_is_open(world
     assert await draft(world, ann) == before
     await world.say(ann, "/cancel")
 
-    async with world.uows() as uow:
-        claim = await filing.file_claim(
-            uow,
-            world.env,
-            Actor(Role.BUYER, p.buyer_id),
-            ClaimDraft(
-                ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(p.line_ids[0], 1),)
-            ),
-        )
-        await uow.commit()
+    claim = await no_reason_return(world.uows, world.env, p)
     await world.back_office()
     assert (await status(world, claim.id))[0] == "rejected"
     why = "The no-reason return is open for 7 days after delivery, and that time has passed."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.bot.conversations.conftest import World
-from tests.factories import order, place
+from tests.factories import no_reason_return, order, place
 from workflow.claims import (
     CARRIER,
     Actor,
@@ -26,16 +26,7 @@ async def test_buyer_and_consignor_follow_a_claim_stage_by_stage(world: World) -
     consignor_chat = await world.user(602, "Wang", "zh-hans")
     await world.say(buyer_chat, f"/start {await world.token('buyer', p.buyer_id)}")
     await world.say(consignor_chat, f"/start {await world.token('consignor', p.consignor_ids[0])}")
-    async with world.uows() as uow:
-        claim = await filing.file_claim(
-            uow,
-            world.env,
-            Actor(Role.BUYER, p.buyer_id),
-            ClaimDraft(
-                ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(p.line_ids[0], 1),)
-            ),
-        )
-        await uow.commit()
+    claim = await no_reason_return(world.uows, world.env, p)
     await world.back_office()
     buyer_texts = [
         m.get("text") or m.get("caption")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from bot.scheduler import Intervals, build_scheduler
 from tests.bot.conversations.conftest import World
-from tests.factories import order, place
-from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
-from workflow.services import filing
+from tests.factories import no_reason_return, order, place
 
 
 async def test_jobs_review_request_a_waybill_and_tell_the_buyer(world: World) -> None:
@@ -14,16 +12,7 @@ async def test_jobs_review_request_a_waybill_and_tell_the_buyer(world: World) ->
     [p] = await place(world.uows, now, order("SCH-1", now))
     buyer = await world.user(801)
     await world.say(buyer, f"/start {await world.token('buyer', p.buyer_id)}")
-    async with world.uows() as uow:
-        claim = await filing.file_claim(
-            uow,
-            world.env,
-            Actor(Role.BUYER, p.buyer_id),
-            ClaimDraft(
-                ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, (LineRequest(p.line_ids[0], 1),)
-            ),
-        )
-        await uow.commit()
+    claim = await no_reason_return(world.uows, world.env, p)
     fast = Intervals(
         sweeps=0.05, providers=0.05, payment_callbacks=0.05, tracking=0.05, delivery=0.05
     )
