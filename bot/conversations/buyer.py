@@ -35,7 +35,7 @@ from bot.conversations.routes import BUYERS, ROUTES
 from bot.delivery import PICTURES
 from workflow import lifecycle
 from workflow.claims import MAX_EVIDENCE_ITEMS, Actor, Role
-from workflow.errors import InvalidClaim
+from workflow.errors import AlreadyHandled, InvalidClaim
 from workflow.services import ratings, returns, review
 from workflow.services.queries import ClaimView, claim_view
 
@@ -189,7 +189,13 @@ async def _album_tail(ctx: Ctx, data: dict[str, Any]) -> Outcome:
     reference = evidence_of(ctx)
     if isinstance(reference, Screen):
         return Outcome([reference])
-    await review.add_to_answer(ctx.uow, ctx.env, buyer_of(ctx), int(data["claim"]), (reference,))
+    try:
+        await review.add_to_answer(
+            ctx.uow, ctx.env, buyer_of(ctx), int(data["claim"]), (reference,)
+        )
+    except AlreadyHandled:  # staff acted between two pictures: say so once, then stay quiet
+        await save(ctx, ANSWER_FLOW, "album", {**data, "full": True})
+        return Outcome([Screen(ctx.t("buyer.album_too_late", number=int(data["claim"])))])
     await save(ctx, ANSWER_FLOW, "album", {**data, "pictures": int(data["pictures"]) + 1})
     return Outcome()
 

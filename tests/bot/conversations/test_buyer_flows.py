@@ -690,3 +690,27 @@ async def test_items_of_two_consignors_are_filed_as_a_claim_each_and_the_buyer_g
         assert await uow.claims.consignor_ids(second) == [p.consignor_ids[1]]
     assert await draft(world, ann) is None
     await no_rejected_calls(world)
+
+
+async def test_an_album_answer_whose_claim_moves_on_midway_says_so_once(world: World) -> None:
+    ann = 877
+    await bound_buyer(world, ann, "BF26", ("AM-1",))
+    claim_id = await _filed_for_a_person(world, ann, "AM-1")
+    await _asked(world, claim_id, "Photos please")
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    await press(world, ann, "Answer", card)
+    await direct(world, ann, photo=album_photo(0), media_group_id="ANS-2")
+    async with world.uows() as uow:  # staff decide between two pictures of the album
+        version = (await status(world, claim_id))[1]
+        await review.reject(uow, world.env, AGENT, claim_id, version, "Enough seen")
+        await uow.commit()
+    rest = [
+        await direct(world, ann, photo=album_photo(n), media_group_id="ANS-2") for n in (1, 2, 3)
+    ]
+    [note] = rest[0]
+    assert isinstance(note, Screen) and "moved on while your pictures arrived" in note.text
+    assert rest[1:] == [[], []]
+    async with world.uows() as uow:
+        assert await uow.claims.evidence_count(claim_id) == 1
+    assert (await status(world, claim_id))[0] == "rejected"
+    await no_rejected_calls(world)
