@@ -327,10 +327,15 @@ class ClaimRepo(_Repo):
         return int((await self.s.execute(stmt)).scalar_one())
 
     async def count_by_buyer_since(self, buyer_id: int, since: datetime) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(t.Claim)
-            .where(t.Claim.buyer_id == buyer_id, t.Claim.created_at >= since)
+        filing = func.coalesce(t.Claim.filing_id, t.Claim.id)
+        stmt = select(func.count(filing.distinct())).where(
+            t.Claim.buyer_id == buyer_id, t.Claim.created_at >= since
+        )
+        return int((await self.s.execute(stmt)).scalar_one())
+
+    async def filing_total(self, filing_id: int) -> int:
+        stmt = select(func.coalesce(func.sum(t.Claim.claimed_amount), 0)).where(
+            t.Claim.filing_id == filing_id
         )
         return int((await self.s.execute(stmt)).scalar_one())
 

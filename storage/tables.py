@@ -180,6 +180,9 @@ class Claim(Base):
     counter_offer_amount: Mapped[int | None] = mapped_column(BigInteger)
     review_rule: Mapped[str | None] = mapped_column(String(64))
     review_note: Mapped[str | None] = mapped_column(Text)
+    # The first claim of a filing split by consignor (NULL: filed alone): review weighs the
+    # claims filed together as one (their total, one filing in the buyer's count).
+    filing_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     review_due_at: Mapped[datetime | None]

@@ -198,6 +198,7 @@ class ClaimRecord(Protocol):
     counter_offer_amount: int | None
     review_rule: str | None
     review_note: str | None
+    filing_id: int | None
     created_at: datetime
     updated_at: datetime
     review_due_at: datetime | None

@@ -153,7 +153,14 @@ class ClaimRepository(Protocol):
         """Units of this order line already under a claim that was not dropped."""
         ...
 
-    async def count_by_buyer_since(self, buyer_id: int, since: datetime) -> int: ...
+    async def count_by_buyer_since(self, buyer_id: int, since: datetime) -> int:
+        """The buyer's filings since then: the claims of one split filing count once."""
+        ...
+
+    async def filing_total(self, filing_id: int) -> int:
+        """What the claims of one split filing claim together."""
+        ...
+
     async def due(
         self, deadline: str, now: datetime, states: Sequence[str], limit: int
     ) -> list[int]:

@@ -303,3 +303,48 @@ async def test_buyers_claim_within_the_after_sales_period_and_staff_after_it(
         )
         await uow.commit()
     assert await _status(uows, claim.id) == "submitted"
+
+
+async def _split_and_reviewed(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock, ref: str, prices: tuple[int, ...]
+) -> list[tuple[str, str]]:
+    """A damaged-in-transit return (with a photo) of one item each of ``len(prices)``
+    consignors, filed in one go and split; what auto-review decided for each claim."""
+    lines = tuple((f"{ref}-{n}", f"C{n}", 1, price, price // 10) for n, price in enumerate(prices))
+    [p] = await place(uows, clock.now(), order(ref, clock.now(), lines=lines))
+    draft = ClaimDraft(
+        ClaimType.RETURN_REFUND,
+        Reason.DAMAGED_IN_TRANSIT,
+        tuple(LineRequest(line_id, 1) for line_id in p.line_ids),
+        "broken",
+        ("photo-1",),
+    )
+    async with uows() as uow:
+        claims = await filing.file_claims(uow, env, Actor(Role.BUYER, p.buyer_id), draft)
+        await uow.commit()
+    assert len(claims) == len(prices)
+    decided = []
+    async with uows() as uow:
+        for claim in claims:
+            decision = await review.auto_review(uow, env, claim.id)
+            assert decision is not None
+            decided.append((decision.verdict.value, decision.rule))
+        await uow.commit()
+    return decided
+
+
+async def test_claims_filed_together_are_reviewed_as_one_filing(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """Split by consignor, a filing is still weighed whole: two items of 600.00 (1,200.00,
+    over the 1,000.00 threshold) go to a person, as one claim of both would; four cheap
+    items filed at once are one filing in the buyer's count, not four."""
+    assert env.policy.manual_review_above == 100_000
+    assert await _split_and_reviewed(uows, env, clock, "HV", (60_000, 60_000)) == [
+        ("manual", "high_value"),
+        ("manual", "high_value"),
+    ]
+    assert (
+        await _split_and_reviewed(uows, env, clock, "LV", (5_000,) * 4)
+        == [("approve", "evidenced_damage")] * 4
+    )

@@ -86,7 +86,13 @@ async def file_claims(
     checked before anything is written, so either every claim is opened or none is.
     """
     checked = await _check(uow, env, actor, draft, buyer_id)
-    return [await _open(uow, env, actor, draft, checked, group) for group in checked.by_consignor()]
+    claims = [
+        await _open(uow, env, actor, draft, checked, group) for group in checked.by_consignor()
+    ]
+    if len(claims) > 1:  # review weighs them as one filing (total amount, one in the count)
+        for claim in claims:
+            claim.filing_id = claims[0].id
+    return claims
 
 
 async def _check(

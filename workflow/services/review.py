@@ -47,7 +47,9 @@ async def auto_review(uow: UnitOfWork, env: Env, claim_id: int) -> Decision | No
         claim_type=ClaimType(claim.claim_type),
         reason=Reason(claim.reason),
         source=Source(claim.source),
-        amount=claim.claimed_amount,
+        amount=claim.claimed_amount
+        if claim.filing_id is None
+        else await uow.claims.filing_total(claim.filing_id),
         now=now,
         delivered_at=delivered,
         ship_by=ship_by or now,
