@@ -57,10 +57,13 @@ async def render(
     bot: Bot, incoming: Incoming, outputs: list[Output], gate: FloodGate | None = None
 ) -> None:
     # Screens first, the answer to a button press last: once the press is answered, what it
-    # changed is already on screen.
-    ordered = [o for o in outputs if not isinstance(o, Toast)] + [
-        o for o in outputs if isinstance(o, Toast)
-    ]
+    # changed is already on screen. In a group, whose messages may wait for its budget (a
+    # whole 429 pause), the press is answered first: a spinner must not outlast the wait, and
+    # Telegram refuses answers to presses it finds too old.
+    toasts = [o for o in outputs if isinstance(o, Toast)]
+    screens = [o for o in outputs if not isinstance(o, Toast)]
+    in_group = gate is not None and gate.is_group(incoming.chat_id)
+    ordered = toasts + screens if in_group else screens + toasts
     for output in ordered:
         try:
             if isinstance(output, Commands):

@@ -62,9 +62,20 @@ async def test_a_case_lives_in_its_topic_from_review_to_completion(world: World)
     assert album[0].get("media_group_id")
 
     # Max takes the case in the topic: everyone sees his name on the card; Zoe is told.
-    await press_in(world, AGENT, group, card, "Take")
+    press = await press_in(world, AGENT, group, card, "Take")
     [card] = [m for m in await in_topic(world, group, thread) if m.get("reply_markup")]
     assert "Taken by: Max" in card["text"]
+    # In the group the press is answered before the card is redrawn (which may wait for the
+    # group's budget): the spinner never waits on it.
+    calls = (await world.client.calls())["calls"]
+    answer = next(
+        i
+        for i, c in enumerate(calls)
+        if c["method"] == "answerCallbackQuery"
+        and c["params"].get("callback_query_id") == press["callback_query_id"]
+    )
+    redraw = max(i for i, c in enumerate(calls) if c["method"] == "editMessageText")
+    assert answer < redraw
     await press_in(world, ADMIN, group, card, "Take")
     assert "Max has already taken" in (await toasts_in(world, group))[-1]
     [private] = await world.say(ADMIN, f"/case {n}")
