@@ -41,7 +41,7 @@ from aiogram.types import InputMediaDocument, InputMediaPhoto
 from bot.conversations import staff_topics
 from bot.conversations.context import Services
 from bot.flood import FloodGate, backoff, gate_for
-from bot.telegram_aiogram.render import markup
+from bot.telegram_aiogram.render import markup, not_modified
 from storage import tables as t
 from storage.repositories import TopicRepo
 from storage.uow import SqlUnitOfWork
@@ -74,11 +74,6 @@ def _spend(gate: FloodGate, group: int, count: int = 1) -> None:
 
 def _thread_gone(exc: TelegramBadRequest) -> bool:
     return "thread not found" in exc.message.lower()
-
-
-def _not_modified(exc: TelegramBadRequest) -> bool:
-    message = exc.message.lower()
-    return "not modified" in message or "not_modified" in message
 
 
 async def deliver(
@@ -295,7 +290,7 @@ async def _refusable(call: Awaitable[T], claim_id: int, what: str) -> T | None:
     except TelegramBadRequest as exc:
         if _thread_gone(exc):
             raise
-        if not _not_modified(exc):
+        if not not_modified(exc):
             log.warning("topic of claim %s: %s refused: %s", claim_id, what, exc.message)
         return None
 

@@ -188,7 +188,7 @@ async def take(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
         *await _redraw_topic_card(ctx, claim_id),
         *await _tell_topic(ctx, claim_id, "staff.topic.taken", name=name),
     ]
-    return Outcome(list(outputs))
+    return Outcome(list(outputs))  # a list of Output is no list of Output | Later
 
 
 @action(TAKE_OVER, *sorted(STAFF_ROLES, key=lambda r: r.value))
@@ -222,4 +222,4 @@ async def take_over(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     ]
     if ctx.incoming.is_private:  # in the group, the topic's card (redrawn) is the card
         outputs.append(await card(ctx, claim_id))
-    return Outcome(list(outputs))
+    return Outcome(list(outputs))  # a list of Output is no list of Output | Later

@@ -80,9 +80,15 @@ async def render(
                 await _spend(gate, _chat_of(incoming, output.chat_id))
                 await _screen(bot, incoming, output)
         except TelegramBadRequest as exc:
-            if "message is not modified" in exc.message:
+            if not_modified(exc):
                 continue
             log.warning("Telegram refused %s: %s", type(output).__name__, exc.message)
+
+
+def not_modified(exc: TelegramBadRequest) -> bool:
+    """Telegram's answer to an edit that changes nothing: the change is there already."""
+    message = exc.message.lower()
+    return "not modified" in message or "not_modified" in message
 
 
 def _chat_of(incoming: Incoming, chat_id: int | None) -> int:
