@@ -7,10 +7,11 @@ offs cost more than the work: they were most of the bot's database time per upda
 
 This DB-API module is given to SQLAlchemy's aiosqlite dialect (``module=``) and runs SQLite
 on the event loop's thread, except what can wait on something outside this process: opening
-a connection and its pragmas, ``BEGIN IMMEDIATE`` (another process, or another connection of
-this one, may hold the write lock: SQLite's busy timeout then waits up to 30 s) and
-``COMMIT`` (a WAL checkpoint writes and syncs the file). Those go to a worker thread and are
-awaited, as are statements executed with :data:`OFF_LOOP` (long aggregates). Inside a write
+a connection and its pragmas, ``BEGIN IMMEDIATE`` when the write lock is taken (another
+process, or another connection of this one, holds it: SQLite's busy timeout then waits up to
+30 s; a free lock is taken here at once) and ``COMMIT`` (a WAL checkpoint writes and syncs
+the file). Those go to a worker thread and are awaited, as are statements executed with
+:data:`OFF_LOOP` (long aggregates). Inside a write
 transaction no statement waits for a lock: in WAL mode readers never block the writer, and
 this connection already holds the write lock.
 """
@@ -35,6 +36,10 @@ _WAITING = ("BEGIN", "COMMIT", "PRAGMA")
 
 def _waits(operation: str) -> bool:
     return operation.lstrip()[:6].upper().startswith(_WAITING)
+
+
+def _begins(operation: str) -> bool:
+    return operation.lstrip()[:5].upper() == "BEGIN"
 
 
 async def _at_once(run: Callable[[], None]) -> None:
@@ -91,10 +96,33 @@ class InlineCursor:
             finally:
                 cursor.close()
 
-        if self.off_loop or _waits(operation):
+        if self.off_loop:
+            await_only(asyncio.to_thread(run))
+        elif _begins(operation):
+            self._begin(run)
+        elif _waits(operation):
             await_only(asyncio.to_thread(run))
         else:
             await_only(_at_once(run))
+
+    def _begin(self, run: Callable[[], None]) -> None:
+        """Take the write lock on this thread when it is free (nearly always: this process's
+        units of work take turns before they begin); wait on a worker thread only when another
+        process holds it. A thread hop costs more CPU than all of an update's statements.
+
+        The attempt here must not wait, so the busy timeout is 0 for it, and restored after."""
+        connection = self._connection
+        (timeout_ms,) = connection.execute("PRAGMA busy_timeout").fetchone()
+        connection.execute("PRAGMA busy_timeout=0")
+        try:
+            await_only(_at_once(run))
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
+        await_only(asyncio.to_thread(run))
 
     def setinputsizes(self, *inputsizes: Any) -> None:
         pass

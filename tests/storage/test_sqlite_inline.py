@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from storage import sqlite_inline
-from storage.engine import make_engine, sqlite_url_for
+from storage.engine import SQLITE_BUSY_TIMEOUT_S, make_engine, sqlite_url_for
 
 
 def _with_thread_function(engine: Any) -> None:
@@ -116,3 +116,28 @@ async def test_waiting_for_another_process_write_lock_leaves_the_loop_free(
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
     await engine.dispose()
     assert events == ["released", "written"]
+    async with engine.connect() as conn:  # the attempt on the loop's thread left no trace
+        assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one() == 5000
+
+
+async def test_a_free_write_lock_is_taken_on_the_loop_thread(tmp_path: Path) -> None:
+    """Nobody holds the lock: BEGIN IMMEDIATE runs where the statements run, no thread hop;
+    the busy timeout is the configured one afterwards."""
+    engine = make_engine(sqlite_url_for(tmp_path / "free.db"))
+    traced: list[tuple[str, int]] = []
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _trace(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection.set_trace_callback(
+            lambda statement: traced.append((statement, threading.get_ident()))
+        )
+
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (id) VALUES (1)"))
+        timeout = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+    await engine.dispose()
+    begins = [thread for statement, thread in traced if statement == "BEGIN IMMEDIATE"]
+    assert begins == [threading.get_ident()] * 2
+    assert timeout == SQLITE_BUSY_TIMEOUT_S * 1000
