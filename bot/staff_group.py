@@ -272,10 +272,13 @@ async def _bring(
         )
         await _refusable(redraw, claim.id, "card redraw")
         await topics.changed(claim.id, now, card_version=claim.version)
-    for run in _runs(await topics.evidence_after(claim.id, topic.evidence_upto)):
-        _spend(gate, group, len(run))
-        await _send_evidence(bot, group, thread, run, claim.id)
-        await topics.changed(claim.id, now, evidence_upto=run[-1][0])
+    # Evidence follows the card: while the card's delivery is still being retried, a topic
+    # would otherwise show the buyer's photos above a card that arrives later.
+    if topic.card_message_id is not None:
+        for run in _runs(await topics.evidence_after(claim.id, topic.evidence_upto)):
+            _spend(gate, group, len(run))
+            await _send_evidence(bot, group, thread, run, claim.id)
+            await topics.changed(claim.id, now, evidence_upto=run[-1][0])
     if claim.status in lifecycle.TERMINAL_STATES:
         _spend(gate, group)
         await _refusable(bot.close_forum_topic(group, thread), claim.id, "close")

@@ -1151,9 +1151,10 @@ class TopicRepo(_Repo):
 
     async def due(self, chat_id: int, now: datetime, limit: int = 50) -> list[int]:
         """Cases whose open topic in ``chat_id`` shows less than there is: the case moved on
-        (its version), or the buyer sent more evidence — unless a failed sync waits."""
+        (its version), or the buyer sent more evidence and the card is there to lead it (the
+        card's delivery may still be retrying) — unless a failed sync waits."""
         topic = t.ClaimTopic
-        newer_evidence = exists().where(
+        newer_evidence = topic.card_message_id.is_not(None) & exists().where(
             t.Evidence.claim_id == topic.claim_id, t.Evidence.id > topic.evidence_upto
         )
         stmt = (

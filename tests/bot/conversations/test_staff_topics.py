@@ -276,7 +276,10 @@ async def test_a_failed_card_opens_no_second_topic(world: World) -> None:
     shown = await in_topic(world, group, topic["message_thread_id"])
     [card] = [m for m in shown if m.get("reply_markup")]
     assert f"Claim #{n} needs a review" in card["text"]
-    assert len([m for m in shown if m.get("photo")]) == 2
+    pictures = [m for m in shown if m.get("photo")]
+    assert len(pictures) == 2
+    # The evidence waited for the card: the topic reads card first, then the photos.
+    assert card["message_id"] < min(m["message_id"] for m in pictures)
 
 
 async def test_images_sent_as_files_are_shown_as_files(world: World) -> None:
