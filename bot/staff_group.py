@@ -25,8 +25,6 @@ second bot process on the same group would need its own share (or a shared budge
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import logging
 from collections.abc import Awaitable
@@ -38,7 +36,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.types import InputMediaDocument, InputMediaPhoto
 
-from bot.conversations import staff_topics
+from bot.conversations import evidence, staff_topics
 from bot.conversations.context import Services
 from bot.flood import FloodGate, backoff, gate_for
 from bot.telegram_aiogram.render import markup, not_modified
@@ -52,7 +50,7 @@ log = logging.getLogger(__name__)
 
 # Bot API sendMediaGroup: an album holds 2-10 items.
 ALBUM_MAX = 10
-PHOTO, DOCUMENT = "photo", "document"
+PHOTO, DOCUMENT = evidence.PHOTO, evidence.DOCUMENT
 SYNC_BATCH = 50  # topics looked at per round
 
 T = TypeVar("T")
@@ -298,23 +296,11 @@ async def _refusable(call: Awaitable[T], claim_id: int, what: str) -> T | None:
         return None
 
 
-def kind_of(ref: str) -> str:
-    """Whether a Bot API file_id is a photo or a file (document). The Bot API calls file_id
-    opaque, but it is TDLib's persistent file id: URL-safe base64 of a record whose first
-    byte is the file type (2: photo; 5: document — Pyrogram's ``FileId`` reads it the same
-    way). What cannot be read is taken for a photo; a wrong guess is corrected on refusal."""
-    try:
-        head = base64.urlsafe_b64decode(ref[:4])
-    except (binascii.Error, ValueError):
-        return PHOTO
-    return DOCUMENT if head[:1] == b"\x05" else PHOTO
-
-
 def _runs(items: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
     """Evidence in order, cut into albums of one kind (Telegram does not mix documents with
     photos in one album) of at most ten."""
     runs = []
-    for _, same in groupby(items, key=lambda item: kind_of(item[1])):
+    for _, same in groupby(items, key=lambda item: evidence.parse(item[1])[0]):
         batch = list(same)
         runs += [batch[i : i + ALBUM_MAX] for i in range(0, len(batch), ALBUM_MAX)]
     return runs
@@ -324,13 +310,14 @@ async def _send_evidence(
     bot: Bot, group: int, thread: int, run: list[tuple[int, str]], claim_id: int
 ) -> None:
     """One run of evidence: a single photo or file, or an album of them."""
-    kind = kind_of(run[0][1])
-    if len(run) == 1:
-        await _send_one(bot, group, thread, run[0][1], kind, claim_id)
+    kind = evidence.parse(run[0][1])[0]
+    files = [evidence.parse(ref)[1] for _, ref in run]
+    if len(files) == 1:
+        await _send_one(bot, group, thread, files[0], kind, claim_id)
         return
     media = [
-        InputMediaPhoto(media=ref) if kind == PHOTO else InputMediaDocument(media=ref)
-        for _, ref in run
+        InputMediaPhoto(media=file) if kind == PHOTO else InputMediaDocument(media=file)
+        for file in files
     ]
     try:
         await bot.send_media_group(group, media, message_thread_id=thread)  # type: ignore[arg-type]
@@ -340,17 +327,19 @@ async def _send_evidence(
         if "file of type" not in exc.message:
             log.warning("evidence of claim %s not shown: %s", claim_id, exc.message)
             return
-        # Guessed wrong about one of them: one by one (on the tokens the album did not
-        # use), each as what Telegram says it is.
-        for _, ref in run:
-            await _send_one(bot, group, thread, ref, kind, claim_id)
+        # A reference stored without its kind was guessed wrong: one by one (on the tokens
+        # the album did not use), each as what Telegram says it is.
+        for file in files:
+            await _send_one(bot, group, thread, file, kind, claim_id)
 
 
-async def _send_one(bot: Bot, group: int, thread: int, ref: str, kind: str, claim_id: int) -> None:
+async def _send_one(
+    bot: Bot, group: int, thread: int, file_id: str, kind: str, claim_id: int
+) -> None:
     for attempt in (kind, DOCUMENT if kind == PHOTO else PHOTO):
         send = bot.send_photo if attempt == PHOTO else bot.send_document
         try:
-            await send(group, ref, message_thread_id=thread)
+            await send(group, file_id, message_thread_id=thread)
             return
         except TelegramBadRequest as exc:
             if _thread_gone(exc):

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from bot.conversations import evidence
 from bot.conversations.callbacks import Callback, DraftChoice
 from bot.conversations.cards import card, money
 from bot.conversations.context import CHANNEL, Ctx
@@ -444,17 +445,18 @@ IMAGE_FILE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 
 def evidence_of(ctx: Ctx) -> str | Screen:
-    """A photo (or an image sent as a file) to keep as evidence, or the reason it is refused."""
+    """A photo (or an image sent as a file) to keep as evidence, noted with its kind, or the
+    reason it is refused."""
     incoming = ctx.incoming
     limit_mb = MAX_PHOTO_BYTES // 2**20
     if incoming.photo is not None:
         if (incoming.photo.file_size or 0) > MAX_PHOTO_BYTES:
             return Screen(ctx.t("buyer.photo_too_big", limit_mb=limit_mb))
-        return incoming.photo.file_id
+        return evidence.reference(evidence.PHOTO, incoming.photo.file_id)
     if incoming.document is not None:
         if (incoming.document.mime_type or "") not in IMAGE_FILE_TYPES:
             return Screen(ctx.t("buyer.not_an_image"))
         if (incoming.document.file_size or 0) > MAX_PHOTO_BYTES:
             return Screen(ctx.t("buyer.photo_too_big", limit_mb=limit_mb))
-        return incoming.document.file_id
+        return evidence.reference(evidence.DOCUMENT, incoming.document.file_id)
     return Screen(ctx.t("buyer.want_photo"))

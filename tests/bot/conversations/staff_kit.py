@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot import staff_group
-from bot.conversations import engine
+from bot.conversations import engine, evidence
 from bot.conversations.model import ChatUser, Incoming, Output
 from bot.flood import Bucket
 from sandbox.client import ControlError
@@ -67,13 +67,14 @@ async def parties(
 
 
 async def photos(world: World, count: int) -> tuple[str, ...]:
-    """File ids of pictures the buyer uploaded (real ones, so the bot can show them again)."""
+    """Evidence references, as the bot stores them, to pictures the buyer uploaded (real
+    ones, so the bot can show them again)."""
     refs = []
     for n in range(count):
         await world.client.send_file(BUYER, "photo", png(4 + n, 3), f"p{n}.png", "image/png")
     for m in (await world.client.messages(BUYER))["messages"]:
         if not m["outgoing"] and m.get("photo"):
-            refs.append(m["photo"]["file_id"])
+            refs.append(evidence.reference(evidence.PHOTO, m["photo"]["file_id"]))
     await world.client.wait_idle(quiet_ms=100)
     return tuple(refs[-count:]) if count else ()
 

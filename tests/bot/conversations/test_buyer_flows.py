@@ -608,7 +608,7 @@ async def test_a_photo_at_the_description_step_is_refused_and_a_caption_later_ke
     kept = await draft(world, ann)
     assert kept is not None
     assert kept[2]["description"] == "Box <crushed>\nand the corner"
-    assert kept[2]["photos"] == ["album-photo-2"]
+    assert kept[2]["photos"] == ["photo:album-photo-2"]
     # where a description is required, the refusal says so
     await world.say(ann, "/cancel")
     await _to_description(world, ann, "CP-1", "Return and refund", "Other")
