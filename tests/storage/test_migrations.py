@@ -56,7 +56,9 @@ async def test_evidence_stored_before_kinds_were_noted_gets_its_kind(
 ) -> None:
     """0009: a reference stored as a bare Bot API file id is given the kind Telegram's file id
     layout says (document ids start with type byte 5); downgrading takes the kinds off."""
-    [placed] = await factories.place(uows, env.clock.now(), factories.order("EV-1", env.clock.now()))
+    [placed] = await factories.place(
+        uows, env.clock.now(), factories.order("EV-1", env.clock.now())
+    )
     claim = await factories.no_reason_return(uows, env, placed)
     noted = ("photo:AgACAgIAAxkBAAIBY2Zx", "document:BQACAgIAAxkBAAIBZGZx", "photo:?")
     async with uows() as uow:
