@@ -125,14 +125,14 @@ async def news(ctx: Ctx, claim_id: int) -> list[Output]:
 
 async def _held_by_other(ctx: Ctx, view: ClaimView, holder: int | None) -> Outcome:
     topics = TopicRepo(ctx.uow.session)
-    name = html.escape((await topics.staff_name(holder) if holder else None) or "?")
+    name = (await topics.staff_name(holder) if holder else None) or "?"
     number = view.claim.id
     over = ClaimAction(number, TAKE_OVER, view.claim.version).pack()
     offer = Screen(
-        ctx.t("staff.hold.offer", number=number, name=name),
+        ctx.t("staff.hold.offer", number=number, name=html.escape(name)),
         ((Button(ctx.t(f"action.{TAKE_OVER}"), over),),),
     )
-    if ctx.incoming.callback_id:
+    if ctx.incoming.callback_id:  # a toast is plain text: the name as it is, not escaped
         refused = Toast(ctx.t("staff.hold.refused", number=number, name=name), alert=True)
         return Outcome([refused, offer])
     return Outcome([offer])

@@ -9,11 +9,14 @@ from dataclasses import replace
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.staff_kit import (
     ADMIN,
+    AGENT,
     BUYER,
     file_for_review,
     in_topic,
     parties,
+    press_in,
     staffed,
+    toasts_in,
     topic_of,
 )
 from tests.factories import order, place
@@ -97,3 +100,29 @@ async def test_a_claim_on_many_long_titled_items_shows_what_fits(world: World) -
     assert "more not shown here" in card["text"]
     [staff_card] = await world.say(ADMIN, f"/case {claim_id}")
     assert "more not shown here" in staff_card["text"]
+
+
+async def test_a_staff_name_in_a_refusal_toast_is_shown_as_typed(world: World) -> None:
+    name = "&<>" * 21  # 63 characters; a toast holds 200, but escaped this is 390
+    await staffed(world, group=False, agent=name)
+    p = await parties(world)
+    n = await file_for_review(world, p)
+    await world.back_office()
+    [zoe] = await world.say(ADMIN, f"/case {n}")
+    [maxs] = await world.say(AGENT, f"/case {n}")
+    await press_in(world, AGENT, AGENT, maxs, "Take")
+
+    await press_in(world, ADMIN, ADMIN, zoe, "Approve")
+    assert (await toasts_in(world, ADMIN))[-1].startswith(f"{name} has already taken claim #{n}")
+
+
+async def test_a_long_text_sent_for_an_amount_is_refused_in_a_short_answer(world: World) -> None:
+    await staffed(world, group=False)
+    n = await file_for_review(world, await parties(world))
+    await world.back_office()
+    [card] = await world.say(ADMIN, f"/case {n}")
+    await press_in(world, ADMIN, ADMIN, card, "Goodwill")
+
+    [refused] = await world.say(ADMIN, _long("Not an amount", 4096))
+    assert "is not a valid amount" in refused["text"]
+    assert f"Not an amount {MARKUP}" in refused["text"]  # quoted as typed, cut short
