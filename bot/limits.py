@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 
 # (limit, where the spec states it): method or type, field.
 MESSAGE_TEXT = 4096  # sendMessage.text / editMessageText.text, after entity parsing
@@ -48,3 +49,13 @@ def clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(0, limit - 1)].rstrip() + ELLIPSIS
+
+
+def first_fitting(drafts: Iterable[str], room: int = MESSAGE_TEXT) -> str:
+    """The first of ``drafts`` (HTML, fullest first) that fits in ``room``; the last if none
+    does. Drafts are drawn lazily, so the shorter ones are only drawn when needed."""
+    text = ""
+    for text in drafts:
+        if visible_length(text) <= room:
+            break
+    return text

@@ -103,12 +103,8 @@ def card_text(
     refused whole, so the card drops its oldest timeline entries first (saying how many),
     and only then cuts user texts and the list of items."""
     events = view.timeline[-timeline_limit:]
-    text = ""
-    for layout in _layouts(len(events), len(view.lines)):
-        text = _draw(ctx, view, viewer, extra, layout)
-        if limits.visible_length(text) <= room:
-            break
-    return text
+    layouts = _layouts(len(events), len(view.lines))
+    return limits.first_fitting((_draw(ctx, view, viewer, extra, x) for x in layouts), room)
 
 
 def _draw(ctx: Ctx, view: ClaimView, viewer: Actor, extra: Sequence[str], layout: _Layout) -> str:

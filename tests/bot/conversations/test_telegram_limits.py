@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tests.bot.conversations.buyer_kit import press as buyer_press
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.staff_kit import (
     ADMIN,
@@ -126,3 +127,33 @@ async def test_a_long_text_sent_for_an_amount_is_refused_in_a_short_answer(world
     [refused] = await world.say(ADMIN, _long("Not an amount", 4096))
     assert "is not a valid amount" in refused["text"]
     assert f"Not an amount {MARKUP}" in refused["text"]  # quoted as typed, cut short
+
+
+async def test_a_claim_dialog_on_many_long_titled_items_can_be_checked_and_filed(
+    world: World,
+) -> None:
+    now = world.env.clock.now()
+    lines = tuple((f"L{i:02} ", f"C{i % 2}", 1, 1_000, 100) for i in range(16))
+    made = order("MANY", now, lines=lines)
+    titled = replace(
+        made, lines=tuple(replace(x, title=f"{x.sku}{MARKUP} " + "t" * 280) for x in made.lines)
+    )
+    [big] = await place(world.uows, now, titled)
+    await world.user(BUYER)
+    await world.say(BUYER, f"/start {await world.token('buyer', big.buyer_id)}")
+
+    await world.say(BUYER, "/new")
+    await buyer_press(world, BUYER, "MANY")
+    for sku, *_ in lines:
+        await buyer_press(world, BUYER, sku)
+    await buyer_press(world, BUYER, "Next")
+    await buyer_press(world, BUYER, "Return and refund")
+    await buyer_press(world, BUYER, "Damaged in transit")
+    await world.say(BUYER, _long("Described"))
+    [summary] = await buyer_press(world, BUYER, "Done")
+    assert "Please check your claim" in summary["text"]
+    assert f"L15 {MARKUP}" in summary["text"] and _long("Described") in summary["text"]
+
+    replies = await buyer_press(world, BUYER, "Confirm", summary)
+    [filed] = [r for r in replies if "filed" in r["text"]]
+    assert f"L00 {MARKUP}" in filed["text"] and f"L15 {MARKUP}" in filed["text"]
