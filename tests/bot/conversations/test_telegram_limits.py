@@ -88,7 +88,8 @@ async def test_a_claim_on_many_long_titled_items_shows_what_fits(world: World) -
     lines = tuple((f"LONG-{i}", "C1", 1, 1_000, 100) for i in range(20))
     made = order("LONG", now, lines=lines)
     titled = replace(
-        made, lines=tuple(replace(x, title=f"{x.sku} {MARKUP} " + "t" * 280) for x in made.lines)
+        made,
+        lines=tuple(replace(x, title=(f"{x.sku} {MARKUP} " + "t" * 300)[:300]) for x in made.lines),
     )
     [big] = await place(world.uows, now, titled)
     await world.user(BUYER)
@@ -136,7 +137,8 @@ async def test_a_claim_dialog_on_many_long_titled_items_can_be_checked_and_filed
     lines = tuple((f"L{i:02} ", f"C{i % 2}", 1, 1_000, 100) for i in range(16))
     made = order("MANY", now, lines=lines)
     titled = replace(
-        made, lines=tuple(replace(x, title=f"{x.sku}{MARKUP} " + "t" * 280) for x in made.lines)
+        made,
+        lines=tuple(replace(x, title=(f"{x.sku}{MARKUP} " + "t" * 300)[:300]) for x in made.lines),
     )
     [big] = await place(world.uows, now, titled)
     await world.user(BUYER)
