@@ -148,9 +148,10 @@ async def route(ctx: Ctx) -> Outcome:
         if not ctx.actors and name not in OPEN_COMMANDS:
             return Outcome([Screen(ctx.t("bind.unbound"))])
         command_route = ROUTES.commands.get(name)
-        if command_route is None:
-            log.info("update %s: unknown command /%s", incoming.update_id, name)
-            return Outcome([Screen(ctx.t("error.unknown_command", command=html.escape(name)))])
+        if command_route is None:  # quoted short: it may be a long text pasted after a "/"
+            log.info("update %s: unknown command /%s", incoming.update_id, name[:QUOTED_CHARS])
+            shown = html.escape(limits.clip(name, QUOTED_CHARS))
+            return Outcome([Screen(ctx.t("error.unknown_command", command=shown))])
         if not (command_route.audience & who):
             log.info(
                 "update %s: /%s refused to user %s", incoming.update_id, name, incoming.user.id

@@ -159,3 +159,10 @@ async def test_a_claim_dialog_on_many_long_titled_items_can_be_checked_and_filed
     replies = await buyer_press(world, BUYER, "Confirm", summary)
     [filed] = [r for r in replies if "filed" in r["text"]]
     assert f"L00 {MARKUP}" in filed["text"] and f"L15 {MARKUP}" in filed["text"]
+
+
+async def test_a_long_text_after_a_slash_is_answered_as_an_unknown_command(world: World) -> None:
+    await staffed(world, group=False)
+    [answer] = await world.say(ADMIN, "/" + "x&<" * 1365)  # 4096 characters, no space
+    assert answer["text"].startswith("I don't know /x&<x&<")
+    assert "Send /help" in answer["text"]
