@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot import limits
 from bot.conversations import binding  # noqa: F401  (its routes must exist before install)
 from bot.conversations.callbacks import Callback, LanguageChoice
 from bot.conversations.context import CHANNEL, LANGUAGES, Ctx, Translate, language_of
@@ -31,8 +32,8 @@ from workflow.services.accounts import actors_for
 DEFAULT_COMMANDS = ("start", "help", "lang")
 # Telegram scopes menus by two-letter ISO 639-1 codes; "" is every other language.
 TELEGRAM_LANGUAGE = {"en": "", "zh-CN": "zh"}
-MAX_COMMANDS = 100  # setMyCommands accepts at most 100
-MAX_DESCRIPTION = 256
+MAX_COMMANDS = limits.COMMANDS
+MAX_DESCRIPTION = limits.COMMAND_DESCRIPTION
 
 # Handlers after which the user's roles or language may have changed.
 REFRESH_AFTER_COMMANDS = ("start", "lang")

@@ -10,8 +10,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, Self, get_type_hints
 
-# From the Bot API spec: InlineKeyboardButton.callback_data is 1-64 bytes.
-MAX_CALLBACK_BYTES = 64
+from bot import limits
+
+MAX_CALLBACK_BYTES = limits.CALLBACK_DATA_BYTES
 SEP = ":"
 
 

@@ -12,7 +12,7 @@ import html
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from bot import dates
+from bot import dates, limits
 from bot.conversations.callbacks import ClaimAction, ClaimFlowchart
 from bot.conversations.context import Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
@@ -67,14 +67,52 @@ def money(amount: int | None, currency: str) -> str:
     return Money(amount or 0, currency).format()
 
 
+# A user text (description, note, item title) cut to this many characters when a card
+# does not fit even with only its latest timeline entry.
+SHORT_TEXT = 200
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How much of a claim a card shows: its latest ``entries`` timeline entries, its first
+    ``lines`` items, user texts whole (``cut`` None) or cut to ``cut`` characters."""
+
+    entries: int
+    lines: int
+    cut: int | None = None
+
+
+def _layouts(entries: int, lines: int) -> list[_Layout]:
+    """From the whole card to the least a card shows, in the order they are tried: older
+    timeline entries go first, then long user texts are cut, then the list of items."""
+    whole = [_Layout(shown, lines) for shown in range(entries, 0, -1)]
+    cut = [_Layout(1, shown, SHORT_TEXT) for shown in range(lines, -1, -1)]
+    return whole + cut
+
+
 def card_text(
     ctx: Ctx,
     view: ClaimView,
     viewer: Actor,
     timeline_limit: int = 8,
     extra: Sequence[str] = (),
+    room: int = limits.MESSAGE_TEXT,
 ) -> str:
+    """The card as HTML, in at most ``room`` characters as Telegram counts them: a case
+    with a long history (many questions and answers, long notes, many items) would be
+    refused whole, so the card drops its oldest timeline entries first (saying how many),
+    and only then cuts user texts and the list of items."""
+    events = view.timeline[-timeline_limit:]
+    layouts = _layouts(len(events), len(view.lines))
+    return limits.first_fitting((_draw(ctx, view, viewer, extra, x) for x in layouts), room)
+
+
+def _draw(ctx: Ctx, view: ClaimView, viewer: Actor, extra: Sequence[str], layout: _Layout) -> str:
     c = view.claim
+
+    def user_text(text: str) -> str:
+        return html.escape(limits.clip(text, layout.cut) if layout.cut else text)
+
     out = [
         ctx.t(
             "card.header",
@@ -93,12 +131,14 @@ def card_text(
         *extra,
     ]
     if c.description:
-        out.append(f"<i>{html.escape(c.description)}</i>")
-    for line in view.lines:
+        out.append(f"<i>{user_text(c.description)}</i>")
+    for line in view.lines[: layout.lines]:
         inspected = f" · {ctx.t(f'inspection.{line.inspection}')}" if line.inspection else ""
         out.append(
-            f"• {html.escape(line.title)} ×{line.quantity} — {money(line.amount, c.currency)}{inspected}"
+            f"• {user_text(line.title)} ×{line.quantity} — {money(line.amount, c.currency)}{inspected}"
         )
+    if len(view.lines) > layout.lines:
+        out.append(ctx.t("card.more_lines", count=len(view.lines) - layout.lines))
     if c.compensation_amount is not None and c.status in lifecycle.sources_of(
         "accept_compensation"
     ):
@@ -116,12 +156,15 @@ def card_text(
         shown = dates.when(deadline[1], ctx.lang, ctx.services.config.timezone)
         out.append(ctx.t(f"card.deadline.{deadline[0]}", when=shown))
     out.append(ctx.t("card.timeline"))
-    for event in view.timeline[-timeline_limit:]:
+    events = view.timeline[len(view.timeline) - layout.entries :] if layout.entries else ()
+    if len(view.timeline) > len(events):
+        out.append(ctx.t("card.timeline_earlier", count=len(view.timeline) - len(events)))
+    for event in events:
         at = dates.when(event.at, ctx.lang, ctx.services.config.timezone, short=True)
         entry = f"{at} {ctx.t(f'trigger.{event.trigger}')} → {ctx.t(f'state.{event.to_status}')}"
         note = note_for(ctx, event, viewer)
         if note:
-            entry += f" — <i>{html.escape(note)}</i>"
+            entry += f" — <i>{user_text(note)}</i>"
         out.append(entry)
     return "\n".join(out)
 
@@ -192,13 +235,17 @@ def _extra_applies(trigger: str, view: ClaimView) -> bool:
     return check(view) if check else True
 
 
-async def card(ctx: Ctx, claim_id: int, edit: bool = False) -> Screen:
-    """The card of a claim, as this user may see it (another's claim: not found)."""
+async def card(
+    ctx: Ctx, claim_id: int, edit: bool = False, room: int = limits.MESSAGE_TEXT
+) -> Screen:
+    """The card of a claim, as this user may see it (another's claim: not found), in at most
+    ``room`` characters (less when it is sent under another text)."""
     view = await view_for_user(ctx, claim_id)
     viewer = viewer_for(ctx, view)
     assert viewer is not None
     extra = await extra_lines(ctx, view, viewer)
-    return Screen(card_text(ctx, view, viewer, extra=extra), buttons(ctx, view, viewer), edit=edit)
+    text = card_text(ctx, view, viewer, extra=extra, room=room)
+    return Screen(text, buttons(ctx, view, viewer), edit=edit)
 
 
 async def view_for_user(ctx: Ctx, claim_id: int) -> ClaimView:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from bot import limits
 from bot.conversations import evidence
 from bot.conversations.callbacks import Callback, DraftChoice
 from bot.conversations.cards import card, money
@@ -41,6 +42,8 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 # Ids in callback data and commands fit the database's integer columns.
 MAX_ID_DIGITS = 9
 LABEL_CHARS = 60
+# Item titles in the summary when even button-long ones make it too long to send.
+SHORT_TITLE_CHARS = 20
 
 
 @dataclass(frozen=True)
@@ -216,21 +219,29 @@ async def _ask(ctx: Ctx, step: str, data: dict[str, Any], edit: bool = False) ->
 
 def _summary(ctx: Ctx, order: OrderChoice, data: dict[str, Any], edit: bool) -> Screen:
     chosen = data.get("lines", {})
-    items = [
-        f"• {html.escape(line.title)} ×{chosen[str(line.line_id)]}"
-        f" — {money(line.unit_price * chosen[str(line.line_id)], order.currency)}"
-        for line in order.lines
-        if str(line.line_id) in chosen
-    ]
-    text = ctx.t(
-        "buyer.summary",
-        order=html.escape(order.order_ref),
-        items="\n".join(items),
-        claim_type=ctx.t(f"claim_type.{data['type']}"),
-        reason=ctx.t(f"reason.{data['reason']}"),
-        description=html.escape(data.get("description") or "—"),
-        photos=len(data.get("photos", [])),
-    )
+    picked = [line for line in order.lines if str(line.line_id) in chosen]
+
+    def draft(cut: int | None) -> str:
+        """The summary with item titles whole (``cut`` None) or cut to ``cut`` characters."""
+        items = [
+            f"• {html.escape(limits.clip(line.title, cut) if cut else line.title)}"
+            f" ×{chosen[str(line.line_id)]}"
+            f" — {money(line.unit_price * chosen[str(line.line_id)], order.currency)}"
+            for line in picked
+        ]
+        return ctx.t(
+            "buyer.summary",
+            order=html.escape(order.order_ref),
+            items="\n".join(items),
+            claim_type=ctx.t(f"claim_type.{data['type']}"),
+            reason=ctx.t(f"reason.{data['reason']}"),
+            description=html.escape(data.get("description") or "—"),
+            photos=len(data.get("photos", [])),
+        )
+
+    # Many items with long titles would make the summary too long to send: titles are then
+    # cut as short as on the buttons they were picked with, then shorter.
+    text = limits.first_fitting(draft(cut) for cut in (None, LABEL_CHARS, SHORT_TITLE_CHARS))
     keyboard = (
         (
             Button(ctx.t("buyer.confirm"), DraftChoice("confirm", "yes").pack()),
@@ -342,12 +353,22 @@ async def _press_confirm(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
         state = ctx.t(f"state.{claim.status}")
         filed = Screen(ctx.t("buyer.filed", number=claim.id, state=state), edit=True)
         return Outcome([filed, await card(ctx, claim.id)])
-    parts = [ctx.t("buyer.filed_several", count=len(claims))]
-    for claim in claims:
-        view = await claim_view(ctx.uow, buyer_of(ctx), claim.id)
-        items = ", ".join(f"{html.escape(line.title)} ×{line.quantity}" for line in view.lines)
-        parts.append(ctx.t("buyer.filed_part", number=claim.id, items=items))
-    filed = Screen("\n".join(parts), edit=True)
+    views = [await claim_view(ctx.uow, buyer_of(ctx), claim.id) for claim in claims]
+
+    def filed_text(cut: int | None) -> str:
+        """The claims filed, with item titles whole (``cut`` None) or cut (see _summary)."""
+        parts = [ctx.t("buyer.filed_several", count=len(claims))]
+        for view in views:
+            items = ", ".join(
+                f"{html.escape(limits.clip(line.title, cut) if cut else line.title)}"
+                f" ×{line.quantity}"
+                for line in view.lines
+            )
+            parts.append(ctx.t("buyer.filed_part", number=view.claim.id, items=items))
+        return "\n".join(parts)
+
+    text = limits.first_fitting(filed_text(cut) for cut in (None, LABEL_CHARS, SHORT_TITLE_CHARS))
+    filed = Screen(text, edit=True)
     return Outcome([filed, *[await card(ctx, claim.id) for claim in claims]])
 
 

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from bot import limits
 from bot.conversations import callbacks
 from bot.conversations.context import ASKED_IN, CHANNEL, Ctx, Services, language_of
 from bot.conversations.model import Incoming, Later, Outcome, Output, Screen, Toast
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # Commands an unbound user may use: binding itself, language, help.
 OPEN_COMMANDS = frozenset({"start", "lang", "help", "cancel"})
+# A refusal quotes what it names back in at most this many characters: every reference it
+# can name (an order ref, a tracking number) is shorter; a text pasted whole is not.
+QUOTED_CHARS = 64
 # ctx.memo key: the update was the answer to a dialog.
 _ANSWERED_DIALOG = "engine.answered_dialog"
 
@@ -94,9 +98,14 @@ def _refusal(
     services: Services, lang: str, refusal: DomainError, incoming: Incoming
 ) -> list[Output]:
     log.info("refused: %s", refusal)
-    params = {k: html.escape(str(v)) for k, v in refusal.params.items()}
-    text = services.translate(lang, refusal_key(lang, refusal.key, refusal.params), **params)
-    return [Toast(text, alert=True)] if incoming.callback_id else [Screen(text)]
+    # What the refusal names back may be what the user typed (a "number" pasted whole):
+    # quoted short, and escaped only for a message (a toast is plain text).
+    params = {k: limits.clip(str(v), QUOTED_CHARS) for k, v in refusal.params.items()}
+    key = refusal_key(lang, refusal.key, refusal.params)
+    if incoming.callback_id:
+        return [Toast(services.translate(lang, key, **params), alert=True)]
+    escaped = {k: html.escape(v) for k, v in params.items()}
+    return [Screen(services.translate(lang, key, **escaped))]
 
 
 def _log_refusals(incoming: Incoming, outcome: Outcome) -> None:
@@ -139,9 +148,10 @@ async def route(ctx: Ctx) -> Outcome:
         if not ctx.actors and name not in OPEN_COMMANDS:
             return Outcome([Screen(ctx.t("bind.unbound"))])
         command_route = ROUTES.commands.get(name)
-        if command_route is None:
-            log.info("update %s: unknown command /%s", incoming.update_id, name)
-            return Outcome([Screen(ctx.t("error.unknown_command", command=html.escape(name)))])
+        if command_route is None:  # quoted short: it may be a long text pasted after a "/"
+            log.info("update %s: unknown command /%s", incoming.update_id, name[:QUOTED_CHARS])
+            shown = html.escape(limits.clip(name, QUOTED_CHARS))
+            return Outcome([Screen(ctx.t("error.unknown_command", command=shown))])
         if not (command_route.audience & who):
             log.info(
                 "update %s: /%s refused to user %s", incoming.update_id, name, incoming.user.id

@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 from dataclasses import replace
 
+from bot import limits
 from bot.conversations.callbacks import ClaimAction
 from bot.conversations.cards import CARD_LINES, EXTRA_APPLIES, action, card
 from bot.conversations.context import Ctx, Services
@@ -29,8 +30,7 @@ from workflow.services.queries import ClaimView
 
 TAKE = "x_take"
 TAKE_OVER = "x_take_over"
-# Bot API createForumTopic / editForumTopic: a topic name is 1-128 characters.
-TOPIC_NAME_CHARS = 128
+TOPIC_NAME_CHARS = limits.TOPIC_NAME
 
 
 def staff_language(services: Services) -> str:
@@ -61,8 +61,11 @@ def group_ctx(uow: SqlUnitOfWork, services: Services) -> Ctx:
 async def topic_card(uow: SqlUnitOfWork, services: Services, claim_id: int, note: str) -> Screen:
     """The card posted in a case's topic, under the note that says why staff are called."""
     ctx = group_ctx(uow, services)
-    drawn = await card(ctx, claim_id)
-    text = f"{note}\n\n{drawn.text}" if note else drawn.text
+    if not note:
+        return await card(ctx, claim_id)
+    room = limits.MESSAGE_TEXT - limits.visible_length(note) - 2  # the note and a blank line
+    drawn = await card(ctx, claim_id, room=room)
+    text = f"{note}\n\n{drawn.text}"
     return Screen(text, drawn.keyboard)
 
 
@@ -122,14 +125,14 @@ async def news(ctx: Ctx, claim_id: int) -> list[Output]:
 
 async def _held_by_other(ctx: Ctx, view: ClaimView, holder: int | None) -> Outcome:
     topics = TopicRepo(ctx.uow.session)
-    name = html.escape((await topics.staff_name(holder) if holder else None) or "?")
+    name = (await topics.staff_name(holder) if holder else None) or "?"
     number = view.claim.id
     over = ClaimAction(number, TAKE_OVER, view.claim.version).pack()
     offer = Screen(
-        ctx.t("staff.hold.offer", number=number, name=name),
+        ctx.t("staff.hold.offer", number=number, name=html.escape(name)),
         ((Button(ctx.t(f"action.{TAKE_OVER}"), over),),),
     )
-    if ctx.incoming.callback_id:
+    if ctx.incoming.callback_id:  # a toast is plain text: the name as it is, not escaped
         refused = Toast(ctx.t("staff.hold.refused", number=number, name=name), alert=True)
         return Outcome([refused, offer])
     return Outcome([offer])

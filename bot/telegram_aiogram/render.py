@@ -23,6 +23,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
 )
 
+from bot import limits
 from bot.conversations.model import (
     Attachment,
     Commands,
@@ -73,8 +74,11 @@ async def render(
                 await send_attachment(bot, incoming, output)
             elif isinstance(output, Toast):
                 if incoming.callback_id:
+                    # Plain text, so cutting it is safe; over the limit the press would
+                    # go unanswered (a spinner) instead of saying less.
+                    text = limits.clip(output.text, limits.CALLBACK_ANSWER)
                     await bot.answer_callback_query(
-                        incoming.callback_id, text=output.text or None, show_alert=output.alert
+                        incoming.callback_id, text=text or None, show_alert=output.alert
                     )
             else:
                 await _spend(gate, _chat_of(incoming, output.chat_id))

@@ -24,11 +24,12 @@ _refs = itertools.count(1)
 _forged = itertools.count(9_000_000)
 
 
-async def staffed(world: World, group: bool = True) -> int | None:
-    """An admin (from configuration) and an agent (granted by the admin); with ``group``, a
-    forum supergroup for staff configured as the staff chat. Returns the group's id."""
+async def staffed(world: World, group: bool = True, agent: str = "Max") -> int | None:
+    """An admin (from configuration) and an agent (granted by the admin, named ``agent``);
+    with ``group``, a forum supergroup for staff configured as the staff chat. Returns the
+    group's id."""
     await world.user(ADMIN, "Zoe")
-    await world.user(AGENT, "Max")
+    await world.user(AGENT, agent)
     chat_id = None
     if group:
         chat = await world.client.create_chat(
