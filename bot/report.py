@@ -178,11 +178,24 @@ def tables(d: stats.Dashboard, lang: str) -> list[Table]:
     ]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula: a consignor named
+# "=HYPERLINK(…)" must open as that text, not as a link (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(cell: object) -> object:
+    """A text cell a spreadsheet would take for a formula gets a leading apostrophe (shown
+    by no spreadsheet); numbers, negative ones too, stay numbers."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
 def csv_text(table: Table) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([c.name for c in table.columns])
-    writer.writerows(table.rows)
+    writer.writerows(tuple(_as_text(cell) for cell in row) for row in table.rows)
     return buffer.getvalue()
 
 

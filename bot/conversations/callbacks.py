@@ -14,6 +14,9 @@ from bot import limits
 
 MAX_CALLBACK_BYTES = limits.CALLBACK_DATA_BYTES
 SEP = ":"
+# Numbers in buttons are ids, versions and pages: far below this. Anything larger was forged,
+# and would overflow the database's 64-bit integers (a page's offset, a claim id).
+MAX_NUMBER = 2**53
 
 
 class BadCallback(ValueError):
@@ -58,7 +61,9 @@ class Callback:
                 if kind is int:
                     if not (raw.lstrip("-").isascii() and raw.lstrip("-").isdigit()):
                         raise ValueError(raw)
-                    kwargs[f.name] = int(raw)
+                    if abs(number := int(raw)) > MAX_NUMBER:  # no id, version or page is
+                        raise ValueError(raw)
+                    kwargs[f.name] = number
                 elif kind is bool:
                     kwargs[f.name] = {"1": True, "0": False}[raw]
                 else:

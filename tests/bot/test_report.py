@@ -252,3 +252,18 @@ async def test_an_empty_dashboard_still_draws_every_chart(tmp_path: Path) -> Non
     (ARTIFACTS / "zh-CN-empty-open_by_stage.png").write_bytes(drawn[0].png)
     page = report.html_report(d, drawn, report.tables(d, "zh-CN"), "zh-CN")
     assert len(_embedded_pngs(page)) == len(CHART_NAMES)
+
+
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text() -> None:
+    table = report.Table(
+        "t",
+        (report.Column("name"), report.Column("amount")),
+        (('=HYPERLINK("http://x")', -500), ("+1 shop", 0), ("@home", 1), ("Lin", 2)),
+    )
+    rows = list(csv.reader(io.StringIO(report.csv_text(table))))
+    assert rows[1:] == [
+        ['\'=HYPERLINK("http://x")', "-500"],
+        ["'+1 shop", "0"],
+        ["'@home", "1"],
+        ["Lin", "2"],
+    ]

@@ -99,6 +99,9 @@ async def test_items_are_listed_with_status_and_quantities_in_pages(world: World
     assert "That page does not exist (there are 2)" in text_of(gone)
     answer = await forge_press(world, chat, gone, "ki:-3")
     assert answer["text"] == "This button is not recognised. Please use the latest message."
+    # a number no database holds (the page's offset would overflow a 64-bit integer)
+    answer = await forge_press(world, chat, gone, "ki:99999999999999999999")
+    assert answer["text"] == "This button is not recognised. Please use the latest message."
     await no_rejected_calls(world)
 
 
