@@ -210,7 +210,10 @@ async def shipped_back(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
 
 @ROUTES.dialog(TRACKING_FLOW)
 async def tracking_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
-    text = (ctx.incoming.text or "").strip().upper()
+    incoming = ctx.incoming
+    if incoming.text is None or incoming.photo or incoming.document:  # a label's picture…
+        return Outcome([Screen(ctx.t("buyer.tracking_want_text"))])
+    text = incoming.text.strip().upper()
     if len(text) not in TRACKING_LENGTH or not set(text) <= TRACKING_CHARS:
         return Outcome([Screen(ctx.t("buyer.bad_tracking"))])
     view = await _still_there(ctx, data, "ship_return")
@@ -315,8 +318,10 @@ async def skip_pressed(ctx: Ctx, data: RateSkip) -> Outcome:
 
 @ROUTES.dialog(RATING_FLOW)
 async def rating_comment(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
-    text = (ctx.incoming.text or "").strip()
-    if ctx.incoming.text is None or not text:
+    incoming = ctx.incoming
+    text = (incoming.text or "").strip()
+    # A picture's caption is not a comment: the picture would be dropped without a word.
+    if incoming.text is None or incoming.photo or incoming.document or not text:
         return Outcome([Screen(ctx.t("buyer.rate_want_text"))])
     if refusal := too_long(ctx, text):
         return Outcome([refusal])

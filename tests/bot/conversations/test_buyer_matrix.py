@@ -1,0 +1,133 @@
+"""Bad input at every buyer step, as tables: content the bot cannot use (sent the way Telegram
+sends it, through the real dispatcher), a dialog started while another is open, a buyer's
+commands in a group chat, an edited message. Each answers with a clear sentence and changes
+nothing. (The steps' other bad inputs — wrong files, sizes, lengths, stale and forged buttons,
+duplicate updates — are in test_buyer.py and test_buyer_flows.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from tests.bot.conversations.buyer_kit import (
+    OTHER_CONTENT,
+    bound_buyer,
+    claim_ids,
+    deliver,
+    draft,
+    no_rejected_calls,
+    press,
+    raw_message,
+    status,
+    texts,
+)
+from tests.bot.conversations.conftest import World
+from tests.bot.conversations.kit import last
+from tests.sandbox.sandbox_testkit import png
+from workflow.claims import Actor, Role
+from workflow.services import review
+
+ANN = 891
+AGENT = Actor(Role.AGENT, 1)
+
+
+async def _file(world: World, ref: str, kind: str, reason: str) -> int:
+    """File a claim on item A of order ``ref`` through the dialog; its number."""
+    await world.say(ANN, "/new")
+    for label in (ref, f"Item {ref}-A", "Next", kind, reason, "Skip", "Done", "Confirm"):
+        await press(world, ANN, label)
+    return (await claim_ids(world))[-1]
+
+
+async def _asked(world: World, claim_id: int) -> None:
+    async with world.uows() as uow:
+        version = (await status(world, claim_id))[1]
+        await review.request_info(uow, world.env, AGENT, claim_id, version, "Which colour?")
+        await uow.commit()
+    await world.back_office()
+
+
+async def _card(world: World, claim_id: int) -> dict[str, Any]:
+    [card] = await world.say(ANN, f"/claim {claim_id}")
+    return card
+
+
+async def _answering(world: World) -> None:
+    claim_id = await _file(world, "M-1", "Refund only", "Not as described")  # for a person
+    await world.back_office()
+    await _asked(world, claim_id)
+    await press(world, ANN, "Answer", await _card(world, claim_id))
+
+
+async def _shipping(world: World) -> None:
+    claim_id = await _file(world, "M-1", "Return and refund", "7-day")
+    await world.back_office()  # approved; the return waybill is issued
+    await press(world, ANN, "I have sent it back", await _card(world, claim_id))
+
+
+async def _rating(world: World) -> None:
+    claim_id = await _file(world, "M-1", "Refund only", "Quality issue")
+    [withdrawn] = await press(world, ANN, "Withdraw", await _card(world, claim_id))
+    [stars] = await press(world, ANN, "⭐ Rate", withdrawn)
+    await press(world, ANN, "⭐⭐⭐", stars)
+
+
+def _filing(*labels: str) -> Callable[[World], Awaitable[None]]:
+    async def reach(world: World) -> None:
+        await world.say(ANN, "/new")
+        for label in labels:
+            await press(world, ANN, label)
+
+    return reach
+
+
+async def _nothing_open(world: World) -> None:
+    pass
+
+
+DESCRIBE = ("M-1", "Item M-1-A", "Next", "Return and refund", "Damaged in transit")
+# step → (how to reach it, what the bot says to a message it cannot use there, whether a
+# photo's caption would be taken there as typed text if the photo were not refused whole)
+STEPS: dict[str, tuple[Callable[[World], Awaitable[None]], str, bool]] = {
+    "order": (_filing(), "use the buttons", False),
+    "description": (_filing(*DESCRIBE), "description as text", True),
+    "photos": (_filing(*DESCRIBE, "Skip"), "send a photo", False),
+    "summary": (_filing(*DESCRIBE, "Skip", "Done"), "use the buttons", False),
+    "answer": (_answering, "text or a photo", False),
+    "return waybill": (_shipping, "waybill number from the label as text", True),
+    "rating comment": (_rating, "comment as text", True),
+    "no dialog": (_nothing_open, "Here is what you can do", False),
+}
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+async def test_content_the_bot_cannot_use_is_refused_whole_at_every_step(
+    world: World, step: str
+) -> None:
+    """A sticker, a voice note, a video, a location, a poll, a die — with a caption where
+    Telegram allows one — is answered with the step's own request and changes nothing: a
+    caption is not taken as the description, the answer, the waybill number or the comment
+    while what it came with is dropped unsaid. Where a photo is not wanted, a captioned
+    photo is refused the same way."""
+    await bound_buyer(world, ANN, "BX1", ("M-1",))
+    reach, wanted, refuses_photos = STEPS[step]
+    await reach(world)
+    before = (await draft(world, ANN), [await status(world, c) for c in await claim_ids(world)])
+    for kind, content in OTHER_CONTENT.items():
+        replies = await deliver(world, ANN, message=raw_message(ANN, **content))
+        assert replies and wanted in replies[0]["text"], (step, kind, texts(replies))
+        after = (await draft(world, ANN), [await status(world, c) for c in await claim_ids(world)])
+        assert after == before, (step, kind)
+    if refuses_photos:
+        sent = await world.client.send_file(
+            ANN, "photo", png(), "label.png", "image/png", caption="AB1234567"
+        )
+        await world.handled(sent["update_id"])
+        assert wanted in (await last(world, ANN))["text"]
+        assert (
+            await draft(world, ANN),
+            [await status(world, c) for c in await claim_ids(world)],
+        ) == before
+    await no_rejected_calls(world)
