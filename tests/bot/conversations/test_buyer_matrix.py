@@ -24,7 +24,7 @@ from tests.bot.conversations.buyer_kit import (
     texts,
 )
 from tests.bot.conversations.conftest import World
-from tests.bot.conversations.kit import last
+from tests.bot.conversations.kit import last, toasts
 from tests.sandbox.sandbox_testkit import png
 from workflow.claims import Actor, Role
 from workflow.services import review
@@ -130,4 +130,67 @@ async def test_content_the_bot_cannot_use_is_refused_whole_at_every_step(
             await draft(world, ANN),
             [await status(world, c) for c in await claim_ids(world)],
         ) == before
+    await no_rejected_calls(world)
+
+
+async def test_a_dialog_started_while_another_is_open_keeps_the_open_one(world: World) -> None:
+    """One dialog at a time: /new, Answer, "I have sent it back" or a star, pressed while
+    another dialog waits, says what that one waits for and leaves it as it was (a half-filed
+    claim is not reset, an answer for staff not dropped); /cancel then says what it left."""
+    await bound_buyer(world, ANN, "BX2", ("Q-1", "Q-2", "Q-3", "Q-4"))
+    rated = await _file(world, "Q-3", "Refund only", "Quality issue")
+    [withdrawn] = await press(world, ANN, "Withdraw", await _card(world, rated))
+    asked = await _file(world, "Q-1", "Refund only", "Not as described")
+    returned = await _file(world, "Q-2", "Return and refund", "7-day")
+    await world.back_office()
+    await _asked(world, asked)
+    answer_card, return_card = await _card(world, asked), await _card(world, returned)
+    claims_before = [await status(world, c) for c in (rated, asked, returned)]
+
+    async def said_by(act: Callable[[], Awaitable[list[dict[str, Any]]]]) -> str:
+        replies = texts(await act())  # a press waits for its answer: the last toast
+        return " ".join([*replies, *(await toasts(world, ANN))[-1:]])
+
+    async def stars() -> list[dict[str, Any]]:
+        [shown] = await press(world, ANN, "⭐ Rate", withdrawn)
+        return await press(world, ANN, "⭐⭐⭐", shown)
+
+    async def filing() -> list[dict[str, Any]]:
+        replies = await world.say(ANN, "/new")
+        if await draft(world, ANN) == ("file_claim", "order", {"page": 0}):
+            replies += await press(world, ANN, "Q-4")
+        return replies
+
+    # flow → (open it, what it waits for, what /cancel says it left)
+    dialogs: dict[str, tuple[Callable[[], Awaitable[list[dict[str, Any]]]], str, str]] = {
+        "file_claim": (filing, "in the middle of filing a claim", "Nothing was filed"),
+        "answer_info": (
+            lambda: press(world, ANN, "Answer", answer_card),
+            f"your answer to claim #{asked}",
+            f"Nothing was sent for claim #{asked}",
+        ),
+        "return_tracking": (
+            lambda: press(world, ANN, "I have sent it back", return_card),
+            f"waybill number for claim #{returned}",
+            f"Nothing changed on claim #{returned}",
+        ),
+        "rate_claim": (stars, f"comment on claim #{rated}", f"Claim #{rated} was not rated"),
+    }
+    for flow, (open_it, waits_for, left) in dialogs.items():
+        await open_it()
+        kept = await draft(world, ANN)
+        assert kept is not None and kept[0] == flow
+        for other, (start_it, _, _) in dialogs.items():
+            said = await said_by(start_it)
+            if other == flow == "file_claim":  # /new again: the draft shown where it stands
+                assert "already filing a claim" in said and "tap the items" in said
+            elif other == flow:  # the same button again asks the same question again
+                continue
+            else:
+                assert waits_for in said, (flow, other, said)
+            assert await draft(world, ANN) == kept, (flow, other)
+        [bye] = await world.say(ANN, "/cancel")
+        assert left in bye["text"]
+        assert await draft(world, ANN) is None
+    assert [await status(world, c) for c in (rated, asked, returned)] == claims_before
     await no_rejected_calls(world)
