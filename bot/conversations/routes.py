@@ -109,5 +109,17 @@ def audience_of(ctx: Ctx) -> set[str]:
     return who
 
 
+# A buyer's or a consignor's own business (orders, claims, money): answered only in their
+# private chat, never in a group someone added the bot to, where everyone would read it.
+OWN_BUSINESS: Audience = BUYERS | CONSIGNORS
+
+
+def private_only(audience: Audience, who: set[str]) -> bool:
+    """Whether a handler, used by this user, shows a party's own business: the roles it
+    serves the user in are all buyer or consignor (staff work in the staff group)."""
+    used = audience & who
+    return bool(used) and used <= OWN_BUSINESS
+
+
 def commands_for(audiences: set[str]) -> list[CommandRoute]:
     return [r for r in ROUTES.commands.values() if r.audience & audiences]

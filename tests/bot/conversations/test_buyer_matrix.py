@@ -16,15 +16,17 @@ from tests.bot.conversations.buyer_kit import (
     bound_buyer,
     claim_ids,
     deliver,
+    direct,
     draft,
     no_rejected_calls,
     press,
     raw_message,
     status,
     texts,
+    toast_texts,
 )
 from tests.bot.conversations.conftest import World
-from tests.bot.conversations.kit import last, toasts
+from tests.bot.conversations.kit import answered, buttons, last, toasts
 from tests.sandbox.sandbox_testkit import png
 from workflow.claims import Actor, Role
 from workflow.services import review
@@ -193,4 +195,40 @@ async def test_a_dialog_started_while_another_is_open_keeps_the_open_one(world: 
         assert left in bye["text"]
         assert await draft(world, ANN) is None
     assert [await status(world, c) for c in (rated, asked, returned)] == claims_before
+    await no_rejected_calls(world)
+
+
+async def test_a_buyers_commands_in_a_group_are_answered_in_private_only(world: World) -> None:
+    """Someone added the bot to a group: a buyer's /claims, /claim, /status, /new (typed, or
+    pressed on the menu /help shows there) would show their claims and orders to everyone.
+    They are refused with where to ask instead; nothing is opened."""
+    await bound_buyer(world, ANN, "BX3", ("G-1",))
+    claim_id = await _file(world, "G-1", "Refund only", "Quality issue")
+    group = await world.client.create_chat(title="Family", members=[ANN])
+    for command in ("/claims", f"/claim {claim_id}", f"/status {claim_id}", "/new"):
+        sent = await world.client.send(ANN, command, chat_id=group["id"])
+        await world.handled(sent["update_id"])
+        reply = await last(world, group["id"])
+        assert "only in our private chat" in reply["text"] and "@sandbox_bot" in reply["text"]
+        assert buttons(reply) == [] and not reply.get("photo")
+    sent = await world.client.send(ANN, "/help", chat_id=group["id"])
+    await world.handled(sent["update_id"])
+    menu = await last(world, group["id"])
+    [new] = [
+        b for row in menu["reply_markup"]["inline_keyboard"] for b in row if "New" in b["text"]
+    ]
+    pressed = await world.client.press(
+        ANN, menu["message_id"], callback_data=new["callback_data"], chat_id=group["id"]
+    )
+    await answered(world, group["id"], pressed["callback_query_id"])
+    assert "only in our private chat" in (await toasts(world, group["id"]))[-1]
+    shown = texts(
+        [m for m in (await world.client.messages(group["id"]))["messages"] if m["outgoing"]]
+    )
+    assert not any(f"#{claim_id}" in x or "G-1" in x for x in shown)
+    forged = await direct(world, ANN, callback_data="bp:c:0", chat_type="supergroup")
+    assert "only in our private chat" in toast_texts(forged)[0]
+    assert await draft(world, ANN) is None
+    [private] = await world.say(ANN, "/claims")  # in the private chat, as ever
+    assert f"#{claim_id}" in buttons(private)[0]
     await no_rejected_calls(world)
