@@ -7,7 +7,8 @@ language; anything unexpected is logged with a reference and answered politely â
 dispatcher never dies.
 
 A buyer's or a consignor's own commands and buttons are answered only in their private chat,
-never in a group where others would read them.
+never in a group where others would read them. An edited message is never acted on (what
+was read stands); in a private chat the user is told so.
 
 A dialog (a question the bot asked and waits to have answered) takes its answer only from
 the chat and topic it was asked in; and once the claim it is about has moved on, the one
@@ -137,6 +138,14 @@ async def route(ctx: Ctx) -> Outcome:
         if not incoming.is_private and private_only(callback_route.audience, who):
             return Outcome([Toast(ctx.t("error.private_button"), alert=True)])
         return await callback_route.handler(ctx, data)
+
+    if incoming.edited:  # never taken as a new answer or command: what was read stands
+        if not incoming.is_private:
+            return Outcome()
+        log.info(
+            "update %s: an edited message from %s is not read", incoming.update_id, incoming.user.id
+        )
+        return Outcome([Screen(ctx.t("dialog.edit_not_read"))])
 
     command = incoming.command
     if command is not None:

@@ -11,7 +11,7 @@ def _user(user: User) -> ChatUser:
     return ChatUser(user.id, user.first_name, user.language_code, user.username)
 
 
-def from_message(update_id: int, message: Message) -> Incoming | None:
+def from_message(update_id: int, message: Message, edited: bool = False) -> Incoming | None:
     if message.from_user is None or message.from_user.is_bot:
         return None
     photo = None
@@ -45,6 +45,7 @@ def from_message(update_id: int, message: Message) -> Incoming | None:
         document=document,
         media_group_id=message.media_group_id,
         has_other_content=not usable,
+        edited=edited,
     )
 
 

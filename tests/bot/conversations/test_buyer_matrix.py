@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.telegram_aiogram.dispatcher import ALLOWED_UPDATES
 from tests.bot.conversations.buyer_kit import (
     OTHER_CONTENT,
     bound_buyer,
@@ -231,4 +232,29 @@ async def test_a_buyers_commands_in_a_group_are_answered_in_private_only(world: 
     assert await draft(world, ANN) is None
     [private] = await world.say(ANN, "/claims")  # in the private chat, as ever
     assert f"#{claim_id}" in buttons(private)[0]
+    await no_rejected_calls(world)
+
+
+async def test_an_edited_message_is_not_read_and_the_buyer_is_told(world: World) -> None:
+    """Telegram sends edits as their own updates: the bot asks for them, acts on none (an
+    edited description stays as first sent, an edited command is not run) and tells the
+    buyer in their private chat; in a group an edit is passed over quietly."""
+    assert "edited_message" in ALLOWED_UPDATES
+    await bound_buyer(world, ANN, "BX4", ("M-1",))
+    await _filing(*DESCRIBE)(world)
+    sent = await world.client.send(ANN, "Scratched lid")
+    await world.handled(sent["update_id"])
+    kept = await draft(world, ANN)
+    assert kept is not None and kept[2]["description"] == "Scratched lid"
+    for text in ("Cracked lid", "/cancel"):
+        edited = raw_message(ANN, text=text, edit_date=1_767_225_700)
+        edited["message_id"] = sent["message_id"]
+        [note] = await deliver(world, ANN, edited_message=edited)
+        assert "that edit changes nothing" in note["text"]
+        assert await draft(world, ANN) == kept
+    group = await world.client.create_chat(title="Family", members=[ANN])
+    chat = {"id": group["id"], "type": "supergroup", "title": "Family"}
+    in_group = raw_message(ANN, chat=chat, text="/claims", edit_date=1_767_225_700)
+    assert await deliver(world, group["id"], edited_message=in_group) == []
+    assert await draft(world, ANN) == kept
     await no_rejected_calls(world)
