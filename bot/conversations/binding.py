@@ -7,7 +7,7 @@ import html
 from bot.conversations.callbacks import LanguageChoice, MenuChoice
 from bot.conversations.context import CHANNEL, LANGUAGES, Ctx
 from bot.conversations.model import Button, Outcome, Output, Screen, Toast
-from bot.conversations.routes import ANYONE, ROUTES, audience_of, commands_for
+from bot.conversations.routes import ANYONE, ROUTES, audience_of, commands_for, private_only
 from workflow.claims import SYSTEM, Role
 from workflow.services.accounts import actors_for, grant_role, redeem_binding
 
@@ -65,8 +65,11 @@ async def menu_pressed(ctx: Ctx, choice: MenuChoice) -> Outcome:
     route = ROUTES.commands.get(choice.item) if choice.item in MENU_BUTTONS else None
     if route is None:
         return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
-    if not route.audience & audience_of(ctx):
+    who = audience_of(ctx)
+    if not route.audience & who:
         return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
+    if not ctx.incoming.is_private and private_only(route.audience, who):  # a /help in a group
+        return Outcome([Toast(ctx.t("error.private_button"), alert=True)])
     return await route.handler(ctx, "")
 
 

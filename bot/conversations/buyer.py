@@ -4,12 +4,15 @@ return waybill's QR code, and the rating of a closed case.
 
 The short dialogs here (an answer, a waybill number, a rating comment) keep their draft in the
 database like the claim dialog does; each checks the claim is still where the button found
-it before calling its one service, and ends itself if the claim has moved on.
+it before calling its one service, and ends itself if the claim has moved on. A user has one
+dialog at a time: a button that would open one while another waits says what that one waits
+for, and leaves it be.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -25,6 +28,7 @@ from bot.conversations.claim_dialog import (
     buyer_of,
     end,
     evidence_of,
+    other_dialog,
     pager,
     save,
     too_long,
@@ -138,14 +142,31 @@ async def _still_there(ctx: Ctx, data: dict[str, Any], trigger: str) -> ClaimVie
     return view
 
 
+def _about(key: str) -> Callable[[Ctx, dict[str, Any]], str]:
+    """A dialog's text that names its claim (what /cancel left, what the dialog waits for)."""
+    return lambda ctx, data: ctx.t(key, number=int(data["claim"]))
+
+
+async def _busy(ctx: Ctx, flow: str, claim_id: int) -> Outcome | None:
+    """A card button that opens a dialog while another one is open: that one is kept."""
+    busy = await other_dialog(ctx, flow, claim_id)
+    return None if busy is None else Outcome([Toast(busy, alert=True)])
+
+
 @action("provide_info", Role.BUYER)
 async def answer(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
+    if busy := await _busy(ctx, ANSWER_FLOW, view.claim.id):
+        return busy
     data = {"claim": view.claim.id, "version": view.claim.version}
     await save(ctx, ANSWER_FLOW, "answer", data)
     return Outcome([Screen(ctx.t("buyer.answer_prompt", number=view.claim.id))])
 
 
-@ROUTES.dialog(ANSWER_FLOW)
+@ROUTES.dialog(
+    ANSWER_FLOW,
+    cancelled=_about("buyer.answer_cancelled"),
+    busy=_about("dialog.busy.answer_info"),
+)
 async def answer_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     incoming = ctx.incoming
     if step == "album":
@@ -203,14 +224,23 @@ async def _album_tail(ctx: Ctx, data: dict[str, Any]) -> Outcome:
 @action("ship_return", Role.BUYER)
 async def shipped_back(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     c = view.claim
+    if busy := await _busy(ctx, TRACKING_FLOW, c.id):
+        return busy
     await save(ctx, TRACKING_FLOW, "tracking", {"claim": c.id, "version": c.version})
     handed = Button(ctx.t("buyer.handed_over"), HandedOver(c.id, c.version).pack())
     return Outcome([Screen(ctx.t("buyer.tracking_prompt", number=c.id), ((handed,),))])
 
 
-@ROUTES.dialog(TRACKING_FLOW)
+@ROUTES.dialog(
+    TRACKING_FLOW,
+    cancelled=_about("buyer.tracking_cancelled"),
+    busy=_about("dialog.busy.return_tracking"),
+)
 async def tracking_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
-    text = (ctx.incoming.text or "").strip().upper()
+    incoming = ctx.incoming
+    if incoming.text is None or incoming.photo or incoming.document:  # a label's picture…
+        return Outcome([Screen(ctx.t("buyer.tracking_want_text"))])
+    text = incoming.text.strip().upper()
     if len(text) not in TRACKING_LENGTH or not set(text) <= TRACKING_CHARS:
         return Outcome([Screen(ctx.t("buyer.bad_tracking"))])
     view = await _still_there(ctx, data, "ship_return")
@@ -295,6 +325,8 @@ async def score_pressed(ctx: Ctx, data: RateScore) -> Outcome:
     view = await claim_view(ctx.uow, buyer_of(ctx), data.claim_id)  # another's: not found
     if not _may_rate(view):
         return Outcome([Toast(ctx.t("buyer.cannot_rate"), alert=True)])
+    if busy := await _busy(ctx, RATING_FLOW, data.claim_id):
+        return busy
     await save(ctx, RATING_FLOW, "comment", {"claim": data.claim_id, "score": data.score})
     skip = Button(ctx.t("buyer.rate_no_comment"), RateSkip(data.claim_id).pack())
     text = ctx.t("buyer.rate_comment", number=data.claim_id, stars="⭐" * data.score)
@@ -313,10 +345,16 @@ async def skip_pressed(ctx: Ctx, data: RateSkip) -> Outcome:
     return await _rated(ctx, dict(conversation.data), "", edit=True)
 
 
-@ROUTES.dialog(RATING_FLOW)
+@ROUTES.dialog(
+    RATING_FLOW,
+    cancelled=_about("buyer.rating_cancelled"),
+    busy=_about("dialog.busy.rate_claim"),
+)
 async def rating_comment(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
-    text = (ctx.incoming.text or "").strip()
-    if ctx.incoming.text is None or not text:
+    incoming = ctx.incoming
+    text = (incoming.text or "").strip()
+    # A picture's caption is not a comment: the picture would be dropped without a word.
+    if incoming.text is None or incoming.photo or incoming.document or not text:
         return Outcome([Screen(ctx.t("buyer.rate_want_text"))])
     if refusal := too_long(ctx, text):
         return Outcome([refusal])

@@ -79,6 +79,18 @@ async def end(ctx: Ctx) -> None:
     await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
 
 
+async def other_dialog(ctx: Ctx, flow: str, claim: int | None = None) -> str | None:
+    """What another open dialog waits for, if one is: a user has one dialog at a time, and
+    starting a new one must not drop the one they have not finished (a half-filed claim, an
+    answer for staff) without a word. None when nothing else is open (the same dialog about
+    the same claim is simply asked again)."""
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if conversation is None or (conversation.flow, conversation.data.get("claim")) == (flow, claim):
+        return None
+    busy = ROUTES.busy_texts.get(conversation.flow)
+    return busy(ctx, dict(conversation.data)) if busy else ctx.t("dialog.busy")
+
+
 def pager(listing: str, page: int, total: int) -> tuple[Button, ...]:
     nav = []
     if page > 0:
@@ -93,6 +105,12 @@ def pager(listing: str, page: int, total: int) -> tuple[Button, ...]:
 
 @ROUTES.command("new", BUYERS)
 async def new_claim(ctx: Ctx, args: str) -> Outcome:
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if conversation is not None and conversation.flow == FLOW:  # the draft is kept, not reset
+        where = await _ask(ctx, conversation.step, dict(conversation.data))
+        return Outcome([Screen(ctx.t("buyer.still_filing")), where])
+    if busy := await other_dialog(ctx, FLOW):
+        return Outcome([Screen(busy)])
     await save(ctx, FLOW, "order", {"page": 0})
     return Outcome([await _orders_screen(ctx, 0)])
 
@@ -395,7 +413,7 @@ def too_long(ctx: Ctx, text: str) -> Screen | None:
     return None
 
 
-@ROUTES.dialog(FLOW)
+@ROUTES.dialog(FLOW, busy=lambda ctx, data: ctx.t("dialog.busy.file_claim"))
 async def dialog_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     """What the buyer types or sends while the dialog waits for ``step``."""
     incoming = ctx.incoming

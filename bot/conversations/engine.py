@@ -6,6 +6,10 @@ ignored; a domain refusal rolls the work back and answers with a sentence in the
 language; anything unexpected is logged with a reference and answered politely — the
 dispatcher never dies.
 
+A buyer's or a consignor's own commands and buttons are answered only in their private chat,
+never in a group where others would read them. An edited message is never acted on (what
+was read stands); in a private chat the user is told so.
+
 A dialog (a question the bot asked and waits to have answered) takes its answer only from
 the chat and topic it was asked in; and once the claim it is about has moved on, the one
 answer that finds it out of date also ends it, although the refused work is rolled back.
@@ -23,7 +27,7 @@ from bot import limits
 from bot.conversations import callbacks
 from bot.conversations.context import ASKED_IN, CHANNEL, Ctx, Services, language_of
 from bot.conversations.model import Incoming, Later, Outcome, Output, Screen, Toast
-from bot.conversations.routes import ANYONE, ROUTES, audience_of
+from bot.conversations.routes import ANYONE, ROUTES, audience_of, private_only
 from bot.i18n import refusal_key
 from workflow.errors import AlreadyHandled, DomainError
 from workflow.services.accounts import actors_for
@@ -140,7 +144,17 @@ async def route(ctx: Ctx) -> Outcome:
         callback_route = ROUTES.callbacks.get(type(data))
         if callback_route is None or not (callback_route.audience & who):
             return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
+        if not incoming.is_private and private_only(callback_route.audience, who):
+            return Outcome([Toast(ctx.t("error.private_button"), alert=True)])
         return await callback_route.handler(ctx, data)
+
+    if incoming.edited:  # never taken as a new answer or command: what was read stands
+        if not incoming.is_private:
+            return Outcome()
+        log.info(
+            "update %s: an edited message from %s is not read", incoming.update_id, incoming.user.id
+        )
+        return Outcome([Screen(ctx.t("dialog.edit_not_read"))])
 
     command = incoming.command
     if command is not None:
@@ -157,6 +171,10 @@ async def route(ctx: Ctx) -> Outcome:
                 "update %s: /%s refused to user %s", incoming.update_id, name, incoming.user.id
             )
             return Outcome([Screen(ctx.t("error.command_not_for_you", command=html.escape(name)))])
+        if not incoming.is_private and private_only(command_route.audience, who):
+            log.info("update %s: /%s kept out of a group", incoming.update_id, name)
+            bot = html.escape(ctx.services.config.bot_username)
+            return Outcome([Screen(ctx.t("error.private_command", command=name, bot=bot))])
         return await command_route.handler(ctx, args)
 
     if not ctx.actors:

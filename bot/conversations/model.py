@@ -48,6 +48,7 @@ class Incoming:
     document: Document | None = None
     media_group_id: str | None = None
     has_other_content: bool = False  # a sticker, voice, location…: something we cannot use
+    edited: bool = False  # a message sent earlier, changed by its author since
 
     @property
     def command(self) -> tuple[str, str] | None:

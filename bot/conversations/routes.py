@@ -25,7 +25,8 @@ ADMINS: Audience = frozenset({"admin"})
 CommandHandler = Callable[[Ctx, str], Awaitable[Outcome]]
 CallbackHandler = Callable[[Ctx, Any], Awaitable[Outcome]]
 DialogHandler = Callable[[Ctx, str, dict[str, Any]], Awaitable[Outcome]]
-# What /cancel says when it leaves a dialog (given the dialog's data): a locale text.
+# What /cancel says when it leaves a dialog (given the dialog's data): a locale text. The same
+# shape says which dialog is open when the user tries to start another.
 CancelText = Callable[[Ctx, dict[str, Any]], str]
 
 
@@ -50,6 +51,7 @@ class Routes:
         self.callbacks: dict[type[Callback], CallbackRoute] = {}
         self.dialogs: dict[str, DialogHandler] = {}
         self.cancel_texts: dict[str, CancelText] = {}
+        self.busy_texts: dict[str, CancelText] = {}
 
     def command(
         self, name: str, audience: Audience = ANYONE
@@ -74,14 +76,17 @@ class Routes:
         return register
 
     def dialog(
-        self, flow: str, cancelled: CancelText | None = None
+        self, flow: str, cancelled: CancelText | None = None, busy: CancelText | None = None
     ) -> Callable[[DialogHandler], DialogHandler]:
-        """Register a dialog; ``cancelled`` words what /cancel left, if not a claim being filed."""
+        """Register a dialog; ``cancelled`` words what /cancel left, if not a claim being filed;
+        ``busy`` what the dialog waits for, said to a user who starts another meanwhile."""
 
         def register(handler: DialogHandler) -> DialogHandler:
             self.dialogs[flow] = handler
             if cancelled is not None:
                 self.cancel_texts[flow] = cancelled
+            if busy is not None:
+                self.busy_texts[flow] = busy
             return handler
 
         return register
@@ -102,6 +107,18 @@ def audience_of(ctx: Ctx) -> set[str]:
         if ctx.staff.role.value == "admin":
             who.add("admin")
     return who
+
+
+# A buyer's or a consignor's own business (orders, claims, money): answered only in their
+# private chat, never in a group someone added the bot to, where everyone would read it.
+OWN_BUSINESS: Audience = BUYERS | CONSIGNORS
+
+
+def private_only(audience: Audience, who: set[str]) -> bool:
+    """Whether a handler, used by this user, shows a party's own business: the roles it
+    serves the user in are all buyer or consignor (staff work in the staff group)."""
+    used = audience & who
+    return bool(used) and used <= OWN_BUSINESS
 
 
 def commands_for(audiences: set[str]) -> list[CommandRoute]:

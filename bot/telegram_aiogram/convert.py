@@ -11,7 +11,7 @@ def _user(user: User) -> ChatUser:
     return ChatUser(user.id, user.first_name, user.language_code, user.username)
 
 
-def from_message(update_id: int, message: Message) -> Incoming | None:
+def from_message(update_id: int, message: Message, edited: bool = False) -> Incoming | None:
     if message.from_user is None or message.from_user.is_bot:
         return None
     photo = None
@@ -28,8 +28,11 @@ def from_message(update_id: int, message: Message) -> Incoming | None:
     if message.document:
         d = message.document
         document = Document(d.file_id, d.file_name, d.mime_type, d.file_size)
-    text = message.text if message.text is not None else message.caption
     usable = message.text is not None or photo is not None or document is not None
+    # A caption belongs to its picture or file: on a video, a voice note or an animation it
+    # is not taken as typed text (the bot would keep the words and drop, unsaid, what they
+    # came with); such a message is "other content", refused whole with the step's own words.
+    text = message.text if message.text is not None else message.caption if usable else None
     return Incoming(
         update_id=update_id,
         user=_user(message.from_user),
@@ -42,6 +45,7 @@ def from_message(update_id: int, message: Message) -> Incoming | None:
         document=document,
         media_group_id=message.media_group_id,
         has_other_content=not usable,
+        edited=edited,
     )
 
 

@@ -13,7 +13,9 @@ from bot.telegram_aiogram import responses as _responses  # noqa: F401  (keeps m
 from bot.telegram_aiogram.convert import from_callback, from_message
 from bot.telegram_aiogram.render import render
 
-ALLOWED_UPDATES = ["message", "callback_query"]
+# Edited messages too: they are not acted on, but a user who corrects a message in a private
+# chat is told so instead of believing the correction was read.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
 def build_dispatcher(services: Services) -> Dispatcher:
@@ -26,6 +28,13 @@ def build_dispatcher(services: Services) -> Dispatcher:
     @router.message()
     async def on_message(message: Message, bot: Bot, event_update: Update) -> None:
         incoming = from_message(event_update.update_id, message)
+        if incoming is None:
+            return
+        await answer(bot, incoming)
+
+    @router.edited_message()
+    async def on_edited(message: Message, bot: Bot, event_update: Update) -> None:
+        incoming = from_message(event_update.update_id, message, edited=True)
         if incoming is None:
             return
         await answer(bot, incoming)

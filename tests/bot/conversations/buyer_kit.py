@@ -105,6 +105,81 @@ async def direct(
     )
 
 
+_raw = iter(range(500_000_000, 600_000_000))
+
+# Messages a Telegram client sends that the sandbox's users cannot: content the bot has no use
+# for, each with a caption where Telegram allows one (a caption is not typed text).
+OTHER_CONTENT: dict[str, dict[str, Any]] = {
+    "sticker": {
+        "sticker": {
+            "file_id": "st-1",
+            "file_unique_id": "u-st-1",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        }
+    },
+    "voice": {
+        "voice": {"file_id": "vc-1", "file_unique_id": "u-vc-1", "duration": 3},
+        "caption": "AB1234567",
+    },
+    "video": {
+        "video": {
+            "file_id": "vd-1",
+            "file_unique_id": "u-vd-1",
+            "width": 640,
+            "height": 480,
+            "duration": 5,
+        },
+        "caption": "AB1234567",
+    },
+    "location": {"location": {"latitude": 31.23, "longitude": 121.47}},
+    "poll": {
+        "poll": {
+            "id": "poll-1",
+            "question": "Refund?",
+            "options": [
+                {"text": "yes", "voter_count": 0, "persistent_id": "y"},
+                {"text": "no", "voter_count": 0, "persistent_id": "n"},
+            ],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        }
+    },
+    "dice": {"dice": {"emoji": "🎲", "value": 4}},
+}
+
+
+def raw_message(user_id: int, chat: dict[str, Any] | None = None, **content: Any) -> dict[str, Any]:
+    """A Bot API Message from ``user_id`` (in their private chat unless ``chat``)."""
+    return {
+        "message_id": next(_raw),
+        "date": 1_767_225_600,
+        "chat": chat or {"id": user_id, "type": "private", "first_name": "Ann"},
+        "from": {"id": user_id, "is_bot": False, "first_name": "Ann", "language_code": "en"},
+        **content,
+    }
+
+
+async def deliver(world: World, chat_id: int, **update: Any) -> list[dict[str, Any]]:
+    """Hand the bot an update as Telegram would send it (``message=…``, ``edited_message=…``)
+    that the sandbox cannot make, through the same aiogram dispatcher and adapter as the
+    polling bot; returns the bot's messages in ``chat_id`` that arrived in answer."""
+    before = {m["message_id"] for m in (await world.client.messages(chat_id))["messages"]}
+    dispatcher = build_dispatcher(world.services)
+    await dispatcher.feed_raw_update(world.bot, {"update_id": next(_raw), **update})
+    await world.client.wait_idle(quiet_ms=30)
+    after = (await world.client.messages(chat_id))["messages"]
+    return [m for m in after if m["outgoing"] and m["message_id"] not in before]
+
+
 def album_photo(n: int, size: int = 50_000) -> Photo:
     return Photo(f"album-photo-{n}", f"u-album-{n}", 800, 600, size)
 
