@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from bot import commands_menu  # noqa: F401  (the commands menu follows binding and /lang)
+from bot.conversations.amounts import MAX_AMOUNT_CHARS, shown
 from bot.conversations.callbacks import Callback
 from bot.conversations.cards import action, card, money
 from bot.conversations.context import CHANNEL, Ctx
@@ -29,8 +30,6 @@ from workflow.services.queries import ClaimView, claim_view, consignor_balance, 
 COUNTER_FLOW = "counter_offer"
 ITEMS_PER_PAGE = 8
 BALANCE_ENTRIES = 8
-# Longer than any amount a person would type; anything longer is refused without parsing.
-MAX_AMOUNT_CHARS = 24
 
 
 @dataclass(frozen=True)
@@ -117,9 +116,8 @@ async def counter_offer(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
             raise InvalidAmount(text)
         amount = Money.parse(text, c.currency)
     except InvalidAmount:
-        shown = html.escape(text[:MAX_AMOUNT_CHARS] + ("…" if len(text) > MAX_AMOUNT_CHARS else ""))
         return Outcome(
-            [Screen(ctx.t("consignor.counter.bad_amount", value=shown, currency=c.currency))]
+            [Screen(ctx.t("consignor.counter.bad_amount", value=shown(text), currency=c.currency))]
         )
     most = returns.compensation_cap(view.lines)
     if amount.amount > most:

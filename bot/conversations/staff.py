@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from bot.conversations import staff_topics  # also registers "Take" and the card line
+from bot.conversations.amounts import typed_amount
 from bot.conversations.callbacks import Callback
 from bot.conversations.cards import ActionHandler, action, card
+from bot.conversations.claim_dialog import as_id
 from bot.conversations.context import CHANNEL, Ctx
 from bot.conversations.model import Button, Outcome, Screen
 from bot.conversations.routes import ADMINS, ROUTES, STAFF
 from workflow import lifecycle
 from workflow.claims import Actor, Inspection, Liability, Role
-from workflow.errors import InvalidAmount, InvalidClaim
 from workflow.money import Money
 from workflow.services import accounts, refunds, returns, review
 from workflow.services.queries import ClaimView, claim_view
@@ -38,9 +39,15 @@ def _staff(ctx: Ctx) -> Actor:
     return staff
 
 
-def _number(text: str) -> int | None:
-    text = text.strip().lstrip("#")
-    return int(text) if text.isascii() and text.isdigit() else None
+# Telegram user ids are below 2**52 (Bot API: they fit a double); a larger number is a typo.
+MAX_TELEGRAM_ID = 2**52
+
+
+def _telegram_id(text: str) -> int | None:
+    text = text.strip()
+    if text.isascii() and text.isdigit() and len(text) <= 16 and 0 < int(text) < MAX_TELEGRAM_ID:
+        return int(text)
+    return None
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ async def _queue(ctx: Ctx, page: int, edit: bool = False) -> Screen:
 @ROUTES.command("queue", STAFF)
 async def queue(ctx: Ctx, args: str) -> Outcome:
     """Cases waiting for a person, oldest first (time in the queue shown), paged."""
-    page = _number(args) if args.strip() else 1
+    page = as_id(args) if args.strip() else 1
     if page is None or page < 1:
         return Outcome([Screen(ctx.t("staff.usage.queue"))])
     return Outcome([await _queue(ctx, page - 1)])
@@ -107,7 +114,7 @@ async def queue_page(ctx: Ctx, data: QueuePage) -> Outcome:
 
 @ROUTES.command("case", STAFF)
 async def case(ctx: Ctx, args: str) -> Outcome:
-    number = _number(args)
+    number = as_id(args)
     if number is None:
         return Outcome([Screen(ctx.t("staff.usage.case"))])
     return Outcome([await card(ctx, number)])
@@ -131,12 +138,6 @@ def held(handler: ActionHandler) -> ActionHandler:
     return guarded
 
 
-async def _held_or_refused(ctx: Ctx, number: int) -> Outcome | None:
-    """For a command on case ``number``: None to go ahead, else the holder's refusal."""
-    view = await claim_view(ctx.uow, _staff(ctx), number)  # a missing claim: "not found"
-    return await staff_topics.hold(ctx, _staff(ctx), view)
-
-
 @action("approve", *STAFF_ROLES)
 @held
 async def approve(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
@@ -157,7 +158,16 @@ async def _ask_note(ctx: Ctx, purpose: str, view: ClaimView) -> Outcome:
     await ctx.uow.chat.save_conversation(
         CHANNEL, ctx.incoming.user.id, NOTE_FLOW, purpose, data, ctx.env.clock.now()
     )
-    return Outcome([Screen(ctx.t(f"staff.prompt.{purpose}", number=view.claim.id))])
+    return Outcome([_prompt(ctx, purpose, view.claim.id)])
+
+
+def _prompt(ctx: Ctx, purpose: str, claim_id: int) -> Screen:
+    return Screen(ctx.t(f"staff.prompt.{purpose}", number=claim_id, limit=review.MAX_NOTE_CHARS))
+
+
+def _note_cancelled(ctx: Ctx, data: dict[str, Any]) -> str:
+    """/cancel at a prompt: the case is as it was (not "nothing was filed": staff file nothing)."""
+    return ctx.t("staff.prompt.cancelled", number=int(data["claim"]))
 
 
 @action("reject", *STAFF_ROLES)
@@ -184,15 +194,35 @@ async def goodwill(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return await _ask_note(ctx, "grant_goodwill", view)
 
 
-@ROUTES.dialog(NOTE_FLOW)
+AMOUNT_STEPS = frozenset({"resolve_compensation", "grant_goodwill"})
+
+
+def _typed_for(ctx: Ctx, step: str, view: ClaimView, text: str) -> Money | Screen:
+    """The amount typed at an amount prompt, within what the step allows: a compensation
+    from nothing up to what the damaged items are worth, a goodwill refund from more than
+    nothing up to the amount claimed."""
+    currency = view.claim.currency
+    if step == "resolve_compensation":
+        return typed_amount(ctx, text, currency, returns.compensation_cap(view.lines), least=0)
+    return typed_amount(ctx, text, currency, view.claim.claimed_amount)
+
+
+@ROUTES.dialog(NOTE_FLOW, cancelled=_note_cancelled)
 async def note_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     """The reason, question or amount a staff member was asked for."""
     text = (ctx.incoming.text or "").strip()
     if not text or ctx.incoming.photo or ctx.incoming.document:
-        return Outcome([Screen(ctx.t(f"staff.prompt.{step}", number=data["claim"]))])
+        return Outcome([_prompt(ctx, step, int(data["claim"]))])
     actor, claim_id, version = _staff(ctx), int(data["claim"]), int(data["version"])
+    view = await claim_view(ctx.uow, actor, claim_id)
+    amount: Money | None = None
+    if step in AMOUNT_STEPS:  # a bad amount is answered before anything is held or done
+        typed = _typed_for(ctx, step, view, text)
+        if isinstance(typed, Screen):
+            return Outcome([typed])
+        amount = typed
     # A colleague may have taken the case over since the question was asked.
-    refused = await staff_topics.hold(ctx, actor, await claim_view(ctx.uow, actor, claim_id))
+    refused = await staff_topics.hold(ctx, actor, view)
     if refused is not None:
         await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
         return refused
@@ -200,15 +230,12 @@ async def note_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
         await review.reject(ctx.uow, ctx.env, actor, claim_id, version, text)
     elif step == "request_info":
         await review.request_info(ctx.uow, ctx.env, actor, claim_id, version, text)
-    else:
-        claim = await ctx.uow.claims.get(claim_id)
-        if claim is None:
-            raise InvalidClaim("no_claim")
-        amount = Money.parse(text, claim.currency).amount
-        if step == "resolve_compensation":
-            await returns.resolve_compensation(ctx.uow, ctx.env, actor, claim_id, version, amount)
-        else:
-            await review.grant_goodwill(ctx.uow, ctx.env, actor, claim_id, version, amount)
+    elif step == "resolve_compensation" and amount is not None:
+        await returns.resolve_compensation(
+            ctx.uow, ctx.env, actor, claim_id, version, amount.amount
+        )
+    elif amount is not None:
+        await review.grant_goodwill(ctx.uow, ctx.env, actor, claim_id, version, amount.amount)
     await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
     return Outcome([Screen(ctx.t("staff.done", number=claim_id)), await card(ctx, claim_id)])
 
@@ -221,7 +248,7 @@ async def inspect(ctx: Ctx, args: str) -> Outcome:
     """/inspect N intact | /inspect N damaged AMOUNT LIABILITY — every line the same; or
     one word per line in the card's order: /inspect N intact damaged AMOUNT LIABILITY."""
     parts = args.split()
-    number = _number(parts[0]) if parts else None
+    number = as_id(parts[0]) if parts else None
     words = [p for p in parts[1:] if p in RESULTS]
     if number is None or not words or parts[1 : 1 + len(words)] != words:
         return Outcome([Screen(ctx.t("staff.usage.inspect"))])
@@ -236,7 +263,13 @@ async def inspect(ctx: Ctx, args: str) -> Outcome:
     if Inspection.DAMAGED in results.values():
         if len(rest) != 2 or rest[1] not in LIABILITIES:
             return Outcome([Screen(ctx.t("staff.usage.inspect"))])
-        compensation = Money.parse(rest[0], view.claim.currency).amount
+        damaged = [line for line in view.lines if results[line.claim_line_id] is Inspection.DAMAGED]
+        typed = typed_amount(
+            ctx, rest[0], view.claim.currency, sum(line.amount for line in damaged), least=0
+        )
+        if isinstance(typed, Screen):
+            return Outcome([typed])
+        compensation = typed.amount
         liability = Liability(rest[1])
     elif rest:
         return Outcome([Screen(ctx.t("staff.usage.inspect"))])
@@ -253,22 +286,23 @@ async def inspect(ctx: Ctx, args: str) -> Outcome:
 async def refund(ctx: Ctx, args: str) -> Outcome:
     """/refund N AMOUNT — a goodwill partial refund without a return; /refund N retry."""
     parts = args.split()
-    number = _number(parts[0]) if parts else None
+    number = as_id(parts[0]) if parts else None
     if number is None or len(parts) != 2:
         return Outcome([Screen(ctx.t("staff.usage.refund"))])
-    refused = await _held_or_refused(ctx, number)
+    view = await claim_view(ctx.uow, _staff(ctx), number)  # a missing claim: "not found"
+    amount: Money | None = None
+    if parts[1] != "retry":  # a bad amount is answered before the case is held
+        typed = typed_amount(ctx, parts[1], view.claim.currency, view.claim.claimed_amount)
+        if isinstance(typed, Screen):
+            return Outcome([typed])
+        amount = typed
+    refused = await staff_topics.hold(ctx, _staff(ctx), view)
     if refused is not None:
         return refused
-    if parts[1] == "retry":
+    if amount is None:
         count = await refunds.retry_failed_refunds(ctx.uow, ctx.env, _staff(ctx), number)
         return Outcome([Screen(ctx.t("staff.retried", count=count, number=number))])
-    claim = await ctx.uow.claims.get(number)
-    if claim is None:
-        return Outcome([await card(ctx, number)])
-    amount = Money.parse(parts[1], claim.currency).amount
-    if amount <= 0:
-        raise InvalidAmount(parts[1])
-    await review.grant_goodwill(ctx.uow, ctx.env, _staff(ctx), number, None, amount)
+    await review.grant_goodwill(ctx.uow, ctx.env, _staff(ctx), number, None, amount.amount)
     return Outcome([await card(ctx, number)])
 
 
@@ -297,9 +331,9 @@ async def grant(ctx: Ctx, args: str) -> Outcome:
     """/grant TELEGRAM_USER_ID agent|supervisor|admin"""
     parts = args.split()
     roles = {r.value: r for r in STAFF_ROLES}
-    if len(parts) != 2 or _number(parts[0]) is None or parts[1] not in roles:
+    user_id = _telegram_id(parts[0]) if len(parts) == 2 else None
+    if user_id is None or parts[1] not in roles:
         return Outcome([Screen(ctx.t("staff.usage.grant"))])
-    user_id = int(parts[0])
     known = await ctx.uow.chat.user(CHANNEL, user_id)
     name = known.first_name if known else parts[0]
     await accounts.grant_role(

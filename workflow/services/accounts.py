@@ -98,6 +98,10 @@ async def grant_role(
         raise NotFound("role", role.value)
     for existing in await actors_for(uow, channel, external_id):
         if existing.is_staff and existing.party_id is not None:
+            if existing.party_id == actor.party_id:
+                # An admin demoting themselves may leave nobody able to grant: another
+                # admin changes an admin's role.
+                raise Forbidden("own_role")
             await uow.accounts.set_staff_role(existing.party_id, role.value)
             return Actor(role, existing.party_id)
     member = await uow.accounts.add_staff(name[:200] or str(external_id), role.value)

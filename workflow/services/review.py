@@ -242,5 +242,5 @@ async def after_approval(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> None:
 
 def _note(text: str | None) -> str | None:
     if text is not None and len(text) > MAX_NOTE_CHARS:
-        raise InvalidClaim("note_too_long", limit=MAX_NOTE_CHARS)
+        raise InvalidClaim("note_too_long", limit=MAX_NOTE_CHARS, length=len(text))
     return text

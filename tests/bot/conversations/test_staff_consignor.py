@@ -82,7 +82,7 @@ async def test_a_damaged_return_from_review_to_settlement_in_chat(world: World) 
     world.env.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
     await world.back_office()
     [usage] = await world.say(STAFF_ID, f"/inspect {n} damaged lots consignor")
-    assert "is not a valid amount" in usage["text"]
+    assert "“lots” is not an amount I can read" in usage["text"]
     [inspected] = await world.say(STAFF_ID, f"/inspect {n} damaged 30 consignor")
     assert "Compensation proposed" in inspected["text"]
     await world.back_office()

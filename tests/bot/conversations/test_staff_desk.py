@@ -109,8 +109,11 @@ async def test_reject_asks_for_a_reason_and_refuses_what_is_not_one(world: World
     await world.client.wait_idle(quiet_ms=200)
     again = (await texts(world, AGENT))[-1]
     assert "send the reason" in again
+    sent = await world.client.send(AGENT, "", contact={"phone_number": "+1", "first_name": "X"})
+    await world.handled(sent["update_id"])
+    assert "send the reason" in (await texts(world, AGENT))[-1]  # a contact is no reason
     [too_long] = await world.say(AGENT, "x" * 1001)
-    assert "too long" in too_long["text"]
+    assert "too long: 1001 characters, and at most 1000 fit" in too_long["text"]
     assert await status(world, n) == "needs_review"
     [cancelled] = await world.say(AGENT, "/cancel")
     assert await status(world, n) == "needs_review"
@@ -123,7 +126,7 @@ async def test_reject_asks_for_a_reason_and_refuses_what_is_not_one(world: World
         [event] = [e for e in await uow.claims.timeline(n) if e.trigger == "reject"]
     assert event.note == "<b>not</b> covered: wear and tear"
     assert "<b>not</b> covered" in _card["text"]  # what staff typed is shown, not obeyed
-    assert cancelled["text"]
+    assert f"Claim #{n} is unchanged" in cancelled["text"]  # staff file nothing
     assert (await world.client.calls(ok=False))["calls"] == []
 
 
@@ -141,7 +144,7 @@ async def test_ask_for_info_goodwill_refund_find_and_grant(world: World) -> None
 
     for bad in (f"/refund {n} lots", f"/refund {n} -5", f"/refund {n} 100000"):
         [refused] = await world.say(AGENT, bad)
-        assert "not a valid amount" in refused["text"] or "more than" in refused["text"], bad
+        assert "not an amount I can read" in refused["text"] or "too much" in refused["text"], bad
         assert await status(world, n) == "awaiting_info"
     [usage] = await world.say(AGENT, "/refund")
     assert "Usage: /refund" in usage["text"]
@@ -198,7 +201,9 @@ async def test_inspection_per_line_proposes_compensation(world: World) -> None:
     [lines] = await world.say(AGENT, f"/inspect {n} intact damaged intact")
     assert "2 line(s)" in lines["text"]
     [amount] = await world.say(AGENT, f"/inspect {n} intact damaged lots consignor")
-    assert "not a valid amount" in amount["text"]
+    assert "“lots” is not an amount I can read" in amount["text"]
+    [over] = await world.say(AGENT, f"/inspect {n} intact damaged 100.01 consignor")
+    assert "100.01 CNY is too much: the most allowed here is 100.00 CNY" in over["text"]
     [missing] = await world.say(AGENT, "/inspect 9999 intact")
     assert "no claim 9999" in missing["text"]
     assert await status(world, n) == "return_received"
