@@ -7,6 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from bot.conversations import engine
+from bot.conversations.model import ChatUser, Incoming
+from tests.bot.conversations.buyer_kit import restarted_bot
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.consignor_kit import (
     STAFF,
@@ -472,3 +475,25 @@ async def test_cancel_at_the_counter_offer_prompt_says_nothing_was_disputed(worl
     [reply] = await world.say(chat, "/cancel")
     assert text_of(reply) == "There is nothing to cancel."
     await no_rejected_calls(world)
+
+
+async def test_a_counter_offer_typed_while_the_bot_was_down_is_taken_once(world: World) -> None:
+    world.provoke("getUpdates: None")  # the killed bot's poll is cut off
+    k = await proposal(world, ref="K-14", consignor_chat=797)
+    chat = k.consignor_chat
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
+    await press(world, chat, card, "Dispute")
+    async with restarted_bot(world) as up:
+        typed = await world.client.send(chat, "12.50")  # waits at "Telegram" meanwhile
+        await up()
+        await world.handled(typed["update_id"])
+    assert "counter-offer of 12.50 CNY" in text_of((await outgoing(world, chat))[-2])
+    claim = await claim_row(world, k.claim_id)
+    assert (claim.status in DISPUTED, claim.counter_offer_amount) == (True, 1_250)
+    # The same update delivered again (a redelivery after a crash) changes nothing.
+    again = Incoming(typed["update_id"], ChatUser(chat, "Wang", "en"), chat, text="12.50")
+    assert await engine.process(world.services, again) == []
+    triggers = [e.trigger for e in await _timeline(world, k.claim_id)]
+    assert triggers.count("dispute_compensation") == 1
+    rejected = (await world.client.calls(ok=False))["calls"]
+    assert [c["method"] for c in rejected if c.get("error_code") is not None] == []
