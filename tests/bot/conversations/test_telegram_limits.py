@@ -126,7 +126,7 @@ async def test_a_long_text_sent_for_an_amount_is_refused_in_a_short_answer(world
     await press_in(world, ADMIN, ADMIN, card, "Goodwill")
 
     [refused] = await world.say(ADMIN, _long("Not an amount", 4096))
-    assert "is not a valid amount" in refused["text"]
+    assert "is not an amount I can read" in refused["text"]
     assert f"Not an amount {MARKUP}" in refused["text"]  # quoted as typed, cut short
 
 
