@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from bot.conversations.callbacks import LanguageChoice, MenuChoice
-from bot.conversations.context import CHANNEL, LANGUAGES, Ctx
+from bot.conversations.context import CHANNEL, LANGUAGES, Ctx, asked_here
 from bot.conversations.model import Button, Outcome, Output, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES, audience_of, commands_for, private_only
 from workflow.claims import SYSTEM, Role
@@ -102,7 +102,10 @@ async def _set_language(ctx: Ctx, language: str, edit: bool = False) -> Outcome:
 @ROUTES.command("cancel", ANYONE)
 async def cancel(ctx: Ctx, args: str) -> Outcome:
     conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
-    if conversation is None:
+    # In a group only a question asked there (a staff prompt in its topic) is cancelled: a
+    # private dialog is not ended, nor talked about, where others read.
+    elsewhere = conversation is not None and not ctx.incoming.is_private
+    if conversation is None or (elsewhere and not asked_here(conversation.data, ctx.incoming)):
         return Outcome([Screen(ctx.t("dialog.nothing_to_cancel"))])
     await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
     worded = ROUTES.cancel_texts.get(conversation.flow)

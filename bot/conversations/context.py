@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,3 +88,12 @@ class Ctx:
     @property
     def staff(self) -> Actor | None:
         return next((a for a in self.actors if a.role in STAFF_ROLES), None)
+
+
+def asked_here(data: Mapping[str, Any], incoming: Incoming) -> bool:
+    """Whether a message is written where the dialog asked its question (a dialog that
+    recorded no place asked in the user's private chat)."""
+    place = data.get(ASKED_IN)
+    if place is None:
+        return incoming.is_private
+    return [incoming.chat_id, incoming.thread_id] == list(place)

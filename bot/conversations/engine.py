@@ -20,12 +20,10 @@ from __future__ import annotations
 import html
 import logging
 import secrets
-from collections.abc import Mapping
-from typing import Any
 
 from bot import limits
 from bot.conversations import callbacks
-from bot.conversations.context import ASKED_IN, CHANNEL, Ctx, Services, language_of
+from bot.conversations.context import CHANNEL, Ctx, Services, asked_here, language_of
 from bot.conversations.model import Incoming, Later, Outcome, Output, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES, audience_of, private_only
 from bot.i18n import refusal_key
@@ -181,7 +179,7 @@ async def route(ctx: Ctx) -> Outcome:
         return Outcome([Screen(ctx.t("bind.unbound"))])
     conversation = await ctx.uow.chat.conversation(CHANNEL, incoming.user.id)
     if conversation is not None and conversation.flow in ROUTES.dialogs:
-        if _asked_here(conversation.data, incoming):
+        if asked_here(conversation.data, incoming):
             ctx.memo[_ANSWERED_DIALOG] = True
             return await ROUTES.dialogs[conversation.flow](
                 ctx, conversation.step, dict(conversation.data)
@@ -195,12 +193,3 @@ async def route(ctx: Ctx) -> Outcome:
     if help_route is not None and help_route.audience & (who | set(ANYONE)):
         return await help_route.handler(ctx, "")
     return Outcome()
-
-
-def _asked_here(data: Mapping[str, Any], incoming: Incoming) -> bool:
-    """Whether a message is written where the dialog asked its question (a dialog that
-    recorded no place asked in the user's private chat)."""
-    place = data.get(ASKED_IN)
-    if place is None:
-        return incoming.is_private
-    return [incoming.chat_id, incoming.thread_id] == list(place)

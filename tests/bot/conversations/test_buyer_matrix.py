@@ -232,6 +232,13 @@ async def test_a_buyers_commands_in_a_group_are_answered_in_private_only(world: 
     assert await draft(world, ANN) is None
     [private] = await world.say(ANN, "/claims")  # in the private chat, as ever
     assert f"#{claim_id}" in buttons(private)[0]
+    # /cancel in the group neither ends the private dialog nor talks about it there
+    await world.say(ANN, "/new")
+    opened = await draft(world, ANN)
+    sent = await world.client.send(ANN, "/cancel", chat_id=group["id"])
+    await world.handled(sent["update_id"])
+    assert (await last(world, group["id"]))["text"] == "There is nothing to cancel."
+    assert opened is not None and await draft(world, ANN) == opened
     await no_rejected_calls(world)
 
 
