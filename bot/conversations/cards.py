@@ -264,6 +264,9 @@ async def pressed(ctx: Ctx, data: ClaimAction) -> Outcome:
     viewer = viewer_for(ctx, view)
     if viewer is None:
         return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
+    if viewer.role in (Role.BUYER, Role.CONSIGNOR) and not ctx.incoming.is_private:
+        # A party's card is drawn only in their private chat (staff work cards in the group).
+        return Outcome([Toast(ctx.t("error.private_button"), alert=True)])
     extra = await extra_lines(ctx, view, viewer)
     if data.action == VIEW:
         return Outcome(

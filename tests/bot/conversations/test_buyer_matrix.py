@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.conversations.callbacks import ClaimAction
 from bot.telegram_aiogram.dispatcher import ALLOWED_UPDATES
 from tests.bot.conversations.buyer_kit import (
     OTHER_CONTENT,
@@ -229,6 +230,11 @@ async def test_a_buyers_commands_in_a_group_are_answered_in_private_only(world: 
     assert not any(f"#{claim_id}" in x or "G-1" in x for x in shown)
     forged = await direct(world, ANN, callback_data="bp:c:0", chat_type="supergroup")
     assert "only in our private chat" in toast_texts(forged)[0]
+    for action in ("view", "withdraw"):  # a claim card's button, forged into the group
+        data = ClaimAction(claim_id, action, 1).pack()
+        forged = await direct(world, ANN, callback_data=data, chat_type="supergroup")
+        assert [type(o).__name__ for o in forged] == ["Toast"]
+        assert "only in our private chat" in toast_texts(forged)[0]
     assert await draft(world, ANN) is None
     [private] = await world.say(ANN, "/claims")  # in the private chat, as ever
     assert f"#{claim_id}" in buttons(private)[0]
