@@ -87,8 +87,22 @@ async def other_dialog(ctx: Ctx, flow: str, claim: int | None = None) -> str | N
     conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
     if conversation is None or (conversation.flow, conversation.data.get("claim")) == (flow, claim):
         return None
+    if await _waits_for_nobody(ctx, conversation.data):
+        await end(ctx)
+        return None
     busy = ROUTES.busy_texts.get(conversation.flow)
     return busy(ctx, dict(conversation.data)) if busy else ctx.t("dialog.busy")
+
+
+async def _waits_for_nobody(ctx: Ctx, data: dict[str, Any]) -> bool:
+    """A dialog drawn for a claim as it stood (an answer for staff, a waybill number: their
+    draft holds the claim's version) is dead once the claim has moved on — staff decided
+    without the answer, the return window closed — and must not hold up a new one."""
+    claim_id, version = data.get("claim"), data.get("version")
+    if claim_id is None or version is None:
+        return False
+    claim = await ctx.uow.claims.get(int(claim_id))
+    return claim is None or claim.version != int(version)
 
 
 def pager(listing: str, page: int, total: int) -> tuple[Button, ...]:

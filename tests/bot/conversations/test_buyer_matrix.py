@@ -200,6 +200,26 @@ async def test_a_dialog_started_while_another_is_open_keeps_the_open_one(world: 
     await no_rejected_calls(world)
 
 
+async def test_a_dialog_whose_claim_moved_on_does_not_block_a_new_one(world: World) -> None:
+    """The buyer opened an answer for staff, then staff decided without it: nobody waits for
+    that answer any more, so /new starts filing instead of naming the dead dialog."""
+    await bound_buyer(world, ANN, "BX4", ("M-1", "M-2"))
+    asked = await _file(world, "M-1", "Refund only", "Not as described")
+    await world.back_office()
+    await _asked(world, asked)
+    await press(world, ANN, "Answer", await _card(world, asked))
+    assert (await draft(world, ANN) or ("",))[0] == "answer_info"
+    async with world.uows() as uow:
+        version = (await status(world, asked))[1]
+        await review.reject(uow, world.env, AGENT, asked, version, "Not covered")
+        await uow.commit()
+    await world.back_office()
+    [orders] = await world.say(ANN, "/new")
+    assert "which order" in orders["text"].lower() and "M-2" in " ".join(buttons(orders))
+    assert await draft(world, ANN) == ("file_claim", "order", {"page": 0})
+    await no_rejected_calls(world)
+
+
 async def test_a_buyers_commands_in_a_group_are_answered_in_private_only(world: World) -> None:
     """Someone added the bot to a group: a buyer's /claims, /claim, /status, /new (typed, or
     pressed on the menu /help shows there) would show their claims and orders to everyone.
