@@ -101,7 +101,7 @@ async def my_claims(ctx: Ctx, args: str) -> Outcome:
 async def one_claim(ctx: Ctx, args: str) -> Outcome:
     number = as_id(args)
     if number is None:
-        return Outcome([Screen(ctx.t("buyer.claim_usage"))])
+        return ctx.usage("buyer.claim_usage")
     return Outcome([await card(ctx, number)])  # another buyer's claim: "not found"
 
 

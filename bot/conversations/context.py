@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.conversations.model import Incoming
+from bot.conversations.model import Incoming, Outcome, Screen
 from bot.flood import SendLimits
 from storage.uow import SqlUnitOfWork, UnitOfWorkFactory
 from workflow.claims import STAFF_ROLES, Actor, Role
 from workflow.services.common import Env
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 LANGUAGES = ("en", "zh-CN")
@@ -68,6 +71,18 @@ class Ctx:
 
     def t(self, key: str, **params: Any) -> str:
         return self.services.translate(self.lang, key, **params)
+
+    def usage(self, key: str, **params: Any) -> Outcome:
+        """A command typed wrong: its usage line for the user, and a log line for us (every
+        bad input leaves one)."""
+        typed = (self.incoming.text or "")[:80]
+        log.info(
+            "update %s: usage shown to user %s for %r",
+            self.incoming.update_id,
+            self.incoming.user.id,
+            typed,
+        )
+        return Outcome([Screen(self.t(key, **params))])
 
     def asked_here(self) -> dict[str, Any]:
         """Dialog data that ties a question to this chat and topic: in the staff group a

@@ -30,7 +30,7 @@ def _days(args: str) -> int | None:
 
 
 def _usage(ctx: Ctx) -> Outcome:
-    return Outcome([Screen(ctx.t("stats.usage", max=stats.MAX_DAYS, default=stats.DEFAULT_DAYS))])
+    return ctx.usage("stats.usage", max=stats.MAX_DAYS, default=stats.DEFAULT_DAYS)
 
 
 async def _dashboard(ctx: Ctx, days: int) -> stats.Dashboard:

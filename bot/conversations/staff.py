@@ -103,7 +103,7 @@ async def queue(ctx: Ctx, args: str) -> Outcome:
     """Cases waiting for a person, oldest first (time in the queue shown), paged."""
     page = as_id(args) if args.strip() else 1
     if page is None or page < 1:
-        return Outcome([Screen(ctx.t("staff.usage.queue"))])
+        return ctx.usage("staff.usage.queue")
     return Outcome([await _queue(ctx, page - 1)])
 
 
@@ -116,7 +116,7 @@ async def queue_page(ctx: Ctx, data: QueuePage) -> Outcome:
 async def case(ctx: Ctx, args: str) -> Outcome:
     number = as_id(args)
     if number is None:
-        return Outcome([Screen(ctx.t("staff.usage.case"))])
+        return ctx.usage("staff.usage.case")
     return Outcome([await card(ctx, number)])
 
 
@@ -251,7 +251,7 @@ async def inspect(ctx: Ctx, args: str) -> Outcome:
     number = as_id(parts[0]) if parts else None
     words = [p for p in parts[1:] if p in RESULTS]
     if number is None or not words or parts[1 : 1 + len(words)] != words:
-        return Outcome([Screen(ctx.t("staff.usage.inspect"))])
+        return ctx.usage("staff.usage.inspect")
     rest = parts[1 + len(words) :]
     view = await claim_view(ctx.uow, _staff(ctx), number)  # a missing claim: "not found"
     if len(words) == 1:
@@ -262,7 +262,7 @@ async def inspect(ctx: Ctx, args: str) -> Outcome:
     liability, compensation = None, None
     if Inspection.DAMAGED in results.values():
         if len(rest) != 2 or rest[1] not in LIABILITIES:
-            return Outcome([Screen(ctx.t("staff.usage.inspect"))])
+            return ctx.usage("staff.usage.inspect")
         damaged = [line for line in view.lines if results[line.claim_line_id] is Inspection.DAMAGED]
         typed = typed_amount(
             ctx, rest[0], view.claim.currency, sum(line.amount for line in damaged), least=0
@@ -272,7 +272,7 @@ async def inspect(ctx: Ctx, args: str) -> Outcome:
         compensation = typed.amount
         liability = Liability(rest[1])
     elif rest:
-        return Outcome([Screen(ctx.t("staff.usage.inspect"))])
+        return ctx.usage("staff.usage.inspect")
     refused = await staff_topics.hold(ctx, _staff(ctx), view)
     if refused is not None:
         return refused
@@ -288,7 +288,7 @@ async def refund(ctx: Ctx, args: str) -> Outcome:
     parts = args.split()
     number = as_id(parts[0]) if parts else None
     if number is None or len(parts) != 2:
-        return Outcome([Screen(ctx.t("staff.usage.refund"))])
+        return ctx.usage("staff.usage.refund")
     view = await claim_view(ctx.uow, _staff(ctx), number)  # a missing claim: "not found"
     amount: Money | None = None
     if parts[1] != "retry":  # a bad amount is answered before the case is held
@@ -311,7 +311,7 @@ async def find(ctx: Ctx, args: str) -> Outcome:
     """/find ORDER_REF | BUYER_REF | TRACKING — the claims that match."""
     term = args.strip()
     if not term or len(term) > 64:
-        return Outcome([Screen(ctx.t("staff.usage.find"))])
+        return ctx.usage("staff.usage.find")
     ids = await ctx.uow.claims.find(term)
     if not ids:
         return Outcome([Screen(ctx.t("staff.found_none", term=html.escape(term)))])
@@ -333,7 +333,7 @@ async def grant(ctx: Ctx, args: str) -> Outcome:
     roles = {r.value: r for r in STAFF_ROLES}
     user_id = _telegram_id(parts[0]) if len(parts) == 2 else None
     if user_id is None or parts[1] not in roles:
-        return Outcome([Screen(ctx.t("staff.usage.grant"))])
+        return ctx.usage("staff.usage.grant")
     known = await ctx.uow.chat.user(CHANNEL, user_id)
     name = known.first_name if known else parts[0]
     await accounts.grant_role(

@@ -68,7 +68,7 @@ async def flowchart(ctx: Ctx, claim_id: int) -> Later:
 async def status(ctx: Ctx, args: str) -> Outcome:
     number = as_id(args)
     if number is None:
-        return Outcome([Screen(ctx.t("status.usage"))])
+        return ctx.usage("status.usage")
     return Outcome([await flowchart(ctx, number)])
 
 

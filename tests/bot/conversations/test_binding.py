@@ -111,11 +111,14 @@ async def test_refused_presses_and_commands_leave_a_log_line(
     [p] = await place(world.uows, world.env.clock.now(), order("T-7", world.env.clock.now()))
     ann = await world.user(510)
     await world.say(ann, f"/start {await world.token('buyer', p.buyer_id)}")
-    caplog.set_level(logging.INFO, logger="bot.conversations.engine")
+    caplog.set_level(logging.INFO, logger="bot.conversations")
     [toast] = toast_texts(await direct(world, ann, callback_data="zz:forged"))
     [unknown] = await world.say(ann, "/nonsense")
     [staff_only] = await world.say(ann, "/queue")
-    lines = [r.getMessage() for r in caplog.records if r.name == "bot.conversations.engine"]
+    [usage] = await world.say(ann, "/claim twelve")
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("bot.conversations")]
+    assert any("usage shown to user 510 for '/claim twelve'" in line for line in lines), lines
+    assert "/claim" in usage["text"]
     assert any("'zz:forged' refused: " + toast in line for line in lines), lines
     assert any("unknown command /nonsense" in line for line in lines), lines
     assert any("/queue refused to user 510" in line for line in lines), lines
