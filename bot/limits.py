@@ -39,8 +39,11 @@ _TAG = re.compile(r"<[^>]*>")
 
 def visible_length(text: str) -> int:
     """How long Telegram finds an HTML text: its characters once the markup is parsed
-    (tags gone, ``&lt;`` and the like one character each) — what the limits count."""
-    return len(html.unescape(_TAG.sub("", text)))
+    (tags gone, ``&lt;`` and the like one character each) — what the limits count. Counted
+    in UTF-16 code units, as Telegram counts text (entity offsets are UTF-16): an emoji
+    outside the Basic Multilingual Plane is two. Never less than the code points, so a text
+    that fits by this measure fits whichever way the server counts."""
+    return len(html.unescape(_TAG.sub("", text)).encode("utf-16-le")) // 2
 
 
 def clip(text: str, limit: int) -> str:

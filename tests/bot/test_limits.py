@@ -28,6 +28,7 @@ def test_each_limit_is_the_one_the_spec_states(constant: str) -> None:
 
 def test_visible_length_counts_text_after_the_markup_is_parsed() -> None:
     assert limits.visible_length("<b>x</b> &amp; &lt;3") == len("x & <3")
+    assert limits.visible_length("⭐ 中文 😀") == 7  # the emoji is two UTF-16 units
 
 
 def test_clip_ends_with_an_ellipsis_only_where_it_cut() -> None:
