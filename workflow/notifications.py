@@ -18,6 +18,9 @@ from workflow.lifecycle import WAITING_FOR_STAFF
 
 # Internal bookkeeping steps the buyer need not hear about separately.
 QUIET_FOR_BUYER = frozenset({"settle"})
+# The states a refund goes through; a step into them with nothing to refund (``refund`` 0:
+# the buyer is liable for damage worth all they paid) is told once, as such, when it ends.
+REFUND_STATES = ("refunding", "refunded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,8 @@ def consignor_template(event: ClaimTransitioned) -> str:
         return f"consignor.submitted_by_{params['source']}"
     if trigger == "propose_compensation" and not compensation_charged(liability):
         return f"consignor.compensation_proposed_{liability.value}"
+    if _nothing_refunded(event) and event.to_status == "refunded":
+        return "consignor.nothing_refunded"
     if trigger == "escalate_compensation":
         return "consignor.compensation_escalated"
     if trigger == "resolve_compensation":
@@ -54,6 +59,26 @@ def consignor_template(event: ClaimTransitioned) -> str:
     return f"consignor.{event.to_status}"
 
 
+def _nothing_refunded(event: ClaimTransitioned) -> bool:
+    return event.to_status in REFUND_STATES and event.params.get("refund") == 0
+
+
+def buyer_template(event: ClaimTransitioned) -> str | None:
+    """The buyer's words for a step (``claim.<state>``), or None when the step is not theirs
+    to hear of: bookkeeping, or a refund of nothing starting (it ends in the same moment, and
+    that is when they are told there is nothing to refund, never that a refund is paid)."""
+    if event.trigger in QUIET_FOR_BUYER:
+        return None
+    if _nothing_refunded(event):
+        return "claim.nothing_refunded" if event.to_status == "refunded" else None
+    return f"claim.{event.to_status}"
+
+
+def _consignor_hears(event: ClaimTransitioned, template: str) -> bool:
+    """A refund of nothing starting is not news to the consignor either (its end is)."""
+    return not (_nothing_refunded(event) and template == "consignor.refunding")
+
+
 def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
     base = {
         "claim_id": event.claim_id,
@@ -62,9 +87,9 @@ def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
         "trigger": event.trigger,
         **event.params,
     }
-    template = f"claim.{event.to_status}"
     out: list[OutboxMessage] = []
-    if event.trigger not in QUIET_FOR_BUYER:
+    template = buyer_template(event)
+    if template is not None:
         out.append(
             OutboxMessage(
                 dedupe_key=f"claim:{event.claim_id}:v{event.version}:buyer:{event.buyer_id}",
@@ -75,13 +100,14 @@ def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
                 claim_id=event.claim_id,
             )
         )
-    for consignor_id in event.consignor_ids:
+    template = consignor_template(event)
+    for consignor_id in event.consignor_ids if _consignor_hears(event, template) else ():
         out.append(
             OutboxMessage(
                 dedupe_key=f"claim:{event.claim_id}:v{event.version}:consignor:{consignor_id}",
                 recipient_kind="consignor",
                 recipient_id=consignor_id,
-                template=consignor_template(event),
+                template=template,
                 params=base,
                 claim_id=event.claim_id,
             )

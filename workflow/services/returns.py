@@ -213,11 +213,17 @@ async def accept_compensation(
 ) -> ClaimRecord:
     require_role(actor, Role.CONSIGNOR)
     claim = await _sole_consignors_claim(uow, actor, claim_id, version)
+    refund = await _buyer_refund(uow, env, claim)
     await transition(
-        uow, env, claim, "accept_compensation", actor, params={"amount": claim.compensation_amount}
+        uow,
+        env,
+        claim,
+        "accept_compensation",
+        actor,
+        params={"amount": claim.compensation_amount, "refund": refund},
     )
     claim.respond_by = None
-    await _refund_after_damage(uow, env, claim)
+    await request_refunds(uow, env, claim, refund)
     return claim
 
 
@@ -271,16 +277,17 @@ async def resolve_compensation(
     if not 0 <= amount <= compensation_cap(await uow.claims.lines(claim.id)):
         raise InvalidAmount(str(amount))
     claim.compensation_amount = amount
+    refund = await _buyer_refund(uow, env, claim)
     await transition(
         uow,
         env,
         claim,
         "resolve_compensation",
         actor,
-        params={"amount": amount, "liability": claim.liability},
+        params={"amount": amount, "liability": claim.liability, "refund": refund},
     )
     claim.review_due_at = None
-    await _refund_after_damage(uow, env, claim)
+    await request_refunds(uow, env, claim, refund)
     return claim
 
 
@@ -316,9 +323,13 @@ async def _sole_consignors_claim(
     return claim
 
 
-async def _refund_after_damage(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> None:
+async def _buyer_refund(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> int:
+    """What the buyer gets back once the compensation is agreed (minor units). Known before
+    the step, so its messages can say so: with the buyer liable for all the item is worth it
+    is nothing, and no party may be told of a refund (``refund`` param, see
+    :mod:`workflow.notifications`)."""
     outcome: Outcome = await outcome_of(uow, env, claim)
-    await request_refunds(uow, env, claim, outcome.buyer_refund())
+    return outcome.buyer_refund()
 
 
 async def expire_return(uow: UnitOfWork, env: Env, claim_id: int) -> bool:

@@ -512,7 +512,7 @@ async def test_the_buyer_reads_why_a_claim_was_rejected_and_what_was_asked(world
     await _asked(world, claim_id, "Which <seam>?")
     await world.back_office()
     [card] = await world.say(ann, f"/claim {claim_id}")
-    assert "Ask for information → Waiting for your information — Which <seam>?" in card["text"]
+    assert "Ask for information → Waiting for more information — Which <seam>?" in card["text"]
     await press(world, ann, "Answer", card)
     await world.say(ann, "The left one")
     async with world.uows() as uow:

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import pytest
 
 from tests.bot.conversations.conftest import World
+from tests.bot.conversations.consignor_kit import STAFF, Proposal, open_card, press, proposal
 from tests.factories import no_reason_return, order, place
 from workflow.claims import (
     CARRIER,
     Actor,
     ClaimDraft,
     ClaimType,
+    Liability,
     LineRequest,
     Reason,
     Role,
     Source,
 )
-from workflow.services import filing
+from workflow.services import filing, returns
 
 
 async def test_buyer_and_consignor_follow_a_claim_stage_by_stage(world: World) -> None:
@@ -93,3 +99,67 @@ async def test_the_consignor_is_told_who_opened_the_claim(world: World) -> None:
     assert not any("A buyer filed" in t for t in texts)
     calls = await world.client.calls(ok=False)
     assert calls["calls"] == []
+
+
+async def _answer_by_accepting(world: World, k: Proposal) -> None:
+    card = await open_card(world, k.consignor_chat, k.claim_id, "kept back")
+    await press(world, k.consignor_chat, card, "Accept")
+
+
+async def _answer_by_staff_deciding(world: World, k: Proposal) -> None:
+    consignor = Actor(Role.CONSIGNOR, k.placed.consignor_ids[0])
+    async with world.uows() as uow:
+        await returns.dispute_compensation(uow, world.env, consignor, k.claim_id, None, 5_000)
+        await returns.resolve_compensation(uow, world.env, STAFF, k.claim_id, None, 10_000)
+        await uow.commit()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [_answer_by_accepting, _answer_by_staff_deciding],
+    ids=["consignor-accepts", "staff-decide"],
+)
+async def test_a_buyer_liable_for_all_the_item_is_worth_is_never_told_of_a_refund(
+    world: World, answer: Callable[[World, Proposal], Awaitable[None]]
+) -> None:
+    """Damage the buyer is liable for, compensated with all they paid: no money moves back.
+    Neither party hears that a refund is being processed or was paid; each is told once that
+    nothing is refunded, then that the claim is closed."""
+    k = await proposal(world, ref="Z-0", liability=Liability.BUYER, compensation=10_000)
+    buyer_chat = await world.user(721, "Ann")
+    await world.say(buyer_chat, f"/start {await world.token('buyer', k.placed.buyer_id)}")
+    seen = {chat: len(await _texts(world, chat)) for chat in (buyer_chat, k.consignor_chat)}
+
+    await answer(world, k)
+    await world.back_office()
+    world.env.clock.advance(timedelta(days=8))  # type: ignore[attr-defined]
+    await world.back_office()  # settled and closed
+    async with world.uows() as uow:
+        claim = await uow.claims.get(k.claim_id)
+        assert claim is not None and claim.status == "closed"
+        assert await uow.money.refunds_for_claim(k.claim_id) == []
+
+    buyer = (await _texts(world, buyer_chat))[seen[buyer_chat] :]
+    assert not any("refund is being processed" in t or "has been paid" in t for t in buyer)
+    assert buyer[-2:] == [
+        f"⚖️ Claim #{k.claim_id}: the returned item was found damaged, and the compensation you"
+        " are liable for covers all you paid for it, so nothing is refunded.",
+        f"🏁 Claim #{k.claim_id} is complete. Thank you!",
+    ]
+    consignor = [
+        t
+        for t in (await _texts(world, k.consignor_chat))[seen[k.consignor_chat] :]
+        if f"#{k.claim_id}" in t
+    ]
+    assert not any("refunded" in t and "nothing" not in t for t in consignor), consignor
+    assert not any("being refunded" in t for t in consignor), consignor
+    assert sum("nothing is refunded to them" in t for t in consignor) == 1, consignor
+
+
+async def _texts(world: World, chat: int) -> list[str]:
+    """The bot's messages in a chat, oldest first (a card edited in place counts once)."""
+    return [
+        m.get("text") or m.get("caption") or ""
+        for m in (await world.client.messages(chat))["messages"]
+        if m["outgoing"]
+    ]

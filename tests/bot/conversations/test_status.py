@@ -27,9 +27,12 @@ from tests.bot.conversations.staff_kit import (
     parties,
     staffed,
 )
-from workflow import diagram
+from workflow import diagram, lifecycle
+from workflow.claims import Actor, Role
+from workflow.services import review
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+STAFF_ACTOR = Actor(Role.AGENT, 1)
 
 
 async def _picture(world: World, message: dict[str, Any]) -> bytes:
@@ -219,3 +222,28 @@ async def test_status_is_in_the_menus_of_buyers_consignors_and_staff(world: Worl
         assert "status" in await _menu(world, chat), chat
     [help_] = await world.say(BUYER, "/help")
     assert "/status — a claim's flowchart" in help_["text"]
+
+
+async def test_the_state_is_worded_for_whoever_asks_not_for_the_buyer_alone(
+    world: World,
+) -> None:
+    """The caption and the picture are the same for every party of a claim, so a state's name
+    may not address one of them: a consignor or staff asking about a claim that waits for the
+    buyer's answer must not read that it waits for *their* information."""
+    await staffed(world, group=False)
+    p = await parties(world)
+    claim_id = await file_for_review(world, p)
+    await world.back_office()
+    async with world.uows() as uow:
+        await review.request_info(uow, world.env, STAFF_ACTOR, claim_id, None, "Which seam?")
+        await uow.commit()
+    for party in (BUYER, CONSIGNOR, AGENT):
+        [photo] = await world.say(party, f"/status {claim_id}")
+        assert "Now: Waiting for more information\n" in photo["caption"], party
+    # No state's name addresses one party, in any language: it is drawn for all of them.
+    for lang in i18n.LANGUAGES:
+        for state in lifecycle.STATES:
+            words = i18n.t(lang, f"state.{state}").lower()
+            assert not {"you", "your"} & set(words.split()), (lang, state)
+            assert "您" not in words and "你" not in words, (lang, state)
+    await no_rejected_calls(world)
