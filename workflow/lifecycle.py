@@ -139,6 +139,13 @@ def sources_of(trigger: str) -> tuple[str, ...]:
     return _ordered_unique(s for step in TABLE if step.trigger == trigger for s in step.source)
 
 
+# The refund's two states as the table names them: the one ``refund_succeeded`` leaves (the
+# money is on its way) and the one it reaches (paid).
+REFUND_TRIGGER = "refund_succeeded"
+REFUNDING: str = sources_of(REFUND_TRIGGER)[0]
+REFUNDED: str = next(step.dest for step in TABLE if step.trigger == REFUND_TRIGGER)
+
+
 def _waiting_for_staff() -> frozenset[str]:
     """Open states that a staff-only step leaves and no automatic (system/carrier) step does."""
     automatic = CARRIER_OR_SYSTEM

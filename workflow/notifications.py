@@ -14,13 +14,13 @@ from typing import Any
 
 from workflow.claims import Liability, OutboxMessage, Source
 from workflow.ledger import compensation_charged
-from workflow.lifecycle import WAITING_FOR_STAFF
+from workflow.lifecycle import REFUNDED, REFUNDING, WAITING_FOR_STAFF
 
 # Internal bookkeeping steps the buyer need not hear about separately.
 QUIET_FOR_BUYER = frozenset({"settle"})
 # The states a refund goes through; a step into them with nothing to refund (``refund`` 0:
 # the buyer is liable for damage worth all they paid) is told once, as such, when it ends.
-REFUND_STATES = ("refunding", "refunded")
+REFUND_STATES = (REFUNDING, REFUNDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ def consignor_template(event: ClaimTransitioned) -> str:
         return f"consignor.submitted_by_{params['source']}"
     if trigger == "propose_compensation" and not compensation_charged(liability):
         return f"consignor.compensation_proposed_{liability.value}"
-    if _nothing_refunded(event) and event.to_status == "refunded":
+    if _nothing_refunded(event) and event.to_status == REFUNDED:
         return "consignor.nothing_refunded"
     if trigger == "escalate_compensation":
         return "consignor.compensation_escalated"
@@ -64,19 +64,23 @@ def _nothing_refunded(event: ClaimTransitioned) -> bool:
 
 
 def buyer_template(event: ClaimTransitioned) -> str | None:
-    """The buyer's words for a step (``claim.<state>``), or None when the step is not theirs
+    """The buyer's words for a step (``claim.<state>``; a claim opened for them by staff, the
+    system or the carrier says who opened it), or None when the step is not theirs
     to hear of: bookkeeping, or a refund of nothing starting (it ends in the same moment, and
     that is when they are told there is nothing to refund, never that a refund is paid)."""
     if event.trigger in QUIET_FOR_BUYER:
         return None
+    source = event.params.get("source", Source.BUYER.value)
+    if event.trigger == "file" and source != Source.BUYER.value:
+        return f"claim.submitted_by_{source}"  # opened for them: they are told who and why
     if _nothing_refunded(event):
-        return "claim.nothing_refunded" if event.to_status == "refunded" else None
+        return "claim.nothing_refunded" if event.to_status == REFUNDED else None
     return f"claim.{event.to_status}"
 
 
 def _consignor_hears(event: ClaimTransitioned, template: str) -> bool:
     """A refund of nothing starting is not news to the consignor either (its end is)."""
-    return not (_nothing_refunded(event) and template == "consignor.refunding")
+    return not (_nothing_refunded(event) and template == f"consignor.{REFUNDING}")
 
 
 def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
