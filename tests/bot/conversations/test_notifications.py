@@ -13,6 +13,7 @@ from tests.bot.conversations.consignor_kit import STAFF, Proposal, open_card, pr
 from tests.factories import no_reason_return, order, place
 from workflow.claims import (
     CARRIER,
+    SYSTEM,
     Actor,
     ClaimDraft,
     ClaimType,
@@ -60,43 +61,47 @@ async def test_buyer_and_consignor_follow_a_claim_stage_by_stage(world: World) -
     assert calls["calls"] == []
 
 
-async def test_the_consignor_is_told_who_opened_the_claim(world: World) -> None:
+async def test_buyer_and_consignor_are_told_who_opened_the_claim(world: World) -> None:
+    """A claim staff, the system (an order never shipped) or the carrier opened: neither party
+    reads it as one the buyer filed — the buyer would not know why it exists."""
     now = world.env.clock.now()
-    [p] = await place(world.uows, now, order("N-2", now, lines=(("S-N2", "C-N2", 2, 10_000, 0),)))
+    [p] = await place(world.uows, now, order("N-2", now, lines=(("S-N2", "C-N2", 3, 10_000, 0),)))
     chat = await world.user(611, "Wang", "en")
     await world.say(chat, f"/start {await world.token('consignor', p.consignor_ids[0])}")
+    buyer_chat = await world.user(612, "Ann", "zh-hans")
+    await world.say(buyer_chat, f"/start {await world.token('buyer', p.buyer_id)}")
     one = (LineRequest(p.line_ids[0], 1),)
+    opened = {}
     async with world.uows() as uow:
-        by_staff = await filing.file_claim(
-            uow,
-            world.env,
-            Actor(Role.AGENT, 1),
-            ClaimDraft(ClaimType.REFUND_ONLY, Reason.WRONG_ITEM, one, source=Source.STAFF),
-            buyer_id=p.buyer_id,
-        )
-        by_carrier = await filing.file_claim(
-            uow,
-            world.env,
-            CARRIER,
-            ClaimDraft(
-                ClaimType.REFUND_ONLY, Reason.DAMAGED_IN_TRANSIT, one, source=Source.CARRIER
-            ),
-            buyer_id=p.buyer_id,
-        )
+        for source, actor, claim_type, reason in (
+            (Source.STAFF, Actor(Role.AGENT, 1), ClaimType.REFUND_ONLY, Reason.WRONG_ITEM),
+            (Source.CARRIER, CARRIER, ClaimType.REFUND_ONLY, Reason.DAMAGED_IN_TRANSIT),
+            (Source.SYSTEM, SYSTEM, ClaimType.REFUND_ONLY, Reason.NOT_RECEIVED),
+        ):
+            draft = ClaimDraft(claim_type, reason, one, source=source)
+            claim = await filing.file_claim(uow, world.env, actor, draft, buyer_id=p.buyer_id)
+            opened[source] = claim.id
         await uow.commit()
     await world.back_office()
-    texts = [
-        m.get("text") or ""
-        for m in (await world.client.messages(chat))["messages"]
-        if m["outgoing"]
-    ]
-    assert any(f"Our team opened claim #{by_staff.id} about your item" in t for t in texts)
+
+    def said(user: int) -> list[str]:
+        return [m.get("text") or "" for m in messages[user] if m["outgoing"]]
+
+    messages = {u: (await world.client.messages(u))["messages"] for u in (chat, buyer_chat)}
+    texts, buyer_texts = said(chat), said(buyer_chat)
+    staff, carrier, system = opened[Source.STAFF], opened[Source.CARRIER], opened[Source.SYSTEM]
+    assert any(f"Our team opened claim #{staff} about your item" in t for t in texts)
     assert any(
-        f"The carrier reported a problem with the delivery of your item: claim #{by_carrier.id}"
-        in t
+        f"The carrier reported a problem with the delivery of your item: claim #{carrier}" in t
         for t in texts
     )
     assert not any("A buyer filed" in t for t in texts)
+    assert any(f"平台客服已为您提交售后单 #{staff}" in t for t in buyer_texts)
+    assert any(
+        f"承运商报告您的包裹配送出现问题，已为您提交售后单 #{carrier}" in t for t in buyer_texts
+    )
+    assert any(f"已为您自动提交售后单 #{system}" in t for t in buyer_texts)
+    assert not any("已提交（" in t for t in buyer_texts), buyer_texts  # not "you filed"
     calls = await world.client.calls(ok=False)
     assert calls["calls"] == []
 
