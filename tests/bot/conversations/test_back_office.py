@@ -1,0 +1,36 @@
+"""The back office on a running bot: sweeps that ran late, and messages a party could not get yet."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.bot.conversations.conftest import World
+from tests.factories import no_reason_return, order, place
+
+
+async def _texts(world: World, chat: int) -> list[str]:
+    got = await world.client.messages(chat)
+    return [str(m.get("text") or m.get("caption") or "") for m in got["messages"] if m["outgoing"]]
+
+
+async def test_a_claim_filed_in_time_is_reviewed_as_filed_though_the_sweep_ran_late(
+    world: World,
+) -> None:
+    """A no-reason return filed on the window's last hour, with the bot down for hours: the
+    review, when it comes, judges the claim as it was filed, not by how late the sweep is."""
+    now = world.env.clock.now()
+    window = world.env.policy.no_reason_window
+    [p] = await place(
+        world.uows, now, order("LATE-1", now, delivered_ago=window - timedelta(hours=1))
+    )
+    buyer = await world.user(811)
+    await world.say(buyer, f"/start {await world.token('buyer', p.buyer_id)}")
+    claim = await no_reason_return(world.uows, world.env, p)
+    world.env.clock.advance(timedelta(hours=6))  # the back office was down
+    await world.back_office()
+    async with world.uows() as uow:
+        trail = [(e.trigger, e.rule) for e in await uow.claims.timeline(claim.id)]
+    assert trail[:2] == [("file", None), ("auto_approve", "no_reason_window")]
+    texts = await _texts(world, buyer)
+    assert not any(f"Claim #{claim.id} has been rejected" in text for text in texts)
+    assert any(f"Claim #{claim.id} approved — please send" in text for text in texts)
