@@ -58,6 +58,7 @@ from bot.conversations.staff_topics import staff_language
 from bot.flood import FloodGate, backoff, gate_for
 from bot.telegram_aiogram.render import markup
 from storage import tables as t
+from storage.repositories import NO_CHAT
 from storage.uow import SqlUnitOfWork
 from workflow.claims import OutboxMessage
 from workflow.money import Money
@@ -126,7 +127,7 @@ async def fan_out(services: Services, limit: int = 500) -> int:
                 deliveries.append((row.id, chat_id, UNREACHABLE if blocked else PENDING))
             row.sent_at = now  # handed to its chats
             if not targets:
-                row.last_error = "no chat to deliver to"
+                row.last_error = NO_CHAT  # it waits for their chat (AccountRepo.bind)
         await uow.delivery.add_many(deliveries, now)
         await uow.commit()
     return len(rows)

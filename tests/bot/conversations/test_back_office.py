@@ -34,3 +34,24 @@ async def test_a_claim_filed_in_time_is_reviewed_as_filed_though_the_sweep_ran_l
     texts = await _texts(world, buyer)
     assert not any(f"Claim #{claim.id} has been rejected" in text for text in texts)
     assert any(f"Claim #{claim.id} approved — please send" in text for text in texts)
+
+
+async def test_a_buyer_without_a_chat_hears_of_the_overdue_claim_once_they_bind(
+    world: World,
+) -> None:
+    """The overdue sweep files the claim for a buyer who has not bound a chat yet; what they
+    were told waits for their chat and reaches it, once, when they bind."""
+    now = world.env.clock.now()
+    [p] = await place(world.uows, now, order("OVB-1", now, delivered=False))
+    world.env.clock.advance(timedelta(days=2))
+    await world.back_office()
+    async with world.uows() as uow:
+        [claim_id] = [c.id for c in await uow.claims.for_buyer(p.buyer_id, 0, 10)]
+    buyer = await world.user(812)
+    await world.say(buyer, f"/start {await world.token('buyer', p.buyer_id)}")
+    await world.back_office()
+    told = [text for text in await _texts(world, buyer) if f"#{claim_id}" in text]
+    assert any("has been filed" in text for text in told)
+    assert any("has been approved" in text for text in told)
+    await world.back_office()
+    assert [text for text in await _texts(world, buyer) if f"#{claim_id}" in text] == told
