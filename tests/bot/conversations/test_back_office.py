@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import update
+
+from storage import tables as t
 from tests.bot.conversations.conftest import World
 from tests.factories import no_reason_return, order, place
 
@@ -55,3 +58,31 @@ async def test_a_buyer_without_a_chat_hears_of_the_overdue_claim_once_they_bind(
     assert any("has been approved" in text for text in told)
     await world.back_office()
     assert [text for text in await _texts(world, buyer) if f"#{claim_id}" in text] == told
+
+
+async def test_a_claim_the_review_cannot_read_holds_up_no_other_work(world: World) -> None:
+    """One claim the review fails on (a reason this version does not know, written by a newer
+    process in a rolling deploy) is left, and said so in the log; the other due claims in
+    its batch are reviewed and their buyers told, and the sweeps after it still run."""
+    now = world.env.clock.now()
+    odd, fine = await place(
+        world.uows, now, order("BAD-1", now, buyer="B1"), order("BAD-2", now, buyer="B2")
+    )
+    buyer = await world.user(813)
+    await world.say(buyer, f"/start {await world.token('buyer', fine.buyer_id)}")
+    broken = await no_reason_return(world.uows, world.env, odd)
+    claim = await no_reason_return(world.uows, world.env, fine)
+    async with world.uows() as uow:
+        await uow.session.execute(
+            update(t.Claim).where(t.Claim.id == broken.id).values(reason="from_a_newer_version")
+        )
+        await uow.commit()
+    await world.back_office()
+    async with world.uows() as uow:
+        assert [e.trigger for e in await uow.claims.timeline(broken.id)] == ["file"]
+        assert [e.trigger for e in await uow.claims.timeline(claim.id)][:2] == [
+            "file",
+            "auto_approve",
+        ]
+    texts = await _texts(world, buyer)
+    assert any(f"Claim #{claim.id} approved — please send" in text for text in texts)
