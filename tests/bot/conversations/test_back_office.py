@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import update
 
+from bot.app import back_office_until_quiet
 from storage import tables as t
+from storage.engine import make_engine
+from storage.uow import UnitOfWorkFactory
 from tests.bot.conversations.conftest import World
 from tests.factories import no_reason_return, order, place
 
@@ -86,3 +91,70 @@ async def test_a_claim_the_review_cannot_read_holds_up_no_other_work(world: Worl
         ]
     texts = await _texts(world, buyer)
     assert any(f"Claim #{claim.id} approved — please send" in text for text in texts)
+
+
+async def test_two_back_offices_at_once_review_each_claim_once_and_tell_each_buyer_once(
+    world: World, db_url: str
+) -> None:
+    """Two back offices (each with its own connections, as two processes have) run their
+    rounds side by side over the same due claims: every claim is reviewed once, and every
+    buyer gets each message once."""
+    now = world.env.clock.now()
+    placed = await place(
+        world.uows, now, *(order(f"TWO-{i}", now, buyer=f"T{i}") for i in range(6))
+    )
+    chats: dict[int, int] = {}
+    for i, p in enumerate(placed):
+        chats[p.buyer_id] = await world.user(820 + i, f"Buyer{i}")
+        await world.say(chats[p.buyer_id], f"/start {await world.token('buyer', p.buyer_id)}")
+    claims = [await no_reason_return(world.uows, world.env, p) for p in placed]
+    engine = make_engine(db_url)
+    try:
+        other = replace(world.services, uows=UnitOfWorkFactory(engine))
+        await asyncio.gather(
+            back_office_until_quiet(world.services, world.bot, world.payment, world.carrier),
+            back_office_until_quiet(other, world.bot, world.payment, world.carrier),
+        )
+    finally:
+        await engine.dispose()
+    await world.back_office()
+    async with world.uows() as uow:
+        for claim in claims:
+            trail = [e.trigger for e in await uow.claims.timeline(claim.id)]
+            assert trail == ["file", "auto_approve", "issue_waybill"], (claim.id, trail)
+    for claim, p in zip(claims, placed, strict=True):
+        texts = await _texts(world, chats[p.buyer_id])
+        about = [text for text in texts if f"#{claim.id}" in text]
+        assert len(about) == len(set(about)), about  # nothing twice
+        assert sum(f"Claim #{claim.id} approved — please send" in text for text in about) == 1
+
+
+async def test_each_party_is_told_in_their_own_language_and_after_switching_it(
+    world: World,
+) -> None:
+    """A buyer in Chinese and a consignor in English hear of the same claim each in their
+    language; a buyer who switches with /lang gets the next message in the new one."""
+    now = world.env.clock.now()
+    [p] = await place(world.uows, now, order("LANG-1", now))
+    buyer = await world.user(831, "Li", "zh-CN")
+    consignor = await world.user(832, "Wang", "en")
+    await world.say(buyer, f"/start {await world.token('buyer', p.buyer_id)}")
+    await world.say(consignor, f"/start {await world.token('consignor', p.consignor_ids[0])}")
+    claim = await no_reason_return(world.uows, world.env, p)
+    await world.back_office()
+    assert any(f"售后单 #{claim.id} 已通过" in text for text in await _texts(world, buyer))
+    assert any(
+        f"Claim #{claim.id}: the buyer is to send your item back" in text
+        for text in await _texts(world, consignor)
+    )
+    await world.say(buyer, "/lang en")
+    world.env.clock.advance(world.env.policy.return_deadline)  # to the minute: it expires
+    await world.back_office()
+    assert any(
+        f"Claim #{claim.id} expired: the item was not sent back" in text
+        for text in await _texts(world, buyer)
+    )
+    assert any(
+        f"Claim #{claim.id} has expired: the buyer did not send" in text
+        for text in await _texts(world, consignor)
+    )
