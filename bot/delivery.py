@@ -18,6 +18,9 @@ then goes in three steps, each its own short transaction:
    unreachable, the user is marked unreachable and staff are told · another 400 → that row
    fails (logged) and the chat goes on.
 
+Fan-out and lease are repeated while chats are being served, so a message written during a
+long backlog to one chat goes out to another chat in the same pass.
+
 Then the staff group's topics are brought in step with their cases
 (:func:`bot.staff_group.sync`): renamed, cards redrawn, evidence posted, closed — for every
 case whose topic shows less than there is, whether or not a message about it went out.
@@ -58,6 +61,7 @@ from bot.conversations.staff_topics import staff_language
 from bot.flood import FloodGate, backoff, gate_for
 from bot.telegram_aiogram.render import markup
 from storage import tables as t
+from storage.repositories import NO_CHAT
 from storage.uow import SqlUnitOfWork
 from workflow.claims import OutboxMessage
 from workflow.money import Money
@@ -126,7 +130,7 @@ async def fan_out(services: Services, limit: int = 500) -> int:
                 deliveries.append((row.id, chat_id, UNREACHABLE if blocked else PENDING))
             row.sent_at = now  # handed to its chats
             if not targets:
-                row.last_error = "no chat to deliver to"
+                row.last_error = NO_CHAT  # it waits for their chat (AccountRepo.bind)
         await uow.delivery.add_many(deliveries, now)
         await uow.commit()
     return len(rows)
@@ -319,10 +323,17 @@ class _Recorder:
         await self.task
 
 
+# While chats are being served, what was written since is fanned out and leased at least
+# this often (seconds): one chat's long backlog never holds up a new message to another chat.
+LOOK_AGAIN_S = 1.0
+
+
 async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
-    """Send what is due, until nothing more is; returns how many deliveries were finished
-    (sent or ended). Each chat is served by one task, its rows one after another; more rows
-    are leased while the last ones are still going out, so a backlog flows without pauses."""
+    """Fan out and send what is due, until nothing more is; returns how many messages were
+    fanned out plus how many deliveries were finished (sent or ended). Each chat is served
+    by one task, its rows one after another; more rows are fanned out and leased while the
+    last ones are still going out (when half of them have, or every :data:`LOOK_AGAIN_S`),
+    so a backlog flows without pauses and a message written meanwhile joins it."""
     gate = gate_for(bot.token, services.config.send_limits)
     recorder = _Recorder(services)
     queues: dict[int, deque[_Item]] = {}
@@ -361,6 +372,7 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
 
     try:
         while True:
+            finished += await fan_out(services, limit)
             plan = await _lease(services, limit, ours, set(serving), stopped)
             for chat_id, items in plan.items():
                 queues.setdefault(chat_id, deque()).extend(items)
@@ -369,14 +381,17 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
                     serving[chat_id] = asyncio.create_task(serve(chat_id))
             if not serving:
                 break
-            if not plan:
-                await asyncio.wait(list(serving.values()))  # then one more look
+            if not plan:  # then one more look, when they are done or a while has passed
+                await asyncio.wait(list(serving.values()), timeout=LOOK_AGAIN_S)
                 continue
-            # Lease more once half of what is in flight has gone out.
+            # Lease more once half of what is in flight has gone out (or a while has passed).
             low_water = len(ours) // 2
             while serving and len(ours) > low_water:
                 wake.clear()
-                await wake.wait()
+                try:
+                    await asyncio.wait_for(wake.wait(), LOOK_AGAIN_S)
+                except TimeoutError:
+                    break
     finally:
         for task in list(serving.values()):
             task.cancel()
@@ -388,11 +403,9 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
 
 
 async def deliver_pending(services: Services, bot: Bot, limit: int = 200) -> int:
-    """One delivery round: fan out what is due, then send what is due; returns the count of
-    messages fanned out plus deliveries finished (0: nothing was due)."""
-    moved = await fan_out(services, limit)
-    moved += await send_due(services, bot, limit)
-    return moved
+    """One delivery round (:func:`send_due`); returns the count of messages fanned out plus
+    deliveries finished (0: nothing was due)."""
+    return await send_due(services, bot, limit)
 
 
 async def _send(bot: Bot, chat_id: int, thread_id: int | None, screen: Screen) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -42,6 +42,11 @@ from workflow.claims import (
     ShippingState,
 )
 from workflow.ports import Binding, ClaimableLine, StaffMember, TokenRecord, Waybill
+
+# A party's message that found no chat of theirs at fan-out (``outbox.last_error``): it waits
+# for the party's first chat, and goes to it when they bind, if it is not older than this.
+NO_CHAT = "no chat to deliver to"
+HELD_FOR_A_CHAT = timedelta(days=30)
 
 DEADLINE_COLUMNS = (
     "review_due_at",
@@ -741,6 +746,8 @@ class AccountRepo(_Repo):
             changed = existing.party_id != binding.party_id
             existing.party_id = binding.party_id
             await self.s.flush()  # bindings() reads with Core, past the session
+            if changed:
+                await self._release_held(binding, now)
             return changed
         self.s.add(
             t.Identity(
@@ -752,7 +759,25 @@ class AccountRepo(_Repo):
             )
         )
         await self.s.flush()
+        await self._release_held(binding, now)
         return True
+
+    async def _release_held(self, binding: Binding, now: datetime) -> None:
+        """The party's recent messages that found no chat (the overdue sweep filed a claim for
+        a buyer before they bound one) are fanned out again, in order, now that one exists.
+        One transaction with the binding: the fan-out that follows sees both or neither."""
+        await self.s.execute(
+            update(t.Outbox)
+            .where(
+                t.Outbox.channel == "message",
+                t.Outbox.recipient_kind == binding.party_kind,
+                t.Outbox.recipient_id == binding.party_id,
+                t.Outbox.sent_at.is_not(None),
+                t.Outbox.last_error == NO_CHAT,
+                t.Outbox.created_at >= now - HELD_FOR_A_CHAT,
+            )
+            .values(sent_at=None, last_error=None)
+        )
 
     async def externals_of(self, channel: str, party_kind: str, party_id: int) -> list[int]:
         stmt = (

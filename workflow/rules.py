@@ -76,6 +76,9 @@ class ReviewFacts:
     ship_by: datetime
     buyer_claims_last_30_days: int
     evidence_count: int
+    # When the buyer filed: a window the buyer filed within stays met however late the
+    # review runs (a sweep held up by a restart or a backlog). None: ``now``.
+    filed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +110,7 @@ def _outside_window(f: ReviewFacts, p: ReviewPolicy) -> Decision | None:
         return None
     if f.delivered_at is None:
         return Decision(Verdict.MANUAL, "no_reason_window", "not delivered yet")
-    if not no_reason_return_open(f.delivered_at, f.now, p):
+    if not no_reason_return_open(f.delivered_at, f.filed_at or f.now, p):
         days = p.no_reason_window.days
         return Decision(Verdict.REJECT, "no_reason_window", f"delivered more than {days} days ago")
     return None

@@ -300,3 +300,29 @@ async def test_a_bot_killed_mid_delivery_loses_nothing(tmp_path: Path) -> None:
         for chat, numbers in per_chat.items():
             firsts = list(dict.fromkeys(numbers))
             assert firsts == sorted(firsts), chat  # each chat's order kept
+
+
+async def test_a_new_message_is_not_held_behind_another_chats_backlog(world: World) -> None:
+    """While one chat's long backlog drains at its flood limit, a message written for another
+    chat meanwhile goes out within the same delivery pass, not after the whole backlog."""
+    chats = await bind_buyers(world, 2, first_user=7501)
+    busy, idle = list(chats)
+    # 20 a second to one private chat: the backlog below takes a couple of seconds.
+    world.services.config = replace(world.services.config, send_limits=SendLimits(scale=20.0))
+    await write_messages(world, [busy], 40)
+    delivering = asyncio.create_task(deliver_pending(world.services, world.bot))
+    try:
+        await world.client.wait_calls(
+            timeout_ms=30_000, method="sendMessage", ok=True, text_contains="approved", count=5
+        )
+        await write_messages(world, [idle], 1, start=41)
+    finally:
+        await delivering
+    sent = [
+        int(m.group(1))
+        for c in await calls(world, method="sendMessage", ok=True)
+        if (m := NUMBER.search(c["params"].get("text") or ""))
+    ]
+    assert 41 in sent, "the new message waited for the next pass"
+    assert sent.index(41) < sent.index(40), "the new message waited for the whole backlog"
+    assert (await received(world, chats))[chats[busy]] == list(range(1, 41))
