@@ -38,7 +38,15 @@ async def request_refunds(
         await _reserve(uow, env, claim, order_id, amount, attempt)
     if total == 0:
         # Nothing is owed to the buyer (their liability covers it all): no payment to wait for.
-        await transition(uow, env, claim, "refund_succeeded", SYSTEM, note="nothing to refund")
+        await transition(
+            uow,
+            env,
+            claim,
+            "refund_succeeded",
+            SYSTEM,
+            rule="nothing_to_refund",
+            note="nothing to refund",
+        )
         claim.settle_due_at = env.clock.now() + env.policy.settlement_hold
 
 

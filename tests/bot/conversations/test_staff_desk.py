@@ -3,6 +3,7 @@ roles — and every bad input answered clearly with nothing changed."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -321,3 +322,21 @@ async def test_a_case_a_colleague_took_is_not_acted_on_unknowingly(world: World)
         seen = " ".join(await texts(world, party))
         assert "Max" not in seen and "Zoe" not in seen
     assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_the_timeline_explains_the_systems_steps_in_the_staff_members_language(
+    world: World,
+) -> None:
+    await staffed(world, group=False)
+    p = await parties(world)
+    n = await file_for_review(world, p)  # a quality issue without photos: sent to a person
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {n}")
+    assert "Filed → Submitted — by the buyer" in card["text"]
+    assert "Waiting for review — damage reported without photos" in card["text"]
+    [choose] = await world.say(AGENT, "/lang")
+    await press(world, AGENT, "简体中文", choose)
+    [card] = await world.say(AGENT, f"/case {n}")
+    timeline = card["text"].split("进度", 1)[1]
+    assert "买家提交" in timeline and "报告损坏但未附照片" in timeline
+    assert not re.search("[A-Za-z]", timeline), timeline  # no English note in a Chinese card
