@@ -10,7 +10,7 @@ from typing import Any
 from bot.conversations.model import Toast
 from storage.repositories import TopicRepo
 from tests.bot.conversations.conftest import World
-from tests.bot.conversations.kit import press
+from tests.bot.conversations.kit import buttons, press
 from tests.bot.conversations.staff_kit import (
     ADMIN,
     AGENT,
@@ -53,6 +53,10 @@ async def test_the_queue_is_paged_oldest_first_with_time_waiting(world: World) -
     assert "page 2/2" in page2["text"] and "waiting 0 min" in page2["text"]
     [back] = await press(world, AGENT, "Newer", page2)
     assert f"#{first} ·" in back["text"]
+    # Each case on the page has a button that opens its card.
+    [opened] = await press(world, AGENT, f"Open #{first}", back)
+    assert opened["text"].startswith(f"Claim #{first} ·")
+    assert any("Approve" in b for b in buttons(opened))
     [usage] = await world.say(AGENT, "/queue two")
     assert "Usage: /queue" in usage["text"]
     [refused] = await world.say(BUYER, "/queue")
