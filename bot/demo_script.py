@@ -19,7 +19,7 @@ import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -214,9 +214,15 @@ async def demo_world(
     folder: Path | None = None,
     port: int = 0,
     intervals: Intervals = IDLE,
+    staff_group: bool = False,
 ) -> AsyncIterator[DemoWorld]:
     """A fresh SQLite database with the demo orders, a sandbox, the bot polling it, and the
-    demo's people bound to their accounts (the staff member is an admin by configuration)."""
+    demo's people bound to their accounts (the staff member is an admin by configuration).
+
+    With ``staff_group``, the staff member is also in a forum supergroup configured as the
+    staff chat, so each case that needs a person gets its own topic there (with the buyer's
+    photos, which only the topic shows) — as with ``AFTERSALES_STAFF_CHAT_ID`` in production.
+    """
     folder = folder or Path(tempfile.mkdtemp(prefix="aftersales-demo-"))
     engine = make_engine(sqlite_url_for(folder / "demo.db"))
     clock = clock or ManualClock()
@@ -233,6 +239,17 @@ async def demo_world(
             ),
         )
         async with running_sandbox(port=port, scale=SANDBOX_SCALE) as sandbox:
+            await _create_people(sandbox, lang)
+            if staff_group:
+                chat = await sandbox.client.create_chat(
+                    type="supergroup",
+                    is_forum=True,
+                    title=i18n.t(lang, "demo.staff_group"),
+                    members=[STAFF_ID],
+                )
+                services.config = replace(
+                    services.config, staff_chat_id=int(chat["id"]), staff_language=lang
+                )
             bot = Bot(
                 sandbox.token, session=AiohttpSession(api=TelegramAPIServer.from_base(sandbox.url))
             )
@@ -271,10 +288,13 @@ async def demo_world(
         await engine.dispose()
 
 
-async def _bind_everyone(world: DemoWorld) -> None:
-    code = "zh-hans" if world.lang == "zh-CN" else "en"
+async def _create_people(sandbox: RunningSandbox, lang: str) -> None:
+    code = "zh-hans" if lang == "zh-CN" else "en"
     for p in PERSONAS:
-        await world.client.create_user(id=p.user_id, first_name=p.first_name, language_code=code)
+        await sandbox.client.create_user(id=p.user_id, first_name=p.first_name, language_code=code)
+
+
+async def _bind_everyone(world: DemoWorld) -> None:
     for p in PERSONAS:
         if p.party_kind is None:
             await world.say(p, "/start")  # an admin by configuration
@@ -370,7 +390,9 @@ async def run_demo(
     """The demo for people: a sandbox web chat where the demo's buyers, consignors and staff
     can be played, on a real clock with the back office running; until ``stop`` is set."""
     stop = stop or asyncio.Event()
-    async with demo_world(lang, clock=SystemClock(), port=port, intervals=LIVE) as w:
+    async with demo_world(
+        lang, clock=SystemClock(), port=port, intervals=LIVE, staff_group=True
+    ) as w:
         if on_ready is not None:
             on_ready(f"{w.sandbox.url}/")
         await stop.wait()

@@ -17,8 +17,9 @@ from bot.conversations.callbacks import ClaimAction, ClaimFlowchart
 from bot.conversations.context import Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES
+from bot.i18n import exists
 from workflow import lifecycle
-from workflow.claims import Actor, AuditEvent, Role
+from workflow.claims import Actor, AuditEvent, Role, Source
 from workflow.errors import NotFound
 from workflow.money import Money
 from workflow.rules import ReviewPolicy
@@ -162,7 +163,7 @@ def _draw(ctx: Ctx, view: ClaimView, viewer: Actor, extra: Sequence[str], layout
     for event in events:
         at = dates.when(event.at, ctx.lang, ctx.services.config.timezone, short=True)
         entry = f"{at} {ctx.t(f'trigger.{event.trigger}')} → {ctx.t(f'state.{event.to_status}')}"
-        note = note_for(ctx, event, viewer)
+        note = note_for(ctx, event, viewer, c.currency)
         if note:
             entry += f" — <i>{user_text(note)}</i>"
         out.append(entry)
@@ -180,16 +181,37 @@ NOTES_FOR: dict[str, frozenset[Role]] = {
 }
 
 
-def note_for(ctx: Ctx, event: AuditEvent, viewer: Actor) -> str | None:
+def note_for(ctx: Ctx, event: AuditEvent, viewer: Actor, currency: str = "CNY") -> str | None:
     """The timeline note this viewer may read: a rule's decision in their words for a
     party (a rule's note is written for staff), the note as written otherwise."""
     if viewer.is_staff:
-        return event.note
+        return staff_note(ctx, event, currency)
     if viewer.role not in NOTES_FOR.get(event.trigger, frozenset()):
         return None
     if event.rule:
         return rule_reason(ctx.t, ctx.env.policy, event.rule)
     return event.note
+
+
+def staff_note(ctx: Ctx, event: AuditEvent, currency: str) -> str | None:
+    """A note for staff, in their language. The system writes its own notes (a rule's
+    working, who filed) in English for the audit row, with amounts in minor units; staff
+    read them from the rule's name instead. What a person typed is shown as typed."""
+    key = f"rule_note.{event.trigger}.{event.rule}"
+    if event.rule and exists(ctx.lang, key):
+        policy = ctx.env.policy
+        return ctx.t(
+            key,
+            days=policy.no_reason_window.days,
+            limit=Money(policy.manual_review_above, currency).format(),
+            claims=policy.max_claims_per_30_days,
+        )
+    if event.trigger == "file" and event.note in _SOURCES:
+        return ctx.t(f"card.filed_by.{event.note}")
+    return event.note
+
+
+_SOURCES = frozenset(source.value for source in Source)
 
 
 def rule_reason(t: Callable[..., str], policy: ReviewPolicy, rule: str) -> str:

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 from bot.conversations import staff_topics  # also registers "Take" and the card line
 from bot.conversations.amounts import typed_amount
-from bot.conversations.callbacks import Callback
-from bot.conversations.cards import ActionHandler, action, card
+from bot.conversations.callbacks import Callback, ClaimAction
+from bot.conversations.cards import VIEW, ActionHandler, action, card
 from bot.conversations.claim_dialog import as_id
 from bot.conversations.context import CHANNEL, Ctx
 from bot.conversations.model import Button, Outcome, Screen
@@ -29,6 +29,7 @@ from workflow.services.queries import ClaimView, claim_view
 STAFF_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 NOTE_FLOW = "staff_note"
 PAGE = 10
+QUEUE_BUTTONS_PER_ROW = 3
 RESULTS = frozenset(i.value for i in Inspection)
 LIABILITIES = frozenset(x.value for x in Liability)
 
@@ -90,12 +91,23 @@ async def _queue(ctx: Ctx, page: int, edit: bool = False) -> Screen:
                 amount=Money(c.claimed_amount, c.currency).format(),
             )
         )
+    # One button per case, as a buyer's list of claims has: a tap opens the case's card.
+    opens = [
+        Button(ctx.t("staff.queue_open", number=c.id), ClaimAction(c.id, VIEW, c.version).pack())
+        for c in claims
+    ]
+    rows = [
+        tuple(opens[i : i + QUEUE_BUTTONS_PER_ROW])
+        for i in range(0, len(opens), QUEUE_BUTTONS_PER_ROW)
+    ]
     nav = []
     if page > 0:
         nav.append(Button(ctx.t("staff.queue_prev"), QueuePage(page - 1).pack()))
     if page + 1 < pages:
         nav.append(Button(ctx.t("staff.queue_next"), QueuePage(page + 1).pack()))
-    return Screen("\n".join(lines), (tuple(nav),) if nav else (), edit=edit)
+    if nav:
+        rows.append(tuple(nav))
+    return Screen("\n".join(lines), tuple(rows), edit=edit)
 
 
 @ROUTES.command("queue", STAFF)

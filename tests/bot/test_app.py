@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 import pytest
 from aiogram import Bot
@@ -19,10 +20,11 @@ from bot.app import (
     make_bot,
     run_bot,
 )
-from bot.demo_script import play_script
+from bot.demo_script import STAFF_ID, DemoWorld, demo_world, persona, play_script
 from bot.settings import Settings
 from sandbox.app import running_sandbox
 from storage.uow import UnitOfWorkFactory
+from tests.sandbox.sandbox_testkit import png
 from workflow.services.common import Env
 from workflow.simulated import SimulatedCarrier, SimulatedPaymentGateway
 
@@ -180,3 +182,39 @@ async def test_every_bot_setting_reaches_the_bots_configuration(
     assert config.delivery_lease_seconds == 7.0
     with pytest.raises(ValueError):
         Settings(send_rate_scale=0)  # a gate that never refills is refused up front
+
+
+async def test_the_chat_demo_gives_staff_a_group_where_each_case_has_its_topic_and_photos() -> None:
+    async with demo_world("en", staff_group=True) as w:
+        chats = (await w.client.request("GET", "/sandbox/chats"))["chats"]
+        [group] = [c for c in chats if c.get("is_forum")]
+        assert group["title"] == "After-sales staff"
+        assert STAFF_ID in group["members"]
+        assert w.services.config.staff_chat_id == group["id"]
+
+        # Wang Mei files a quality issue with a photo; the rules send it to a person.
+        mei = persona("buyer")
+        await w.say(mei, "/new")
+        await w.press(mei, "SO-1002")
+        await w.press(mei, "Limited sneakers")
+        await w.press(mei, "Next")
+        await w.press(mei, "Return and refund")
+        await w.press(mei, "Quality issue")
+        await w.say(mei, "The sole came off")
+        await w.send_photo(mei, png(64, 48))
+        await w.press(mei, "Done")
+        await w.press(mei, "Confirm")
+        claim = await w.latest_claim()
+        await w.back_office()
+
+        [topic] = [t for t in await _topics(w, group["id"]) if f"#{claim}" in t["name"]]
+        shown = (await w.client.messages(group["id"], thread_id=topic["message_thread_id"]))[
+            "messages"
+        ]
+        assert any(f"Claim #{claim} ·" in (m.get("text") or "") for m in shown)  # the card
+        assert any(m.get("photo") for m in shown)  # and the buyer's photo, for staff to see
+
+
+async def _topics(w: DemoWorld, group: int) -> list[dict[str, Any]]:
+    chats = (await w.client.request("GET", "/sandbox/chats"))["chats"]
+    return list(next(c for c in chats if c["id"] == group)["topics"])

@@ -44,6 +44,7 @@ async def request_refunds(
             claim,
             "refund_succeeded",
             SYSTEM,
+            rule="nothing_to_refund",
             note="nothing to refund",
             params={"refund": 0},
         )

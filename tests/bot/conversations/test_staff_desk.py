@@ -3,13 +3,14 @@ roles — and every bad input answered clearly with nothing changed."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
 from bot.conversations.model import Toast
 from storage.repositories import TopicRepo
 from tests.bot.conversations.conftest import World
-from tests.bot.conversations.kit import press
+from tests.bot.conversations.kit import buttons, press
 from tests.bot.conversations.staff_kit import (
     ADMIN,
     AGENT,
@@ -52,6 +53,10 @@ async def test_the_queue_is_paged_oldest_first_with_time_waiting(world: World) -
     assert "page 2/2" in page2["text"] and "waiting 0 min" in page2["text"]
     [back] = await press(world, AGENT, "Newer", page2)
     assert f"#{first} ·" in back["text"]
+    # Each case on the page has a button that opens its card.
+    [opened] = await press(world, AGENT, f"Open #{first}", back)
+    assert opened["text"].startswith(f"Claim #{first} ·")
+    assert any("Approve" in b for b in buttons(opened))
     [usage] = await world.say(AGENT, "/queue two")
     assert "Usage: /queue" in usage["text"]
     [refused] = await world.say(BUYER, "/queue")
@@ -321,3 +326,21 @@ async def test_a_case_a_colleague_took_is_not_acted_on_unknowingly(world: World)
         seen = " ".join(await texts(world, party))
         assert "Max" not in seen and "Zoe" not in seen
     assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_the_timeline_explains_the_systems_steps_in_the_staff_members_language(
+    world: World,
+) -> None:
+    await staffed(world, group=False)
+    p = await parties(world)
+    n = await file_for_review(world, p)  # a quality issue without photos: sent to a person
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {n}")
+    assert "Filed → Submitted — by the buyer" in card["text"]
+    assert "Waiting for review — damage reported without photos" in card["text"]
+    [choose] = await world.say(AGENT, "/lang")
+    await press(world, AGENT, "简体中文", choose)
+    [card] = await world.say(AGENT, f"/case {n}")
+    timeline = card["text"].split("进度", 1)[1]
+    assert "买家提交" in timeline and "报告损坏但未附照片" in timeline
+    assert not re.search("[A-Za-z]", timeline), timeline  # no English note in a Chinese card

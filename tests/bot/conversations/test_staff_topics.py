@@ -191,7 +191,9 @@ async def test_the_group_budget_defers_messages_instead_of_hitting_the_flood_lim
 
 
 def _card(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return [m for m in messages if m.get("reply_markup")][-1]
+    """The latest claim card (a queue has buttons too)."""
+    cards = [m for m in messages if m.get("reply_markup") and "Claim #" in (m.get("text") or "")]
+    return cards[-1]
 
 
 async def _in_review(world: World, bind: bool = True) -> tuple[int, int]:
