@@ -59,7 +59,7 @@ async def test_a_buyer_without_a_chat_hears_of_the_overdue_claim_once_they_bind(
     await world.say(buyer, f"/start {await world.token('buyer', p.buyer_id)}")
     await world.back_office()
     told = [text for text in await _texts(world, buyer) if f"#{claim_id}" in text]
-    assert any("has been filed" in text for text in told)
+    assert any("spotted a problem with your order" in text for text in told)  # opened for them
     assert any("has been approved" in text for text in told)
     await world.back_office()
     assert [text for text in await _texts(world, buyer) if f"#{claim_id}" in text] == told
