@@ -299,7 +299,11 @@ class Outbox(Base):
     """Messages to parties and commands to providers, written with the change that causes them."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "channel", "sent_at", "available_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "channel", "sent_at", "available_at"),
+        # A party's messages, found when they bind a first chat (those that found none wait).
+        Index("ix_outbox_recipient", "recipient_kind", "recipient_id"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))  # "message" | "payment" | "carrier"
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
