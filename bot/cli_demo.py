@@ -32,6 +32,7 @@ from bot.cli_common import (
     run,
     say_error,
 )
+from bot.delivery import money_texts
 from storage.engine import make_engine, sqlite_url_for
 from storage.importer import ImportReport, import_orders
 from storage.migrate import upgrade
@@ -212,12 +213,7 @@ _TAG = re.compile(r"</?[a-z]+>")
 
 def _message_text(lang: str, template: str, payload: dict[str, Any]) -> str:
     """A party's notification as the chat would show it, without its HTML markup."""
-    params: dict[str, Any] = dict(payload)
-    currency = str(payload.get("currency") or "CNY")
-    for key in ("amount", "counter_offer", "consignor_total"):
-        value = payload.get(key)
-        if isinstance(value, int):
-            params[f"{key}_text"] = Money(value, currency).format()
+    params: dict[str, Any] = {**payload, **money_texts(payload)}
     return _TAG.sub("", i18n.t(lang, f"notify.{template}", **params))
 
 

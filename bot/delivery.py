@@ -35,7 +35,7 @@ import asyncio
 import html
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -76,17 +76,28 @@ RETRY, DEFERRED = "retry", "deferred"  # outcomes only: try again later / not tr
 PICTURES: dict[str, Callable[[dict[str, Any]], bytes | None]] = {}
 
 
+def money_texts(payload: Mapping[str, Any]) -> dict[str, str]:
+    """A message's amounts as text (``amount_text`` and the like, in minor units no more). A
+    consignor's settlement total is a change to their account, not a balance: it is signed."""
+    currency = str(payload.get("currency") or "CNY")
+    texts = {}
+    for key in ("amount", "counter_offer", "consignor_total"):
+        value = payload.get(key)
+        if isinstance(value, int):
+            texts[f"{key}_text"] = Money(value, currency).format()
+    total = payload.get("consignor_total")
+    if isinstance(total, int) and total > 0:
+        texts["consignor_total_text"] = "+" + texts["consignor_total_text"]
+    return texts
+
+
 def render(services: Services, lang: str, row: t.Outbox) -> Screen:
     params: dict[str, Any] = {}
     for key, value in row.payload.items():
         moment = dates.parse(value)
         shown = dates.when(moment, lang, services.config.timezone) if moment else str(value)
         params[key] = html.escape(shown)
-    currency = str(row.payload.get("currency") or "CNY")
-    for key in ("amount", "counter_offer", "consignor_total"):
-        value = row.payload.get(key)
-        if isinstance(value, int):
-            params[f"{key}_text"] = Money(value, currency).format()
+    params.update(money_texts(row.payload))
     rule = row.payload.get("rule")
     if rule and "reason" not in params:  # a rule decided: why, in the reader's words
         params["reason"] = rule_reason(partial(services.translate, lang), services.env.policy, rule)

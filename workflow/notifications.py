@@ -49,6 +49,8 @@ def consignor_template(event: ClaimTransitioned) -> str:
         return f"consignor.compensation_proposed_{liability.value}"
     if _nothing_refunded(event) and event.to_status == REFUNDED:
         return "consignor.nothing_refunded"
+    if trigger == "settle" and params.get("consignor_total") == 0:
+        return "consignor.settled_nothing"  # "0.00 on your account" would read as a balance
     if trigger == "escalate_compensation":
         return "consignor.compensation_escalated"
     if trigger == "resolve_compensation":

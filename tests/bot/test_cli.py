@@ -314,7 +314,7 @@ DEMO_STAGES = {
         "Return received",
         "Refund (intact)",
         "Refund paid",
-        "has been settled: -612.00 CNY on your account",
+        "has been settled: your account changes by -612.00 CNY",
         "Completed",
         # damage, dispute, resolution
         "Propose compensation",

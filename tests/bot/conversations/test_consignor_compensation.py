@@ -352,8 +352,8 @@ async def test_items_of_two_consignors_make_a_claim_each_answered_by_its_own_con
     # Settlement: each consignor's message and account carry their own claim only.
     [ada_settled] = [t for m in await outgoing(world, ada) if "settled" in (t := text_of(m))]
     [bo_settled] = [t for m in await outgoing(world, bo) if "settled" in (t := text_of(m))]
-    assert f"#{mine.id}" in ada_settled and "-90.00 CNY on your account" in ada_settled
-    assert f"#{theirs.id}" in bo_settled and "-750.00 CNY on your account" in bo_settled
+    assert f"#{mine.id}" in ada_settled and "your account changes by -90.00 CNY" in ada_settled
+    assert f"#{theirs.id}" in bo_settled and "your account changes by -750.00 CNY" in bo_settled
     [balance] = await world.say(ada, "/balance")
     assert "Damage compensation" not in balance["text"]
     [balance] = await world.say(bo, "/balance")

@@ -23,6 +23,7 @@ from workflow.claims import (
     Role,
     Source,
 )
+from workflow.notifications import ClaimTransitioned, messages_for
 from workflow.services import filing, returns
 
 
@@ -168,3 +169,35 @@ async def _texts(world: World, chat: int) -> list[str]:
         for m in (await world.client.messages(chat))["messages"]
         if m["outgoing"]
     ]
+
+
+async def test_a_settlement_reads_as_a_change_to_the_account(world: World) -> None:
+    """What a settlement did to the consignor's account, signed — not a figure that reads
+    like a balance ("0.00 CNY on your account" after an exchange that moved no money)."""
+    now = world.env.clock.now()
+    [p] = await place(world.uows, now, order("N-9", now))
+    chat = await world.user(621, "Wang", "en")
+    await world.say(chat, f"/start {await world.token('consignor', p.consignor_ids[0])}")
+    async with world.uows() as uow:
+        for version, total in ((5, 50_000), (6, 0), (7, -61_200)):
+            event = ClaimTransitioned(
+                claim_id=version,
+                version=version,
+                from_status="refunded",
+                to_status="settled",
+                trigger="settle",
+                actor="system",
+                buyer_id=p.buyer_id,
+                consignor_ids=(p.consignor_ids[0],),
+                params={"consignor_total": total, "currency": "CNY"},
+            )
+            for message in messages_for(event):
+                if message.recipient_kind == "consignor":
+                    await uow.outbox.add(message, now)
+        await uow.commit()
+    await world.back_office()
+    texts = [m["text"] for m in (await world.client.messages(chat))["messages"] if m["outgoing"]]
+    assert "📒 Claim #5 has been settled: your account changes by +500.00 CNY." in texts
+    assert "📒 Claim #6 has been settled: nothing changes on your account." in texts
+    assert "📒 Claim #7 has been settled: your account changes by -612.00 CNY." in texts
+    assert (await world.client.calls(ok=False))["calls"] == []
