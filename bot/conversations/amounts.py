@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import logging
 
+from bot import limits
 from bot.conversations.context import Ctx
 from bot.conversations.model import Screen
 from workflow.errors import InvalidAmount
@@ -24,9 +25,9 @@ MAX_AMOUNT_CHARS = 24
 
 
 def shown(text: str) -> str:
-    """What was typed, as a refusal may quote it: short, and escaped."""
-    cut = text[:MAX_AMOUNT_CHARS] + ("…" if len(text) > MAX_AMOUNT_CHARS else "")
-    return html.escape(cut)
+    """What was typed, as a refusal may quote it: its first :data:`MAX_AMOUNT_CHARS`
+    characters (then "…"), escaped."""
+    return html.escape(limits.clip(text, MAX_AMOUNT_CHARS + 1))
 
 
 def typed_amount(ctx: Ctx, text: str, currency: str, most: int, least: int = 1) -> Money | Screen:

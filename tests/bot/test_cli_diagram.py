@@ -13,11 +13,9 @@ from bot import i18n
 from storage.engine import make_engine, sqlite_url_for
 from storage.migrate import upgrade
 from storage.uow import UnitOfWorkFactory
-from tests.factories import order, place
+from tests.factories import no_reason_return, order, place
 from tests.workflow.test_diagram import lit_states
 from workflow import lifecycle
-from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
-from workflow.services import filing
 from workflow.services.backoffice import run_until_quiet
 from workflow.services.common import Env
 from workflow.simulated import ManualClock, SimulatedCarrier, SimulatedPaymentGateway
@@ -46,18 +44,7 @@ async def claim_db(tmp_path: Path) -> tuple[Path, int, str]:
         clock = ManualClock()
         env = Env(clock=clock)
         [placed] = await place(uows, clock.now(), order("D-1", clock.now()))
-        async with uows() as uow:
-            claim = await filing.file_claim(
-                uow,
-                env,
-                Actor(Role.BUYER, placed.buyer_id),
-                ClaimDraft(
-                    ClaimType.RETURN_REFUND,
-                    Reason.NO_REASON_7_DAYS,
-                    (LineRequest(placed.line_ids[0], 1),),
-                ),
-            )
-            await uow.commit()
+        claim = await no_reason_return(uows, env, placed)
         await run_until_quiet(
             uows, env, SimulatedPaymentGateway(clock, seed=3), SimulatedCarrier(clock, seed=3)
         )
