@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from storage import tables as t
 from workflow import lifecycle
@@ -35,6 +35,8 @@ from workflow.claims import (
     ClaimDraft,
     LedgerKind,
     LedgerPosting,
+    OrderEvent,
+    OrderEventKind,
     OutboxMessage,
     ProviderCommand,
     RefundStatus,
@@ -271,6 +273,39 @@ class OrderRepo(_Repo):
             .limit(limit)
         )
         return list((await self.s.scalars(self._locked(stmt, lock=True, skip_locked=True))).all())
+
+    async def add_event(self, event: OrderEvent) -> None:
+        self.s.add(
+            t.OrderEvent(
+                order_id=event.order_id,
+                kind=event.kind.value,
+                actor=event.actor,
+                outcome=event.outcome,
+                note=event.note,
+                at=event.at,
+            )
+        )
+
+    async def events(self, order_id: int) -> Sequence[OrderEvent]:
+        return await self._events(t.OrderEvent.order_id == order_id)
+
+    async def events_by_ref(self, external_ref: str) -> Sequence[OrderEvent]:
+        by_ref = select(t.Order.id).where(t.Order.external_ref == external_ref)
+        return await self._events(t.OrderEvent.order_id.in_(by_ref.scalar_subquery()))
+
+    async def _events(self, where: ColumnElement[bool]) -> Sequence[OrderEvent]:
+        stmt = select(t.OrderEvent).where(where).order_by(t.OrderEvent.at, t.OrderEvent.id)
+        return [
+            OrderEvent(
+                order_id=row.order_id,
+                kind=OrderEventKind(row.kind),
+                actor=row.actor,
+                at=row.at,
+                outcome=row.outcome,
+                note=row.note,
+            )
+            for row in await self.s.scalars(stmt)
+        ]
 
 
 class ClaimRepo(_Repo):

@@ -236,6 +236,22 @@ class ClaimEvent(Base):
     at: Mapped[datetime]
 
 
+class OrderEvent(Base):
+    """The orders' audit trail: a change made to an order outside any claim (the overdue
+    sweep flagging it), who made it, when, and what came of it. A claim's own steps stay in
+    ``claim_events``, keyed by the claim's version. Each kind happens to an order once."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (UniqueConstraint("order_id", "kind"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
 class Refund(Base):
     __tablename__ = "refunds"
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -281,6 +281,32 @@ class AuditEvent:
     note: str | None = None
 
 
+class OrderEventKind(StrEnum):
+    """Things that happen to an order itself (not to a claim on it)."""
+
+    FLAGGED_OVERDUE = "flagged_overdue"
+
+
+class OverdueOutcome(StrEnum):
+    """What the overdue-shipment sweep did about an order (staff are alerted either way)."""
+
+    CLAIM_OPENED = "claim_opened"  # refund-only claims opened on the buyer's behalf
+    CLAIM_OFFERED = "claim_offered"  # the buyer was offered to open one
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """One row of an order's audit trail: a change to the order made outside any claim
+    (a claim's own steps are :class:`AuditEvent` rows). One per order and kind."""
+
+    order_id: int
+    kind: OrderEventKind
+    actor: str
+    at: datetime
+    outcome: str | None = None
+    note: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerPosting:
     """An append-only entry on a consignor's account; a correction is a reversing posting."""

@@ -22,6 +22,7 @@ from workflow.claims import (
     ConsignorRecord,
     ItemRecord,
     LedgerPosting,
+    OrderEvent,
     OrderLineRecord,
     OrderRecord,
     OutboxMessage,
@@ -126,6 +127,18 @@ class OrderRepository(Protocol):
 
     async def overdue(self, now: datetime, limit: int) -> list[int]:
         """Ids of paid orders still unshipped past ``ship_by`` and not yet acted on."""
+        ...
+
+    async def add_event(self, event: OrderEvent) -> None:
+        """Append to the order's audit trail (once per order and kind)."""
+        ...
+
+    async def events(self, order_id: int) -> Sequence[OrderEvent]:
+        """The order's audit trail, oldest first."""
+        ...
+
+    async def events_by_ref(self, external_ref: str) -> Sequence[OrderEvent]:
+        """The audit trail of the order with this platform reference (none: empty)."""
         ...
 
     async def items_for_consignor(

@@ -73,6 +73,8 @@ class ReviewFacts:
     amount: int
     now: datetime
     delivered_at: datetime | None
+    # When the claim's orders shipped (the earliest, if several): None only if none shipped.
+    shipped_at: datetime | None
     ship_by: datetime
     buyer_claims_last_30_days: int
     evidence_count: int
@@ -152,9 +154,12 @@ def _within_window(f: ReviewFacts, p: ReviewPolicy) -> Decision | None:
 
 
 def _overdue_shipment(f: ReviewFacts, p: ReviewPolicy) -> Decision | None:
+    """A refund for goods never shipped by their deadline. Not for a parcel in transit
+    (shipped, not yet delivered), however late: that is a carrier's matter for a person."""
     if (
         f.reason is Reason.NOT_RECEIVED
         and f.claim_type is ClaimType.REFUND_ONLY
+        and f.shipped_at is None
         and f.delivered_at is None
         and f.now > f.ship_by
     ):

@@ -12,6 +12,7 @@ import html
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from bot import dates
 from bot.conversations import staff_topics  # also registers "Take" and the card line
 from bot.conversations.amounts import typed_amount
 from bot.conversations.callbacks import Callback, ClaimAction
@@ -326,16 +327,22 @@ async def find(ctx: Ctx, args: str) -> Outcome:
         return ctx.usage("staff.usage.find")
     ids = await ctx.uow.claims.find(term)
     if not ids:
-        return Outcome([Screen(ctx.t("staff.found_none", term=html.escape(term)))])
-    return Outcome(
-        [
-            Screen(
-                ctx.t(
-                    "staff.found", term=html.escape(term), numbers=", ".join(f"#{i}" for i in ids)
-                )
-            )
-        ]
-    )
+        found = ctx.t("staff.found_none", term=html.escape(term))
+    else:
+        found = ctx.t(
+            "staff.found", term=html.escape(term), numbers=", ".join(f"#{i}" for i in ids)
+        )
+    # What happened to the order itself (the overdue sweep flagging it), claims or none.
+    trail = [
+        ctx.t(
+            f"staff.order_event.{event.kind.value}",
+            order_ref=html.escape(term),
+            at=dates.when(event.at, ctx.lang, ctx.services.config.timezone),
+            outcome=ctx.t(f"staff.overdue_outcome.{event.outcome}"),
+        )
+        for event in await ctx.uow.orders.events_by_ref(term)
+    ]
+    return Outcome([Screen("\n".join([found, *trail]))])
 
 
 @ROUTES.command("grant", ADMINS)

@@ -6,7 +6,15 @@ import string
 
 from bot import i18n
 from workflow import lifecycle
-from workflow.claims import ClaimType, Liability, Reason, ShipmentKind, ShipmentStatus
+from workflow.claims import (
+    ClaimType,
+    Liability,
+    OrderEventKind,
+    OverdueOutcome,
+    Reason,
+    ShipmentKind,
+    ShipmentStatus,
+)
 from workflow.services.filing import FILE_TRIGGER
 
 
@@ -50,6 +58,17 @@ def test_the_cli_names_every_kind_of_shipment_and_scan() -> None:
     assert {k.removeprefix("cli.scan.") for k in keys if k.startswith("cli.scan.")} == {
         s.value for s in ShipmentStatus
     }
+
+
+def test_staff_read_every_kind_of_order_event_and_its_outcome() -> None:
+    keys = i18n.catalog("en").keys()
+    for prefix, values in (
+        ("staff.order_event.", OrderEventKind),
+        ("staff.overdue_outcome.", OverdueOutcome),
+    ):
+        assert {k.removeprefix(prefix) for k in keys if k.startswith(prefix)} == {
+            v.value for v in values
+        }
 
 
 def test_every_domain_refusal_has_words() -> None:

@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workflow.claims import ClaimType, Reason, Source
 from workflow.rules import ReviewFacts, ReviewPolicy, Verdict, decide
@@ -18,6 +20,7 @@ BASE = ReviewFacts(
     amount=20_000,
     now=NOW,
     delivered_at=NOW - timedelta(days=2),
+    shipped_at=NOW - timedelta(days=7),
     ship_by=NOW - timedelta(days=6),
     buyer_claims_last_30_days=0,
     evidence_count=0,
@@ -46,6 +49,7 @@ POLICY = ReviewPolicy()
             {
                 "reason": Reason.NOT_RECEIVED,
                 "claim_type": ClaimType.REFUND_ONLY,
+                "shipped_at": None,
                 "delivered_at": None,
             },
             Verdict.APPROVE,
@@ -55,8 +59,30 @@ POLICY = ReviewPolicy()
             {
                 "reason": Reason.NOT_RECEIVED,
                 "claim_type": ClaimType.REFUND_ONLY,
+                "shipped_at": None,
                 "delivered_at": None,
                 "ship_by": NOW + timedelta(hours=1),
+            },
+            Verdict.MANUAL,
+            "default",
+        ),
+        # Shipped, still in transit past the shipping deadline: not "never shipped".
+        (
+            {
+                "reason": Reason.NOT_RECEIVED,
+                "claim_type": ClaimType.REFUND_ONLY,
+                "delivered_at": None,
+            },
+            Verdict.MANUAL,
+            "default",
+        ),
+        # Shipped late (after the deadline), still in transit: shipped all the same.
+        (
+            {
+                "reason": Reason.NOT_RECEIVED,
+                "claim_type": ClaimType.REFUND_ONLY,
+                "shipped_at": NOW - timedelta(days=1),
+                "delivered_at": None,
             },
             Verdict.MANUAL,
             "default",
@@ -75,3 +101,46 @@ def test_policy_values_are_data() -> None:
     assert decide(BASE, strict).rule == "no_reason_window"
     assert decide(BASE, strict).verdict is Verdict.REJECT
     assert decide(replace(BASE, delivered_at=NOW - timedelta(hours=1)), strict).rule == "high_value"
+
+
+_MOMENTS = st.one_of(
+    st.none(), st.integers(-30 * 24, 30 * 24).map(lambda h: NOW + timedelta(hours=h))
+)
+
+
+@given(
+    claim_type=st.sampled_from(ClaimType),
+    reason=st.sampled_from(Reason),
+    source=st.sampled_from(Source),
+    shipped_at=_MOMENTS,
+    delivered_at=_MOMENTS,
+    ship_by_hours=st.integers(-30 * 24, 30 * 24),
+)
+def test_only_an_order_never_shipped_by_its_deadline_is_refunded_as_overdue(
+    claim_type: ClaimType,
+    reason: Reason,
+    source: Source,
+    shipped_at: datetime | None,
+    delivered_at: datetime | None,
+    ship_by_hours: int,
+) -> None:
+    """Whatever else the claim says: a shipped order (in transit, or delivered) is never
+    approved by the overdue-shipment rule; a never-shipped one past its deadline, asking for
+    its money back because it did not arrive, is, unless a rule before it wants a person."""
+    ship_by = NOW + timedelta(hours=ship_by_hours)
+    facts = replace(
+        BASE,
+        claim_type=claim_type,
+        reason=reason,
+        source=source,
+        shipped_at=shipped_at,
+        delivered_at=delivered_at,
+        ship_by=ship_by,
+        amount=1_000,
+    )
+    decision = decide(facts, POLICY)
+    never_shipped = shipped_at is None and delivered_at is None and ship_by < NOW
+    if decision.rule == "overdue_shipment":
+        assert never_shipped and decision.verdict is Verdict.APPROVE
+    if never_shipped and (reason, claim_type) == (Reason.NOT_RECEIVED, ClaimType.REFUND_ONLY):
+        assert decision.rule == "overdue_shipment"

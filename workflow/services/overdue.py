@@ -4,7 +4,9 @@ The source article's fourth trigger. Per policy the system opens a refund-only c
 buyer's behalf (source ``system``; the auto-review's overdue-shipment rule then approves it)
 — one claim per consignor whose items are in the order, as every claim concerns one
 consignor's items — or offers the buyer to open one; consignors and staff are told either
-way. Each order is acted on once (``overdue_flagged_at``).
+way. Each order is acted on once (``overdue_flagged_at``), and that is a row of the order's
+audit trail: the system flagged it, when, and whether a claim was opened or offered (a claim
+opened also has its own audit rows).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from workflow.claims import (
     ClaimDraft,
     ClaimType,
     LineRequest,
+    OrderEvent,
+    OrderEventKind,
     OutboxMessage,
+    OverdueOutcome,
     Reason,
     Source,
 )
@@ -43,15 +48,30 @@ async def flag_overdue_order(uow: UnitOfWork, env: Env, order_id: int) -> bool:
             consignors.add(item.consignor_id)
     params = {"order_ref": order.external_ref, "ship_by": order.ship_by.isoformat()}
     claim_ids: list[int | None] = []
-    if requests and env.policy.overdue_opens_claim:
+    note: str | None = None
+    if not requests:
+        note = "every line is already under a claim"
+    elif env.policy.overdue_opens_claim:
         draft = ClaimDraft(
             ClaimType.REFUND_ONLY, Reason.NOT_RECEIVED, tuple(requests), source=Source.SYSTEM
         )
         try:
             claims = await file_claims(uow, env, SYSTEM, draft, buyer_id=order.buyer_id)
-        except DomainError:
-            claims = []
+        except DomainError as exc:
+            claims, note = [], f"filing refused: {exc}"
         claim_ids = [claim.id for claim in claims]
+    if claim_ids:
+        note = "claims " + ", ".join(f"#{claim_id}" for claim_id in claim_ids)
+    await uow.orders.add_event(
+        OrderEvent(
+            order.id,
+            OrderEventKind.FLAGGED_OVERDUE,
+            SYSTEM.label(),
+            now,
+            outcome=OverdueOutcome.CLAIM_OPENED if claim_ids else OverdueOutcome.CLAIM_OFFERED,
+            note=note,
+        )
+    )
     # Staff hear of it once per claim (in the claim's own thread), or once for the order.
     messages = [
         OutboxMessage(

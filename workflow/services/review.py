@@ -33,7 +33,7 @@ async def auto_review(uow: UnitOfWork, env: Env, claim_id: int) -> Decision | No
     if not can_fire(claim, "auto_approve", SYSTEM.role):
         return None
     now = env.clock.now()
-    delivered, ship_by = None, None
+    delivered, shipped, ship_by = None, None, None
     for line in await uow.claims.lines(claim.id):
         order_line = await uow.orders.line(line.order_line_id)
         order = await uow.orders.get(order_line.order_id) if order_line else None
@@ -41,6 +41,8 @@ async def auto_review(uow: UnitOfWork, env: Env, claim_id: int) -> Decision | No
             continue
         if order.delivered_at is not None and (delivered is None or order.delivered_at < delivered):
             delivered = order.delivered_at
+        if order.shipped_at is not None and (shipped is None or order.shipped_at < shipped):
+            shipped = order.shipped_at
         if ship_by is None or order.ship_by < ship_by:
             ship_by = order.ship_by
     facts = ReviewFacts(
@@ -52,6 +54,7 @@ async def auto_review(uow: UnitOfWork, env: Env, claim_id: int) -> Decision | No
         else await uow.claims.filing_total(claim.filing_id),
         now=now,
         delivered_at=delivered,
+        shipped_at=shipped,
         ship_by=ship_by or now,
         buyer_claims_last_30_days=await uow.claims.count_by_buyer_since(
             claim.buyer_id, now - timedelta(days=30)

@@ -4,8 +4,10 @@ roles — and every bad input answered clearly with nothing changed."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.conversations.model import Toast
 from storage.repositories import TopicRepo
@@ -25,14 +27,46 @@ from tests.bot.conversations.staff_kit import (
     texts,
     toasts_in,
 )
+from tests.factories import order, place
 from tests.sandbox.sandbox_testkit import png
 from workflow.claims import Actor, Role
 from workflow.services import review
+from workflow.sweeps import run_overdue_orders
 
 
 async def _approvals(world: World, claim_id: int) -> int:
     async with world.uows() as uow:
         return [e.trigger for e in await uow.claims.timeline(claim_id)].count("approve")
+
+
+async def test_find_shows_that_the_system_flagged_an_order_overdue_and_what_it_did(
+    world: World,
+) -> None:
+    """An order not shipped in time, flagged by the sweep: with a claim opened, or with the
+    buyer only offered one (then no claim exists to find), /find on the order says so."""
+    await staffed(world, group=False)
+    now = world.env.clock.now()
+    await place(world.uows, now, order("OVF-1", now, buyer="B-OVF-1", delivered=False))
+    world.env.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
+    offering = replace(world.env, policy=replace(world.env.policy, overdue_opens_claim=False))
+    assert await run_overdue_orders(world.uows, offering) == 1
+    flagged = world.env.clock.now().astimezone(ZoneInfo("Asia/Shanghai"))
+    await place(world.uows, flagged, order("OVF-2", flagged, buyer="B-OVF-2", delivered=False))
+    world.env.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
+    await world.back_office()  # the default policy: a claim is opened for the buyer
+
+    [offered] = await world.say(AGENT, "/find OVF-1")
+    at = f"{flagged.day} {flagged:%b} {flagged.year}, {flagged:%H:%M} (UTC+8)"
+    assert offered["text"].splitlines() == [
+        "No claim matches “OVF-1”.",
+        f"⏰ Order OVF-1: flagged by the system on {at} as not shipped in time; "
+        "the buyer was offered to open a claim.",
+    ]
+    [opened] = await world.say(AGENT, "/find OVF-2")
+    found, event = opened["text"].splitlines()
+    assert found.startswith("Claims matching “OVF-2”: #")
+    assert event.startswith("⏰ Order OVF-2: flagged by the system on ")
+    assert event.endswith("; a refund claim was opened for the buyer.")
 
 
 async def test_the_queue_is_paged_oldest_first_with_time_waiting(world: World) -> None:
