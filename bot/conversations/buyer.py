@@ -20,7 +20,7 @@ import segno
 
 from bot.conversations import claim_dialog
 from bot.conversations.callbacks import Callback, ClaimAction
-from bot.conversations.cards import EXTRA_APPLIES, VIEW, action, card
+from bot.conversations.cards import EXTRA_BUTTONS, VIEW, action, card
 from bot.conversations.claim_dialog import (
     PAGE,
     BuyerPage,
@@ -299,7 +299,11 @@ def _may_rate(view: ClaimView) -> bool:
     return view.claim.status in lifecycle.TERMINAL_STATES and view.rating is None
 
 
-EXTRA_APPLIES[RATE] = _may_rate
+async def _rate_button(ctx: Ctx, view: ClaimView, viewer: Actor) -> str | None:
+    return f"action.{RATE}" if _may_rate(view) else None
+
+
+EXTRA_BUTTONS[RATE] = _rate_button
 
 
 @action(RATE, Role.BUYER)
