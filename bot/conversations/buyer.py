@@ -80,6 +80,8 @@ class RateSkip(Callback):
 
 @ROUTES.callback(BuyerPage, BUYERS)
 async def page_pressed(ctx: Ctx, data: BuyerPage) -> Outcome:
+    if data.listing == "l":  # the order's items: it knows how many pages there are
+        return await claim_dialog.lines_page(ctx, data.page)
     if not 0 <= data.page < 10_000:
         return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
     if data.listing == "o":
