@@ -20,7 +20,7 @@ import segno
 
 from bot.conversations import claim_dialog
 from bot.conversations.callbacks import Callback, ClaimAction
-from bot.conversations.cards import EXTRA_APPLIES, VIEW, action, card
+from bot.conversations.cards import EXTRA_BUTTONS, VIEW, action, card
 from bot.conversations.claim_dialog import (
     PAGE,
     BuyerPage,
@@ -80,6 +80,8 @@ class RateSkip(Callback):
 
 @ROUTES.callback(BuyerPage, BUYERS)
 async def page_pressed(ctx: Ctx, data: BuyerPage) -> Outcome:
+    if data.listing == "l":  # the order's items: it knows how many pages there are
+        return await claim_dialog.lines_page(ctx, data.page)
     if not 0 <= data.page < 10_000:
         return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
     if data.listing == "o":
@@ -299,7 +301,11 @@ def _may_rate(view: ClaimView) -> bool:
     return view.claim.status in lifecycle.TERMINAL_STATES and view.rating is None
 
 
-EXTRA_APPLIES[RATE] = _may_rate
+async def _rate_button(ctx: Ctx, view: ClaimView, viewer: Actor) -> str | None:
+    return f"action.{RATE}" if _may_rate(view) else None
+
+
+EXTRA_BUTTONS[RATE] = _rate_button
 
 
 @action(RATE, Role.BUYER)

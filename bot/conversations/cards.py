@@ -219,7 +219,7 @@ def rule_reason(t: Callable[..., str], policy: ReviewPolicy, rule: str) -> str:
     return t(f"rule_reason.{rule}", days=policy.no_reason_window.days)
 
 
-def buttons(ctx: Ctx, view: ClaimView, viewer: Actor) -> tuple[tuple[Button, ...], ...]:
+async def buttons(ctx: Ctx, view: ClaimView, viewer: Actor) -> tuple[tuple[Button, ...], ...]:
     c = view.claim
     row = [
         Button(ctx.t(f"trigger.{trigger}"), ClaimAction(c.id, trigger, c.version).pack())
@@ -227,11 +227,10 @@ def buttons(ctx: Ctx, view: ClaimView, viewer: Actor) -> tuple[tuple[Button, ...
         if (trigger, viewer.role) in ACTIONS
     ]
     extra = [a for (t, role), a in ACTIONS.items() if role is viewer.role and t.startswith("x_")]
-    row += [
-        Button(ctx.t(f"action.{a.trigger}"), ClaimAction(c.id, a.trigger, c.version).pack())
-        for a in extra
-        if _extra_applies(a.trigger, view)
-    ]
+    for a in extra:
+        label = await _extra_label(ctx, a.trigger, view, viewer)
+        if label is not None:
+            row.append(Button(ctx.t(label), ClaimAction(c.id, a.trigger, c.version).pack()))
     refresh = Button(ctx.t("action.refresh"), ClaimAction(c.id, VIEW, c.version).pack())
     # The picture of where the claim stands (bot.conversations.status draws it).
     flowchart = Button(ctx.t("action.flowchart"), ClaimFlowchart(c.id).pack())
@@ -248,13 +247,18 @@ async def extra_lines(ctx: Ctx, view: ClaimView, viewer: Actor) -> list[str]:
     return [line for hook in CARD_LINES for line in await hook(ctx, view, viewer)]
 
 
-# Extra (non-transition) actions may declare when they apply.
-EXTRA_APPLIES: dict[str, Callable[[ClaimView], bool]] = {}
+# Extra (non-transition) actions may say whether, and how, they are offered to a viewer:
+# the text key of the button's label, or None for no button. A check gets the viewer and the
+# context (which chat the card is drawn in), and may read the database (e.g. who on staff
+# holds the case: its holder is not offered "Take"). Without a check: always, as
+# "action.<trigger>".
+ExtraButton = Callable[[Ctx, ClaimView, Actor], Awaitable[str | None]]
+EXTRA_BUTTONS: dict[str, ExtraButton] = {}
 
 
-def _extra_applies(trigger: str, view: ClaimView) -> bool:
-    check = EXTRA_APPLIES.get(trigger)
-    return check(view) if check else True
+async def _extra_label(ctx: Ctx, trigger: str, view: ClaimView, viewer: Actor) -> str | None:
+    check = EXTRA_BUTTONS.get(trigger)
+    return await check(ctx, view, viewer) if check else f"action.{trigger}"
 
 
 async def card(
@@ -267,7 +271,7 @@ async def card(
     assert viewer is not None
     extra = await extra_lines(ctx, view, viewer)
     text = card_text(ctx, view, viewer, extra=extra, room=room)
-    return Screen(text, buttons(ctx, view, viewer), edit=edit)
+    return Screen(text, await buttons(ctx, view, viewer), edit=edit)
 
 
 async def view_for_user(ctx: Ctx, claim_id: int) -> ClaimView:
@@ -291,17 +295,11 @@ async def pressed(ctx: Ctx, data: ClaimAction) -> Outcome:
         return Outcome([Toast(ctx.t("error.private_button"), alert=True)])
     extra = await extra_lines(ctx, view, viewer)
     if data.action == VIEW:
-        return Outcome(
-            [
-                Screen(
-                    card_text(ctx, view, viewer, extra=extra), buttons(ctx, view, viewer), edit=True
-                )
-            ]
-        )
+        keyboard = await buttons(ctx, view, viewer)
+        return Outcome([Screen(card_text(ctx, view, viewer, extra=extra), keyboard, edit=True)])
     if data.version != view.claim.version:
-        fresh = Screen(
-            card_text(ctx, view, viewer, extra=extra), buttons(ctx, view, viewer), edit=True
-        )
+        keyboard = await buttons(ctx, view, viewer)
+        fresh = Screen(card_text(ctx, view, viewer, extra=extra), keyboard, edit=True)
         return Outcome([Toast(ctx.t("error.already_handled"), alert=True), fresh])
     handler = ACTIONS.get((data.action, viewer.role))
     if handler is None:

@@ -1,4 +1,4 @@
-"""The buyer's claim dialog: order → lines and quantities → type → reason → description →
+"""The buyer's claim dialog: order → lines and quantities (paged) → type → reason → description →
 photos → summary (Confirm / Edit / Cancel) → the claim is filed.
 
 The dialog is a small table of steps (``PRESSES`` for the buttons, :func:`dialog_message` for
@@ -32,10 +32,24 @@ from workflow.claims import (
 )
 from workflow.rules import no_reason_return_open
 from workflow.services import filing
-from workflow.services.queries import OrderChoice, buyer_order, buyer_orders, claim_view
+from workflow.services.queries import (
+    LineChoice,
+    OrderChoice,
+    buyer_order,
+    buyer_orders,
+    claim_view,
+)
 
 FLOW = "file_claim"
 PAGE = 5
+# Items of an order on one page of the lines step. The Bot API spec states no limit on an
+# inline keyboard (bot/limits.py has none to name), but Telegram refuses a message whose
+# keyboard is too big ("reply markup is too long": about a hundred buttons, a limit it does
+# not document), and one button per item would reach that on a large order. Eight items, ◀ ▶ and Next fit a phone's screen without
+# scrolling; their labels (LABEL_CHARS each) come to under 500 characters, and the step's
+# text stays a few lines whatever the order's size (the chosen items are counted, not
+# listed), so a page is far under both the keyboard's size and the 4096-character limit.
+LINES_PAGE = 8
 # Bot API: a photo is at most 10 MB; a bot may download files of up to 20 MB (getFile). We keep
 # evidence the staff can open, so pictures above the photo limit are refused.
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -48,7 +62,8 @@ SHORT_TITLE_CHARS = 20
 
 @dataclass(frozen=True)
 class BuyerPage(Callback):
-    """Paging through the buyer's orders ("o") or claims ("c")."""
+    """Paging through the buyer's orders ("o"), claims ("c") or the items of the order a
+    claim is being filed on ("l")."""
 
     prefix: ClassVar[str] = "bp"
     listing: str
@@ -105,11 +120,12 @@ async def _waits_for_nobody(ctx: Ctx, data: dict[str, Any]) -> bool:
     return claim is None or claim.version != int(version)
 
 
-def pager(listing: str, page: int, total: int) -> tuple[Button, ...]:
+def pager(listing: str, page: int, total: int, per_page: int = PAGE) -> tuple[Button, ...]:
+    """◀ ▶ for page ``page`` (from 0) of ``total`` things, ``per_page`` on a page."""
     nav = []
     if page > 0:
         nav.append(Button("◀", BuyerPage(listing, page - 1).pack()))
-    if (page + 1) * PAGE < total:
+    if (page + 1) * per_page < total:
         nav.append(Button("▶", BuyerPage(listing, page + 1).pack()))
     return tuple(nav)
 
@@ -180,17 +196,49 @@ async def _order(ctx: Ctx, data: dict[str, Any]) -> OrderChoice:
     return order
 
 
-def _lines_keyboard(ctx: Ctx, order: OrderChoice, chosen: dict[str, int]) -> Keyboard:
-    rows = []
-    for line in order.lines:
-        if line.claimable <= 0:
-            continue
+def _claimable(order: OrderChoice) -> list[LineChoice]:
+    return [line for line in order.lines if line.claimable > 0]
+
+
+def _line_pages(order: OrderChoice) -> int:
+    return max(1, -(-len(_claimable(order)) // LINES_PAGE))
+
+
+def _lines_page(order: OrderChoice, data: dict[str, Any]) -> int:
+    """The page of items the draft is on (the last one, if items were claimed meanwhile)."""
+    return min(int(data.get("lines_page", 0)), _line_pages(order) - 1)
+
+
+def _lines_keyboard(ctx: Ctx, order: OrderChoice, chosen: dict[str, int], page: int) -> Keyboard:
+    """One page of the order's items (what was chosen on other pages is kept in the draft),
+    ◀ ▶ between pages, and Next."""
+    claimable = _claimable(order)
+    rows: list[tuple[Button, ...]] = []
+    for line in claimable[page * LINES_PAGE : (page + 1) * LINES_PAGE]:
         qty = chosen.get(str(line.line_id), 0)
         mark = f"✓ ×{qty} " if qty else ""
         label = f"{mark}{line.title}"[:LABEL_CHARS]
         rows.append((Button(label, DraftChoice("line", str(line.line_id)).pack()),))
+    if nav := pager("l", page, len(claimable), LINES_PAGE):
+        rows.append(nav)
     rows.append((Button(ctx.t("buyer.next"), DraftChoice("lines_done", "1").pack()),))
     return tuple(rows)
+
+
+async def lines_page(ctx: Ctx, page: int) -> Outcome:
+    """Another page of the order's items, only while the dialog is choosing them; a page
+    the order does not have (a forged button) is refused and changes nothing."""
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if conversation is None or conversation.flow != FLOW:
+        return Outcome([Toast(ctx.t("buyer.dialog_over"), alert=True)])
+    if conversation.step != "lines":
+        return Outcome([Toast(ctx.t("buyer.not_now"), alert=True)])
+    data = dict(conversation.data)
+    pages = _line_pages(await _order(ctx, data))
+    if not 0 <= page < pages:
+        return Outcome([Toast(ctx.t("buyer.no_such_page", pages=pages), alert=True)])
+    data["lines_page"] = page
+    return await _advance(ctx, data, "lines")
 
 
 def _choices(ctx: Ctx, step: str, prefix: str, values: list[str]) -> Keyboard:
@@ -223,11 +271,11 @@ async def _ask(ctx: Ctx, step: str, data: dict[str, Any], edit: bool = False) ->
         return await _orders_screen(ctx, int(data.get("page", 0)), edit)
     order = await _order(ctx, data)
     if step == "lines":
-        return Screen(
-            ctx.t("buyer.pick_lines", order=html.escape(order.order_ref)),
-            _lines_keyboard(ctx, order, data.get("lines", {})),
-            edit=edit,
-        )
+        chosen, page, pages = data.get("lines", {}), _lines_page(order, data), _line_pages(order)
+        text = ctx.t("buyer.pick_lines", order=html.escape(order.order_ref))
+        if pages > 1:
+            text += "\n" + ctx.t("buyer.lines_page", page=page + 1, pages=pages, chosen=len(chosen))
+        return Screen(text, _lines_keyboard(ctx, order, chosen, page), edit=edit)
     if step == "type":
         keyboard = _choices(ctx, "type", "claim_type", _types_for(order))
         return Screen(ctx.t("buyer.pick_type"), keyboard, edit=edit)
@@ -314,9 +362,15 @@ async def _press_order(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
 
 async def _press_line(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
     order = await _order(ctx, data)
-    line = next((x for x in order.lines if str(x.line_id) == value and x.claimable > 0), None)
+    claimable = _claimable(order)
+    line = next((x for x in claimable if str(x.line_id) == value), None)
     if line is None:
         return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    # The message is redrawn at the page of the item pressed (an older message of the step,
+    # e.g. one sent before /new showed it again, may show another page than the draft).
+    page = claimable.index(line) // LINES_PAGE
+    if page != _lines_page(order, data):
+        data["lines_page"] = page
     chosen = dict(data.get("lines", {}))
     qty = chosen.get(value, 0) + 1
     if qty > line.claimable:  # one tap past the most that can be claimed unselects the line

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 from bot import limits
 from bot.conversations.callbacks import ClaimAction
-from bot.conversations.cards import CARD_LINES, EXTRA_APPLIES, action, card
+from bot.conversations.cards import CARD_LINES, EXTRA_BUTTONS, action, card
 from bot.conversations.context import Ctx, Services
 from bot.conversations.model import Button, ChatUser, Incoming, Outcome, Output, Screen, Toast
 from storage.repositories import TopicRepo
@@ -81,9 +81,32 @@ async def _taken_line(ctx: Ctx, view: ClaimView, viewer: Actor) -> list[str]:
 
 
 CARD_LINES.append(_taken_line)
-EXTRA_APPLIES[TAKE] = lambda view: view.claim.status in lifecycle.OPEN_STATES
+
+
+async def _take_button(ctx: Ctx, view: ClaimView, viewer: Actor) -> str | None:
+    """ "Take" on an open case. A card in a private chat is its viewer's own: the case's
+    holder is not offered to take what they hold, a colleague is offered to take it over.
+    The card in the case's topic is one message for all staff, the holder among them: once
+    the case is held it says "Take over…" (pressed, it asks first, naming the holder; the
+    holder pressing it is told they hold the case already)."""
+    if view.claim.status not in lifecycle.OPEN_STATES:
+        return None
+    topic = await TopicRepo(ctx.uow.session).get(view.claim.id)
+    holder = topic.taken_by if topic is not None else None
+    if holder is None:
+        return f"action.{TAKE}"
+    if ctx.incoming.is_private and holder == viewer.party_id:
+        return None
+    return f"action.{TAKE}.held"
+
+
+async def _never(ctx: Ctx, view: ClaimView, viewer: Actor) -> str | None:
+    return None
+
+
+EXTRA_BUTTONS[TAKE] = _take_button
 # "Take over" is offered where an action was refused, never on the card itself.
-EXTRA_APPLIES[TAKE_OVER] = lambda view: False
+EXTRA_BUTTONS[TAKE_OVER] = _never
 
 
 def _holder_of(actor: Actor) -> int:
@@ -170,6 +193,16 @@ async def _tell_topic(ctx: Ctx, claim_id: int, key: str, **names: str) -> list[O
     return [Screen(said, chat_id=topic.chat_id, thread_id=topic.thread_id)]
 
 
+async def _already_yours(ctx: Ctx, claim_id: int) -> Outcome:
+    """A take by the case's holder (a button drawn before they held it, or the topic's card
+    that everyone shares): nothing changes, and they are told so. A private card is redrawn
+    without its stale "Take"; the topic's card stays as all staff see it."""
+    outputs: list[Output] = [Toast(ctx.t("staff.take.already_yours", number=claim_id), alert=True)]
+    if ctx.incoming.is_private:
+        outputs.append(await card(ctx, claim_id, edit=True))
+    return Outcome(list(outputs))  # a list of Output is no list of Output | Later
+
+
 @action(TAKE, *sorted(STAFF_ROLES, key=lambda r: r.value))
 async def take(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     """Take the case: the first to press is named on the card; later takers are told who
@@ -179,7 +212,7 @@ async def take(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     topics = TopicRepo(ctx.uow.session)
     before = await topics.get(claim_id)
     if before is not None and before.taken_by == me:
-        return Outcome([Toast(ctx.t("staff.take.already_yours", number=claim_id))])
+        return await _already_yours(ctx, claim_id)
     group = ctx.services.config.staff_chat_id or 0
     holder = await topics.take(claim_id, me, group, ctx.env.clock.now())
     if holder != me:
@@ -203,8 +236,8 @@ async def take_over(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     topics = TopicRepo(ctx.uow.session)
     before = await topics.get(claim_id)
     previous = before.taken_by if before is not None else None
-    if previous == me:
-        return Outcome([Toast(ctx.t("staff.take.already_yours", number=claim_id))])
+    if previous == me:  # pressed on a refusal: it stays as it is
+        return Outcome([Toast(ctx.t("staff.take.already_yours", number=claim_id), alert=True)])
     group = ctx.services.config.staff_chat_id or 0
     now = ctx.env.clock.now()
     if previous is None:

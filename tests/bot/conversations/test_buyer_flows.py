@@ -239,6 +239,84 @@ async def test_orders_are_paged_and_an_ineligible_one_says_why(world: World) -> 
     await no_rejected_calls(world)
 
 
+async def test_the_items_of_a_large_order_are_paged_and_choices_kept_across_pages(
+    world: World,
+) -> None:
+    ann = 823
+    now = world.env.clock.now()
+    skus = [f"BIG-{i:02}" for i in range(30)]
+    [big] = await place(
+        world.uows,
+        now,
+        order("BIG", now, buyer="BF30", lines=tuple((s, "C1", 2, 1_000, 100) for s in skus)),
+    )
+    await world.user(ann)
+    await world.say(ann, f"/start {await world.token('buyer', big.buyer_id)}")
+    await world.say(ann, "/new")
+
+    def items(message: dict) -> list[str]:  # type: ignore[type-arg]
+        return [
+            b.removeprefix("✓ ×1 ").removeprefix("✓ ×2 ") for b in buttons(message) if "Item" in b
+        ]
+
+    # Eight items a page, ◀ ▶ and Next: 30 items make four pages.
+    [page1] = await press(world, ann, "BIG")
+    assert items(page1) == [f"Item {s}" for s in skus[:8]]
+    assert buttons(page1)[8:] == ["▶", "Next ▶"]
+    assert "Page 1 of 4 · items chosen: 0" in page1["text"]
+    await press(world, ann, "Item BIG-01", page1)
+    [page2] = await press(world, ann, "▶")
+    assert items(page2) == [f"Item {s}" for s in skus[8:16]]
+    assert buttons(page2)[8:] == ["◀", "▶", "Next ▶"]
+    assert "Page 2 of 4 · items chosen: 1" in page2["text"]
+    # Chosen on page 2 (twice: two units), the message stays on page 2.
+    await press(world, ann, "Item BIG-10", page2)
+    [page2] = await press(world, ann, "Item BIG-10")
+    assert "✓ ×2 Item BIG-10" in buttons(page2) and "Page 2 of 4 · items chosen: 2" in page2["text"]
+    await press(world, ann, "▶")
+    [page4] = await press(world, ann, "▶")
+    assert items(page4) == [f"Item {s}" for s in skus[24:]]
+    assert buttons(page4)[6:] == ["◀", "Next ▶"]
+    for _ in range(3):
+        [back] = await press(world, ann, "◀")
+    assert "✓ ×1 Item BIG-01" in buttons(back) and "Page 1 of 4" in back["text"]
+    assert (await draft(world, ann))[2]["lines_page"] == 0  # type: ignore[index]
+
+    # A forged page (past the last, before the first, not a number) is refused; nothing moves.
+    kept = await draft(world, ann)
+    for forged in ("bp:l:4", "bp:l:-1", "bp:l:99999999"):
+        out = await direct(world, ann, callback_data=forged)
+        assert toast_texts(out) == [
+            "There is no such page: this order's items fill 4 page(s). Please use the latest message."
+        ], forged
+    out = await direct(world, ann, callback_data="bp:l:x")
+    assert "not recognised" in toast_texts(out)[0]
+    assert await draft(world, ann) == kept
+
+    # The summary shows both choices; Confirm files a claim on them.
+    for label in ("Next", "Refund only", "Quality issue", "Skip"):
+        await press(world, ann, label)
+    [summary] = await press(world, ann, "Done")
+    assert "Item BIG-01 ×1" in summary["text"] and "Item BIG-10 ×2" in summary["text"]
+    assert "BIG-00" not in summary["text"]
+    await press(world, ann, "Confirm", summary)
+    [claim_id] = await claim_ids(world)
+    async with world.uows() as uow:
+        filed = [(x.order_line_id, x.quantity) for x in await uow.claims.lines(claim_id)]
+    assert sorted(filed) == [(big.line_ids[1], 1), (big.line_ids[10], 2)]
+
+    # In Chinese: the page and a forged one say so. BIG-10 is claimed whole: 29 items left.
+    [choose] = await world.say(ann, "/lang")
+    await press(world, ann, "简体中文", choose)
+    await world.say(ann, "/new")
+    [page1] = await press(world, ann, "BIG")
+    assert "第 1/4 页 · 已选商品：0" in page1["text"]
+    assert "Item BIG-10" not in items(page1) + items((await press(world, ann, "▶"))[0])
+    out = await direct(world, ann, callback_data="bp:l:7")
+    assert toast_texts(out) == ["没有这一页：此订单的商品共 4 页。请使用最新的消息。"]
+    await no_rejected_calls(world)
+
+
 async def test_duplicate_updates_and_forged_buyer_buttons_change_nothing(world: World) -> None:
     ann = 825
     await bound_buyer(world, ann, "BF15", ("U-1",))

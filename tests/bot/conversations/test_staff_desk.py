@@ -362,6 +362,78 @@ async def test_a_case_a_colleague_took_is_not_acted_on_unknowingly(world: World)
     assert (await world.client.calls(ok=False))["calls"] == []
 
 
+async def _version_and_timeline(world: World, claim_id: int) -> tuple[int, int]:
+    async with world.uows() as uow:
+        claim = await uow.claims.get(claim_id)
+        assert claim is not None
+        return claim.version, len(await uow.claims.timeline(claim_id))
+
+
+async def _message(world: World, chat_id: int, message_id: int) -> dict[str, Any]:
+    messages = (await world.client.messages(chat_id))["messages"]
+    return next(m for m in messages if m["message_id"] == message_id)
+
+
+async def test_the_holder_is_not_offered_take_and_a_stale_take_changes_nothing(
+    world: World,
+) -> None:
+    await staffed(world, group=False)
+    n = await file_for_review(world, await parties(world))
+    await world.back_office()
+    [first] = await world.say(AGENT, f"/case {n}")  # both drawn before Max took the case
+    [stale] = await world.say(AGENT, f"/case {n}")
+    assert "🙋 Take" in buttons(first)
+
+    # Max takes the case: the card he pressed on is redrawn without "Take", and so is any
+    # card of it he opens later; Zoe is offered to take it over.
+    await press_in(world, AGENT, AGENT, first, "Take")
+    first = await _message(world, AGENT, first["message_id"])
+    assert "Taken by: Max" in first["text"]
+    assert not any("Take" in b for b in buttons(first)), buttons(first)
+    [again] = await world.say(AGENT, f"/case {n}")
+    assert not any("Take" in b for b in buttons(again)), buttons(again)
+    [zoe] = await world.say(ADMIN, f"/case {n}")
+    assert "🙋 Take over…" in buttons(zoe)
+
+    # Max presses the "Take" of the card drawn before: told he holds the case, nothing changes.
+    before = await _version_and_timeline(world, n)
+    await press_in(world, AGENT, AGENT, stale, "Take")
+    assert (await toasts_in(world, AGENT))[
+        -1
+    ] == f"You already hold claim #{n}: nothing was changed."
+    assert await _version_and_timeline(world, n) == before
+    assert await _holds(world, n) == [("Max", None, "take")]
+    stale = await _message(world, AGENT, stale["message_id"])
+    assert not any("Take" in b for b in buttons(stale)), buttons(stale)
+
+    # Zoe's "Take over…" asks first, naming Max; taking over works as before.
+    await press_in(world, ADMIN, ADMIN, zoe, "Take over…")
+    offer = await _last(world, ADMIN)
+    assert "Max has taken" in offer["text"]
+    await press_in(world, ADMIN, ADMIN, offer, "Take over")
+    assert await _holds(world, n) == [("Max", None, "take"), ("Zoe", "Max", "take_over")]
+    fresh = await _last(world, ADMIN)
+    assert "Taken by: Zoe" in fresh["text"] and not any("Take" in b for b in buttons(fresh))
+    [maxs] = await world.say(AGENT, f"/case {n}")
+    assert "🙋 Take over…" in buttons(maxs)
+
+    # In Chinese: the holder's card has no "接手"; her older card's button is answered.
+    [choose] = await world.say(ADMIN, "/lang")
+    await press(world, ADMIN, "简体中文", choose)
+    [zh] = await world.say(ADMIN, f"/case {n}")
+    assert not any("接手" in b for b in buttons(zh)), buttons(zh)
+    [choose] = await world.say(AGENT, "/lang")
+    await press(world, AGENT, "简体中文", choose)
+    [zh_max] = await world.say(AGENT, f"/case {n}")
+    assert "🙋 改由我接手…" in buttons(zh_max)
+    before = await _version_and_timeline(world, n)
+    await press_in(world, ADMIN, ADMIN, zoe, "Take over…")
+    assert (await toasts_in(world, ADMIN))[-1] == f"售后单 #{n} 已由你处理，未做任何更改。"
+    assert await _version_and_timeline(world, n) == before
+    assert await _holds(world, n) == [("Max", None, "take"), ("Zoe", "Max", "take_over")]
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
 async def test_the_timeline_explains_the_systems_steps_in_the_staff_members_language(
     world: World,
 ) -> None:

@@ -10,6 +10,7 @@ from bot import staff_group
 from storage.repositories import TopicRepo
 from tests.bot.conversations.buyer_kit import claim_ids
 from tests.bot.conversations.conftest import World
+from tests.bot.conversations.kit import buttons as kit_buttons
 from tests.bot.conversations.kit import press
 from tests.bot.conversations.staff_kit import (
     ADMIN,
@@ -85,7 +86,10 @@ async def test_a_case_lives_in_its_topic_from_review_to_completion(world: World)
 
     # Zoe takes it over (from the offer her refused "Take" left in the topic) and approves:
     # the card changes in place; the topic is renamed by delivery.
-    [offer] = [m for m in await in_topic(world, group, thread) if "Take over" in str(m)]
+    [offer] = [
+        m for m in await in_topic(world, group, thread) if "Max has taken" in m.get("text", "")
+    ]
+    assert "Take over" in str(offer["reply_markup"])
     await press_in(world, ADMIN, group, offer, "Take over")
     [card] = [m for m in await in_topic(world, group, thread) if "Taken by" in m.get("text", "")]
     assert "Taken by: Zoe" in card["text"]
@@ -430,4 +434,57 @@ async def test_the_topic_card_names_whoever_holds_the_case_now(world: World) -> 
     assert await status(world, n) == "needs_review"
     [after] = await world.say(AGENT, "hello?")
     assert "Zoe has taken" not in after["text"]
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_the_topic_card_offers_take_over_once_held_and_its_holder_is_told(
+    world: World,
+) -> None:
+    group = await staffed(world)
+    assert group is not None
+    n = await file_for_review(world, await parties(world, bind=False))
+    await world.back_office()
+    card = await _topic_card(world, group, n)
+    assert "🙋 Take" in kit_buttons(card) and "🙋 Take over…" not in kit_buttons(card)
+
+    # One card for all staff: once Max holds the case, its button says it takes it over.
+    await press_in(world, AGENT, group, card, "Take")
+    card = await _topic_card(world, group, n)
+    assert "Taken by: Max" in card["text"]
+    assert "🙋 Take over…" in kit_buttons(card) and "🙋 Take" not in kit_buttons(card)
+
+    # Max presses it: he is told he holds the case; nothing changes, the card stays.
+    async with world.uows() as uow:
+        claim = await uow.claims.get(n)
+        assert claim is not None
+        before = (
+            claim.version,
+            len(await uow.claims.timeline(n)),
+            len(await TopicRepo(uow.session).holds(n)),
+        )
+    await press_in(world, AGENT, group, card, "Take over…")
+    assert (await toasts_in(world, group))[
+        -1
+    ] == f"You already hold claim #{n}: nothing was changed."
+    async with world.uows() as uow:
+        claim = await uow.claims.get(n)
+        assert claim is not None
+        after = (
+            claim.version,
+            len(await uow.claims.timeline(n)),
+            len(await TopicRepo(uow.session).holds(n)),
+        )
+    assert after == before
+    assert await _topic_card(world, group, n) == card
+
+    # Zoe presses it: asked first, naming Max; she takes it over from the offer.
+    await press_in(world, ADMIN, group, card, "Take over…")
+    assert "Max has already taken" in (await toasts_in(world, group))[-1]
+    thread, _ = await topic_of(world, n)
+    [offer] = [
+        m for m in await in_topic(world, group, thread) if "Max has taken" in m.get("text", "")
+    ]
+    await press_in(world, ADMIN, group, offer, "Take over")
+    card = await _topic_card(world, group, n)
+    assert "Taken by: Zoe" in card["text"] and "🙋 Take over…" in kit_buttons(card)
     assert (await world.client.calls(ok=False))["calls"] == []

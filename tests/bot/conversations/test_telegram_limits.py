@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bot.conversations.claim_dialog import LINES_PAGE
 from tests.bot.conversations.buyer_kit import press as buyer_press
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.staff_kit import (
@@ -148,7 +149,9 @@ async def test_a_claim_dialog_on_many_long_titled_items_can_be_checked_and_filed
 
     await world.say(BUYER, "/new")
     await buyer_press(world, BUYER, "MANY")
-    for sku, *_ in lines:
+    for n, (sku, *_) in enumerate(lines):
+        if n and n % LINES_PAGE == 0:  # the items are paged
+            await buyer_press(world, BUYER, "▶")
         await buyer_press(world, BUYER, sku)
     await buyer_press(world, BUYER, "Next")
     await buyer_press(world, BUYER, "Return and refund")
