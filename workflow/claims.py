@@ -292,6 +292,7 @@ class OverdueOutcome(StrEnum):
 
     CLAIM_OPENED = "claim_opened"  # refund-only claims opened on the buyer's behalf
     CLAIM_OFFERED = "claim_offered"  # the buyer was offered to open one
+    ALREADY_CLAIMED = "already_claimed"  # every line was under a claim already: nothing to open
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,10 +125,12 @@ async def test_an_order_the_buyer_already_claimed_whole_is_flagged_with_why_no_c
     clock.advance(timedelta(days=2))
     assert await run_overdue_orders(uows, env) == 1
     [event] = await _order_events(uows)
-    assert (event.outcome, event.note) == (
-        OverdueOutcome.CLAIM_OFFERED,
-        "every line is already under a claim",
-    )
+    assert (event.outcome, event.note) == (OverdueOutcome.ALREADY_CLAIMED, None)
+    # Nobody is told they "may ask for a refund": there is nothing left to ask for.
+    assert [m for m in await _messages(uows) if m[1].startswith("order.")] == [
+        ("buyer", "order.overdue_claimed"),
+        ("consignor", "order.overdue_claimed_consignor"),
+    ]
 
 
 async def test_a_parcel_in_transit_past_the_deadline_is_not_refunded_as_never_shipped(

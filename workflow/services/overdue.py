@@ -49,9 +49,7 @@ async def flag_overdue_order(uow: UnitOfWork, env: Env, order_id: int) -> bool:
     params = {"order_ref": order.external_ref, "ship_by": order.ship_by.isoformat()}
     claim_ids: list[int | None] = []
     note: str | None = None
-    if not requests:
-        note = "every line is already under a claim"
-    elif env.policy.overdue_opens_claim:
+    if requests and env.policy.overdue_opens_claim:
         draft = ClaimDraft(
             ClaimType.REFUND_ONLY, Reason.NOT_RECEIVED, tuple(requests), source=Source.SYSTEM
         )
@@ -68,7 +66,7 @@ async def flag_overdue_order(uow: UnitOfWork, env: Env, order_id: int) -> bool:
             OrderEventKind.FLAGGED_OVERDUE,
             SYSTEM.label(),
             now,
-            outcome=OverdueOutcome.CLAIM_OPENED if claim_ids else OverdueOutcome.CLAIM_OFFERED,
+            outcome=_outcome(bool(requests), bool(claim_ids)),
             note=note,
         )
     )
@@ -85,17 +83,26 @@ async def flag_overdue_order(uow: UnitOfWork, env: Env, order_id: int) -> bool:
         for claim_id in claim_ids or [None]
     ]
     if not claim_ids:
+        # Offered a claim only when there is something left to claim: an order already under
+        # claims in full is news, but "send /new" would lead the buyer nowhere.
+        buyer, consignor = (
+            ("order.overdue_offer", "order.overdue")
+            if requests
+            else ("order.overdue_claimed", "order.overdue_claimed_consignor")
+        )
         messages.append(
-            OutboxMessage(
-                f"overdue:{order.id}:buyer", "buyer", order.buyer_id, "order.overdue_offer", params
-            )
+            OutboxMessage(f"overdue:{order.id}:buyer", "buyer", order.buyer_id, buyer, params)
         )
         messages += [
-            OutboxMessage(
-                f"overdue:{order.id}:consignor:{c}", "consignor", c, "order.overdue", params
-            )
+            OutboxMessage(f"overdue:{order.id}:consignor:{c}", "consignor", c, consignor, params)
             for c in sorted(consignors)
         ]
     for message in messages:
         await uow.outbox.add(message, now)
     return True
+
+
+def _outcome(claimable: bool, opened: bool) -> OverdueOutcome:
+    if opened:
+        return OverdueOutcome.CLAIM_OPENED
+    return OverdueOutcome.CLAIM_OFFERED if claimable else OverdueOutcome.ALREADY_CLAIMED
