@@ -4,12 +4,16 @@ An outbox message is written in the same transaction as the change that causes i
 then goes in three steps, each its own short transaction:
 
 1. **Fan-out** — each due outbox message becomes one ``deliveries`` row per chat it goes to
-   (every chat bound to the buyer or consignor; the staff group, or every staff member's
+   (every chat bound to the buyer or consignor, but the chat a party took their own step
+   in, where the bot's answer is their record; the staff group, or every staff member's
    private chat). The (message, chat) pair is unique: that is the dedupe key. A chat that
-   blocked the bot gets its row marked unreachable at once.
+   blocked the bot gets its row marked unreachable at once. A message that found no chat
+   waits for the party's first one — unless it was about their own step (they were told).
 2. **Lease** — the oldest pending rows are leased to this sender, a chat at a time and from
    its oldest row on, so one chat's messages are never sent out of order, by one process or
    by several; a chat whose oldest row waits for a retry holds back the rows behind it.
+   Rows next to each other that were written together (one party, one claim, one
+   transaction: ``told_with``) are sent as one message, their texts a line each.
 3. **Send** — chats are served side by side, each chat's rows one after another, every send
    paced by the :class:`~bot.flood.FloodGate` (per-chat and overall token buckets). Outcomes
    are written as they come: sent (with Telegram's message id) · 429 → the chat pauses for
@@ -36,7 +40,7 @@ import html
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -52,7 +56,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from bot import dates, staff_group
+from bot import dates, limits, staff_group
 from bot.conversations.callbacks import ClaimAction
 from bot.conversations.cards import rule_reason
 from bot.conversations.context import CHANNEL, Services, language_of
@@ -65,6 +69,7 @@ from storage.repositories import NO_CHAT
 from storage.uow import SqlUnitOfWork
 from workflow.claims import OutboxMessage
 from workflow.money import Money
+from workflow.notifications import ORIGIN_CHAT, TOLD_WITH
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +140,15 @@ async def fan_out(services: Services, limit: int = 500) -> int:
                 targets = [group] if group is not None else staff
             else:
                 targets = chats_of.get((str(row.recipient_kind), int(row.recipient_id or 0)), [])
+            # Their own step: the chat they took it in has their answer already.
+            origin = row.payload.get(ORIGIN_CHAT)
+            targets = [chat_id for chat_id in targets if chat_id != origin]
             for chat_id in targets:
                 user = users.get(chat_id)
                 blocked = user is not None and user.unreachable and chat_id != group
                 deliveries.append((row.id, chat_id, UNREACHABLE if blocked else PENDING))
             row.sent_at = now  # handed to its chats
-            if not targets:
+            if not targets and origin is None:
                 row.last_error = NO_CHAT  # it waits for their chat (AccountRepo.bind)
         await uow.delivery.add_many(deliveries, now)
         await uow.commit()
@@ -149,10 +157,42 @@ async def fan_out(services: Services, limit: int = 500) -> int:
 
 @dataclass
 class _Item:
-    delivery_id: int
+    """One Telegram message to one chat: one delivery, or several told together."""
+
+    delivery_ids: tuple[int, ...]
     chat_id: int
-    outbox: t.Outbox
+    outboxes: tuple[t.Outbox, ...]
     screen: Screen | None  # None: a staff-group message, drawn by bot.staff_group
+
+    @property
+    def outbox(self) -> t.Outbox:
+        return self.outboxes[0]
+
+
+def _told_with(row: t.Outbox) -> str:
+    """The key of the first of the messages ``row`` is told with (its own, if it is first)."""
+    return str(row.payload.get(TOLD_WITH) or row.dedupe_key)
+
+
+def _joined(item: _Item, delivery_id: int, row: t.Outbox, screen: Screen) -> _Item | None:
+    """``item`` and the next message to its chat as one message, when they were written
+    together (one party, one claim, one transaction) and still fit in one: their texts in
+    order, a line each, with one Open claim button; a picture keeps them all as its caption
+    (two pictures, or a caption over Telegram's limit: they stay two messages)."""
+    if item.screen is None or _told_with(row) != _told_with(item.outbox):
+        return None
+    if item.screen.photo is not None and screen.photo is not None:
+        return None
+    photo = item.screen.photo if item.screen.photo is not None else screen.photo
+    text = f"{item.screen.text}\n{screen.text}"
+    if limits.visible_length(text) > (limits.CAPTION if photo is not None else limits.MESSAGE_TEXT):
+        return None
+    return _Item(
+        (*item.delivery_ids, delivery_id),
+        item.chat_id,
+        (*item.outboxes, row),
+        replace(item.screen, text=text, photo=photo),
+    )
 
 
 @dataclass
@@ -196,13 +236,17 @@ async def _lease(
         outboxes = await uow.delivery.outboxes(d.outbox_id for d in taken)
         users = await uow.chat.users(CHANNEL, plan)
         for d in taken:
-            outbox = outboxes[d.outbox_id]
-            screen = None  # the staff group's messages are drawn by bot.staff_group
-            if d.chat_id != config.staff_chat_id:
-                user = users.get(d.chat_id)
-                lang = language_of(user.language if user else None, None)
-                screen = render(services, lang, outbox)
-            plan[d.chat_id].append(_Item(d.id, d.chat_id, outbox, screen))
+            outbox, items = outboxes[d.outbox_id], plan[d.chat_id]
+            if d.chat_id == config.staff_chat_id:  # drawn by bot.staff_group, one by one
+                items.append(_Item((d.id,), d.chat_id, (outbox,), None))
+                continue
+            user = users.get(d.chat_id)
+            screen = render(services, language_of(user.language if user else None, None), outbox)
+            joined = _joined(items[-1], d.id, outbox, screen) if items else None
+            if joined is not None:
+                items[-1] = joined
+            else:
+                items.append(_Item((d.id,), d.chat_id, (outbox,), screen))
         await uow.commit()
     return plan
 
@@ -260,26 +304,31 @@ async def _record(services: Services, outcomes: list[_Outcome]) -> None:
         return
     now = services.env.clock.now()
     async with services.uows() as uow:
-        rows = {d.id: d for d in await uow.delivery.get_many(o.item.delivery_id for o in outcomes)}
+        wanted = (i for o in outcomes for i in o.item.delivery_ids)
+        rows = {d.id: d for d in await uow.delivery.get_many(wanted)}
         for outcome in outcomes:
-            d = rows[outcome.item.delivery_id]
-            d.leased_until = None
-            if outcome.status == DEFERRED:
-                continue
-            d.attempts += 1
-            d.last_error = outcome.error
-            if outcome.status == SENT:
-                d.status, d.sent_at, d.message_id = SENT, now, outcome.message_id
-            elif outcome.status == RETRY:
-                wait = (
-                    outcome.retry_after if outcome.retry_after is not None else backoff(d.attempts)
-                )
-                d.next_attempt_at = now + timedelta(seconds=wait)
-            elif outcome.status == FAILED:
-                d.status = FAILED
-            elif outcome.status == UNREACHABLE:
-                await _unreachable(uow, services, d, outcome.error or "")
+            for delivery_id in outcome.item.delivery_ids:  # messages told together: alike
+                await _outcome(uow, services, rows[delivery_id], outcome, now)
         await uow.commit()
+
+
+async def _outcome(
+    uow: SqlUnitOfWork, services: Services, d: t.Delivery, outcome: _Outcome, now: datetime
+) -> None:
+    d.leased_until = None
+    if outcome.status == DEFERRED:
+        return
+    d.attempts += 1
+    d.last_error = outcome.error
+    if outcome.status == SENT:
+        d.status, d.sent_at, d.message_id = SENT, now, outcome.message_id
+    elif outcome.status == RETRY:
+        wait = outcome.retry_after if outcome.retry_after is not None else backoff(d.attempts)
+        d.next_attempt_at = now + timedelta(seconds=wait)
+    elif outcome.status == FAILED:
+        d.status = FAILED
+    elif outcome.status == UNREACHABLE:
+        await _unreachable(uow, services, d, outcome.error or "")
 
 
 async def _unreachable(uow: SqlUnitOfWork, services: Services, d: t.Delivery, error: str) -> None:
@@ -361,11 +410,11 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
             while queue:
                 item = queue.popleft()
                 outcome = await _attempt(services, bot, gate, item)
-                ours.discard(item.delivery_id)
+                ours.difference_update(item.delivery_ids)
                 wake.set()
                 recorder.put(outcome)
                 if outcome.status in (SENT, FAILED, UNREACHABLE):
-                    finished += 1
+                    finished += len(item.delivery_ids)
                 if outcome.status in (RETRY, DEFERRED, UNREACHABLE):
                     # The rest of this chat waits: its order is kept, its lease given back.
                     # A retry is due again at its time (a later lease takes it up); a message
@@ -374,7 +423,7 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
                         stopped.add(chat_id)
                     while queue:
                         later = queue.popleft()
-                        ours.discard(later.delivery_id)
+                        ours.difference_update(later.delivery_ids)
                         recorder.put(_Outcome(later, DEFERRED))
         finally:
             del serving[chat_id]
@@ -387,7 +436,7 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
             plan = await _lease(services, limit, ours, set(serving), stopped)
             for chat_id, items in plan.items():
                 queues.setdefault(chat_id, deque()).extend(items)
-                ours.update(item.delivery_id for item in items)
+                ours.update(i for item in items for i in item.delivery_ids)
                 if chat_id not in serving:
                     serving[chat_id] = asyncio.create_task(serve(chat_id))
             if not serving:

@@ -43,6 +43,7 @@ from workflow.claims import (
     ShipmentStatus,
     ShippingState,
 )
+from workflow.notifications import TOLD_WITH
 from workflow.ports import Binding, ClaimableLine, StaffMember, TokenRecord, Waybill
 
 # A party's message that found no chat of theirs at fan-out (``outbox.last_error``): it waits
@@ -676,17 +677,46 @@ class ShipmentRepo(_Repo):
 
 
 class OutboxRepo(_Repo):
+    """Messages and provider commands, each written once under its key.
+
+    A party's messages about one claim written in one transaction (a step and the steps it
+    set off at once) are told as one: each after the first names the first's key under
+    :data:`~workflow.notifications.TOLD_WITH`, and delivery joins them. Messages of another
+    transaction never join: the first of each transaction is found by its own transaction.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self._transaction: object | None = None
+        # (recipient kind, recipient id, claim) → key of its first message in this transaction
+        self._firsts: dict[tuple[str, int | None, int], str] = {}
+
+    def _firsts_now(self) -> dict[tuple[str, int | None, int], str]:
+        """The first messages of the transaction in progress (a new one starts afresh)."""
+        transaction = self.s.sync_session.get_transaction()
+        if transaction is not self._transaction:
+            self._transaction, self._firsts = transaction, {}
+        return self._firsts
+
     async def add(self, message: OutboxMessage, now: datetime) -> None:
-        await self._add(
+        params, group, first = message.params, None, None
+        if message.claim_id is not None:
+            group = (message.recipient_kind, message.recipient_id, message.claim_id)
+            first = self._firsts_now().get(group)
+            if first is not None:
+                params = {**params, TOLD_WITH: first}
+        written = await self._add(
             "message",
             message.dedupe_key,
             message.template,
-            message.params,
+            params,
             now,
             message.recipient_kind,
             message.recipient_id,
             message.claim_id,
         )
+        if written and group is not None and first is None:
+            self._firsts_now()[group] = message.dedupe_key
 
     async def add_command(self, command: ProviderCommand, now: datetime) -> None:
         channel = command.kind.split(".", 1)[0]
@@ -711,7 +741,8 @@ class OutboxRepo(_Repo):
         recipient_kind: str | None,
         recipient_id: int | None,
         claim_id: int | None,
-    ) -> None:
+    ) -> bool:
+        """Whether it was written (not already there under its key)."""
         params = {
             "channel": channel,
             "dedupe_key": key,
@@ -723,7 +754,8 @@ class OutboxRepo(_Repo):
             "now": now,
         }
         # A message or command already written under its key is not written again.
-        await self.s.execute(_ADD_OUTBOX, params)
+        result = await self.s.execute(_ADD_OUTBOX, params)
+        return bool(getattr(result, "rowcount", 0))
 
     async def due_commands(
         self, now: datetime, limit: int

@@ -31,10 +31,16 @@ STAFF_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """A party acting in one use case: a role and, for people, the platform account id."""
+    """A party acting in one use case: a role and, for people, the platform account id.
+
+    ``chat`` is the chat a person acts from, when a front end knows it: the answer they get
+    there is their record of their own step, so the stage message about it is not sent to
+    that chat again (:mod:`workflow.notifications`). Not part of who the actor is.
+    """
 
     role: Role
     party_id: int | None = None
+    chat: int | None = field(default=None, compare=False)
 
     @property
     def is_staff(self) -> bool:

@@ -5,6 +5,15 @@ message per party that should hear of it, in that party's words (``claim.<state>
 buyer, ``consignor.<state>`` for the consignor, ``staff.<state>`` for staff). Buyers and consignors follow every stage of their
 claims; staff hear of what needs a person. Every message carries a dedupe key built from the
 claim and its version, so a retried use case or a redelivered update never tells anyone twice.
+
+A party who took a step themselves (a buyer filing, answering, sending the return back or
+withdrawing; a consignor answering a compensation proposal) was answered in the chat they
+acted in, and that answer is their record: the message to them about that step names the chat
+(:data:`ORIGIN_CHAT`) so delivery sends it to their other chats only.
+
+One use case may take several steps at once (approved, and the refund starts): the messages
+to one party about one claim written in one transaction are told as one
+(:data:`TOLD_WITH`, set by the outbox), each keeping its own dedupe key.
 """
 
 from __future__ import annotations
@@ -21,6 +30,13 @@ QUIET_FOR_BUYER = frozenset({"settle"})
 # The states a refund goes through; a step into them with nothing to refund (``refund`` 0:
 # the buyer is liable for damage worth all they paid) is told once, as such, when it ends.
 REFUND_STATES = (REFUNDING, REFUNDED)
+# Payload key of a message written in the same transaction as an earlier one to the same
+# party about the same claim: that one's dedupe key. Delivery tells them as one message
+# (e.g. "approved" and "the refund is being processed"), each text on its own line.
+TOLD_WITH = "told_with"
+# Payload key of a message to the party who took the step: the chat they took it in, where
+# their answer already told them (delivery leaves that chat out; never held for a chat).
+ORIGIN_CHAT = "origin_chat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +50,8 @@ class ClaimTransitioned:
     buyer_id: int
     consignor_ids: tuple[int, ...]
     params: dict[str, Any]
+    actor_party: int | None = None  # the buyer's or consignor's id, when one of them acted
+    origin_chat: int | None = None  # the chat they acted in, when a front end said so
 
 
 def consignor_template(event: ClaimTransitioned) -> str:
@@ -85,6 +103,16 @@ def _consignor_hears(event: ClaimTransitioned, template: str) -> bool:
     return not (_nothing_refunded(event) and template == f"consignor.{REFUNDING}")
 
 
+def _params_for(
+    event: ClaimTransitioned, base: dict[str, Any], kind: str, party_id: int
+) -> dict[str, Any]:
+    """The message's parameters; for the party who took the step, also where they took it."""
+    own_step = event.actor == kind and event.actor_party == party_id
+    if own_step and event.origin_chat is not None:
+        return {**base, ORIGIN_CHAT: event.origin_chat}
+    return base
+
+
 def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
     base = {
         "claim_id": event.claim_id,
@@ -102,7 +130,7 @@ def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
                 recipient_kind="buyer",
                 recipient_id=event.buyer_id,
                 template=template,
-                params=base,
+                params=_params_for(event, base, "buyer", event.buyer_id),
                 claim_id=event.claim_id,
             )
         )
@@ -114,7 +142,7 @@ def messages_for(event: ClaimTransitioned) -> list[OutboxMessage]:
                 recipient_kind="consignor",
                 recipient_id=consignor_id,
                 template=template,
-                params=base,
+                params=_params_for(event, base, "consignor", consignor_id),
                 claim_id=event.claim_id,
             )
         )

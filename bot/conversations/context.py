@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.conversations.model import Incoming, Outcome, Screen
@@ -90,7 +90,12 @@ class Ctx:
         return {ASKED_IN: [self.incoming.chat_id, self.incoming.thread_id]}
 
     def actor(self, role: Role) -> Actor | None:
-        return next((a for a in self.actors if a.role is role), None)
+        return self._here(next((a for a in self.actors if a.role is role), None))
+
+    def _here(self, actor: Actor | None) -> Actor | None:
+        """The actor as acting from this chat: what the bot answers here is their record of
+        their own step, so the stage message about it goes to their other chats only."""
+        return None if actor is None else replace(actor, chat=self.incoming.chat_id)
 
     @property
     def buyer(self) -> Actor | None:
@@ -102,7 +107,7 @@ class Ctx:
 
     @property
     def staff(self) -> Actor | None:
-        return next((a for a in self.actors if a.role in STAFF_ROLES), None)
+        return self._here(next((a for a in self.actors if a.role in STAFF_ROLES), None))
 
 
 def asked_here(data: Mapping[str, Any], incoming: Incoming) -> bool:

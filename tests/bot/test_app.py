@@ -125,7 +125,7 @@ async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
     for stage in (
         "▸ /new",
         "▸ [✅ Confirm]",
-        f"Claim #{first} has been filed",
+        f"Claim #{first} filed. Status: Submitted",  # the answer to Confirm is the record
         f"Claim #{first} approved — please send the item back",
         "Waybill:",
         f"Claim #{first}: the return parcel is on its way",
@@ -137,6 +137,23 @@ async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
     ):
         assert seen_by("Wang Mei", stage, story1), stage
     assert seen_by("Wang Mei", f"🖼 📦 Claim #{first} approved", story1)  # with the QR code
+    # … each once: not told again of the filing she confirmed herself, and the steps of one
+    # moment (inspected, refund started; return in transit, received) as one message each.
+    assert not seen_by("Wang Mei", f"Claim #{first} has been filed", story1)
+    assert seen_by(
+        "Wang Mei",
+        f"🔍 Claim #{first} has been inspected.\n"
+        + " " * 16
+        + f"💸 Claim #{first}: the refund is being processed.",
+        story1,
+    )
+    assert seen_by(
+        "Wang Mei",
+        f"🚚 Claim #{first}: the return parcel is on its way.\n"
+        + " " * 16
+        + f"📥 Claim #{first}: the return has arrived at the warehouse",
+        story1,
+    )
     assert seen_by("Zoe", f"▸ /inspect {first} intact", story1)
     # … and the consignor was told at every stage too.
     for stage in (
@@ -153,6 +170,7 @@ async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
         ("Park Studio", "▸ [Dispute]"),
         ("Park Studio", "▸ 20"),
         ("Park Studio", f"counter-offer of 20.00 CNY on claim #{second}"),
+        ("Park Studio", "Status: Compensation disputed"),
         ("Zoe", f"Claim #{second}: the compensation needs a decision"),
         ("Zoe", "▸ [Resolve compensation]"),
         ("Tom", f"Claim #{second}: the refund has been paid"),
@@ -161,6 +179,15 @@ async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
     ):
         assert seen_by(name, stage, story2), (name, stage)
     assert f"Damage compensation -30.00 CNY · claim #{second}" in story2
+    # Park Studio's counter-offer is answered in the chat; the stage message is not repeated.
+    assert not seen_by("Park Studio", "the compensation is disputed", story2)
+    assert seen_by(
+        "Park Studio",
+        f"📒 Claim #{second} has been settled: your account changes by -199.20 CNY.\n"
+        + " " * 16
+        + f"🏁 Claim #{second} about your item is closed.",
+        story2,
+    )
 
 
 async def test_every_bot_setting_reaches_the_bots_configuration(

@@ -19,9 +19,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.delivery import PENDING, SENT, UNREACHABLE, deliver_pending
 from bot.flood import SendLimits
 from sandbox.app import FLOOD, running_sandbox
+from storage import tables as t
 from storage.engine import make_engine, sqlite_url_for
 from storage.migrate import upgrade
 from storage.uow import UnitOfWorkFactory
@@ -326,3 +329,53 @@ async def test_a_new_message_is_not_held_behind_another_chats_backlog(world: Wor
     assert 41 in sent, "the new message waited for the next pass"
     assert sent.index(41) < sent.index(40), "the new message waited for the whole backlog"
     assert (await received(world, chats))[chats[busy]] == list(range(1, 41))
+
+
+async def test_messages_written_together_go_as_one_through_faults(world: World) -> None:
+    """A party's messages about one claim written in one transaction go out as one message,
+    a line each, through 5xx, 429 and dropped connections: each once and in order. The next
+    transaction's messages about the same claim are a message of their own."""
+    chats = await bind_buyers(world, 3, first_user=7601)
+    for kind, extra in (("5xx", {"status": 502}), ("429", {"retry_after": 1}), ("drop", {})):
+        await world.client.fault(
+            kind=kind, method="sendMessage", probability=0.1, seed=2027, **extra
+        )
+    now = world.env.clock.now()
+    expected: dict[int, list[list[int]]] = {chat: [] for chat in chats.values()}
+    number = 0
+    for transaction in range(8):
+        async with world.uows() as uow:
+            for buyer, chat in chats.items():
+                together = list(range(number + 1, number + 2 + (transaction + buyer) % 3))
+                number = together[-1]
+                for n in together:
+                    await uow.outbox.add(
+                        OutboxMessage(
+                            f"together:{n}", "buyer", buyer, "claim.approved", {"claim_id": n}, 1
+                        ),
+                        now,
+                    )
+                expected[chat].append(together)
+            await uow.commit()
+    await drain(world)
+
+    for chat, groups in expected.items():
+        view = await world.client.messages(chat)
+        told = [
+            [int(n) for n in NUMBER.findall(m.get("text") or "")]
+            for m in view["messages"]
+            if m["outgoing"] and NUMBER.search(m.get("text") or "")
+        ]
+        assert told == groups, chat
+    assert any(len(group) > 1 for groups in expected.values() for group in groups)
+    assert [c for c in await calls(world, method="sendMessage") if c.get("faults")]
+    async with world.uows() as uow:
+        assert await uow.delivery.counts() == {SENT: number}
+        rows = (await uow.session.scalars(select(t.Delivery))).all()
+    by_message: dict[tuple[int, int | None], int] = {}  # deliveries per message shown
+    for row in rows:
+        shown = (row.chat_id, row.message_id)
+        by_message[shown] = by_message.get(shown, 0) + 1
+    assert sorted(by_message.values()) == sorted(
+        len(group) for groups in expected.values() for group in groups
+    )

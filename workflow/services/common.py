@@ -111,6 +111,8 @@ async def notify(
         buyer_id=claim.buyer_id,
         consignor_ids=tuple(await uow.claims.consignor_ids(claim.id)),
         params=params,
+        actor_party=actor.party_id,
+        origin_chat=actor.chat,
     )
     now = env.clock.now()
     for message in messages_for(event):

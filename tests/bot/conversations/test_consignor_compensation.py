@@ -77,6 +77,7 @@ async def test_consignor_hears_every_stage_and_accepts_the_proposal(world: World
     assert "Accepted: 30.00 CNY" in answer["text"]
     [card] = [m for m in await outgoing(world, chat) if m["message_id"] == card["message_id"]]
     assert "Accept" not in buttons(card) and "Dispute" not in buttons(card)
+    assert "Status: Refund in progress" in text_of(card)  # the answer is the record
     claim = await claim_row(world, k.claim_id)
     assert claim.status not in ACCEPT_FROM
     assert [e.trigger for e in await _timeline(world, k.claim_id)][-1] == "accept_compensation"
@@ -84,12 +85,13 @@ async def test_consignor_hears_every_stage_and_accepts_the_proposal(world: World
     await _settle(world)
     texts = [text_of(m) for m in await outgoing(world, chat)]
     for stage in (
-        "the buyer is being refunded",
         "the buyer has been refunded",
         "has been settled",
         "about your item is closed",
     ):
         assert any(f"#{k.claim_id}" in t and stage in t for t in texts), (stage, texts)
+    # The refund starting is their own step (Accept): the card told them, no message again.
+    assert not any("the buyer is being refunded" in t for t in texts), texts
     [reply] = await world.say(chat, "/balance")
     assert "Damage compensation -30.00 CNY" in reply["text"]
     assert "Sale reversed (return) -100.00 CNY" in reply["text"]

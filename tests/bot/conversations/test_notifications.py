@@ -116,6 +116,8 @@ async def _answer_by_staff_deciding(world: World, k: Proposal) -> None:
     consignor = Actor(Role.CONSIGNOR, k.placed.consignor_ids[0])
     async with world.uows() as uow:
         await returns.dispute_compensation(uow, world.env, consignor, k.claim_id, None, 5_000)
+        await uow.commit()
+    async with world.uows() as uow:  # later, and by someone else
         await returns.resolve_compensation(uow, world.env, STAFF, k.claim_id, None, 10_000)
         await uow.commit()
 
