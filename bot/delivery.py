@@ -30,7 +30,9 @@ Then the staff group's topics are brought in step with their cases
 case whose topic shows less than there is, whether or not a message about it went out.
 
 A crash between Telegram's answer and the write of the outcome re-sends that message after
-the lease expires (at least once, never never); nothing else is sent twice.
+the lease expires (at least once, never never); nothing else is sent twice. A database that
+goes away mid-pass is not a crash: what is leased still goes out, and the outcomes are kept
+and written once the database is back (an outcome dropped would send its message again).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from bot.conversations.staff_topics import staff_language
 from bot.flood import FloodGate, backoff, gate_for
 from bot.telegram_aiogram.render import markup
 from storage import tables as t
+from storage.engine import unavailable
 from storage.repositories import NO_CHAT
 from storage.uow import SqlUnitOfWork
 from workflow.claims import OutboxMessage
@@ -209,7 +212,8 @@ async def _lease(
 ) -> dict[int, list[_Item]]:
     """More of this sender's share: per chat, due rows from its oldest pending one on — or,
     for a chat this sender is already serving (``mine``), from the row after its own
-    (``ours``: leased and not finished). ``stopped`` chats wait for the next pass."""
+    (``ours``: leased and not finished, or finished and not written yet). ``stopped`` chats
+    wait for the next pass."""
     env, config = services.env, services.config
     now = env.clock.now()
     lease_until = now + timedelta(seconds=config.delivery_lease_seconds)
@@ -353,6 +357,11 @@ async def _unreachable(uow: SqlUnitOfWork, services: Services, d: t.Delivery, er
         )
 
 
+# Outcomes the database could not take are written again after this many seconds, doubled
+# each time up to the second number.
+RECORD_RETRY_S = (0.05, 5.0)
+
+
 class _Recorder:
     """Outcomes written in batches by one writer while the senders go on: a batch is what
     piled up while the previous one was being committed."""
@@ -360,12 +369,16 @@ class _Recorder:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.queue: list[_Outcome] = []
+        # Deliveries whose outcome is not written yet: their rows still read pending (with a
+        # lease that may have run out), and must not be leased again meanwhile.
+        self.unwritten: set[int] = set()
         self.wake = asyncio.Event()
         self.closed = False
         self.task = asyncio.create_task(self._run(), name="delivery-recorder")
 
     def put(self, outcome: _Outcome) -> None:
         self.queue.append(outcome)
+        self.unwritten.add(outcome.item.delivery_id)
         self.wake.set()
 
     async def _run(self) -> None:
@@ -373,9 +386,30 @@ class _Recorder:
             await self.wake.wait()
             self.wake.clear()
             batch, self.queue = self.queue, []
-            await _record(self.services, batch)
+            await self._write(batch)
             if self.closed and not self.queue:
                 return
+
+    async def _write(self, batch: list[_Outcome]) -> None:
+        """What Telegram answered is a fact: written however long the database is away."""
+        pause = RECORD_RETRY_S[0]
+        while True:
+            try:
+                await _record(self.services, batch)
+                self.unwritten.difference_update(o.item.delivery_id for o in batch)
+                return
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                log.warning(
+                    "%s delivery outcomes not written yet, the database is unavailable (%s); "
+                    "trying again in %ss",
+                    len(batch),
+                    type(exc).__name__,
+                    pause,
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RECORD_RETRY_S[1])
 
     async def close(self) -> None:
         self.closed = True
@@ -433,7 +467,7 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
     try:
         while True:
             finished += await fan_out(services, limit)
-            plan = await _lease(services, limit, ours, set(serving), stopped)
+            plan = await _lease(services, limit, ours | recorder.unwritten, set(serving), stopped)
             for chat_id, items in plan.items():
                 queues.setdefault(chat_id, deque()).extend(items)
                 ours.update(i for item in items for i in item.delivery_ids)
@@ -452,6 +486,11 @@ async def send_due(services: Services, bot: Bot, limit: int = 200) -> int:
                     await asyncio.wait_for(wake.wait(), LOOK_AGAIN_S)
                 except TimeoutError:
                     break
+    except Exception:
+        # No more fan-out or leases (the database went away): what is leased still goes out
+        # rather than being cut off in flight, when Telegram may already have taken it.
+        await asyncio.gather(*serving.values(), return_exceptions=True)
+        raise
     finally:
         for task in list(serving.values()):
             task.cancel()

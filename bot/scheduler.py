@@ -5,7 +5,9 @@ processes, so nothing about *which claim is due* lives in the scheduler: deadlin
 columns on the rows, and each job claims due rows in short batches (``SKIP LOCKED`` on
 PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite). Running N processes never runs a transition twice;
 a job that is still running when its next turn comes is skipped (``max_instances=1``) and
-missed turns are coalesced into one.
+missed turns are coalesced into one. A job never ends its schedule by failing: the failure is
+logged and the job runs again at its next turn — a database outage as one line a turn, a bug
+with its traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.conversations.context import Services
 from bot.delivery import deliver_pending
+from storage.engine import unavailable
 from workflow.ports import Carrier
 from workflow.services import backoffice
 from workflow.simulated import SimulatedPaymentGateway
@@ -56,8 +59,16 @@ def _guarded(name: str, job: Callable[[], Awaitable[int]]) -> Callable[[], Await
             moved = await job()
             if moved:
                 log.info("job %s moved %s", name, moved)
-        except Exception:
-            log.exception("job %s failed; it runs again at its next turn", name)
+        except Exception as exc:
+            if unavailable(exc):
+                log.warning(
+                    "job %s: the database is unavailable (%s: %s); it runs again at its next turn",
+                    name,
+                    type(exc).__name__,
+                    str(exc).strip().split("\n")[0],
+                )
+            else:
+                log.exception("job %s failed; it runs again at its next turn", name)
 
     return run
 

@@ -3,21 +3,36 @@
 SQLite: WAL so readers never block the writer, ``BEGIN IMMEDIATE`` so a write transaction
 takes the write lock up front (no lock-upgrade deadlocks between two read-then-write
 transactions), and a busy timeout so a second process waits instead of failing.
-PostgreSQL: row locks (``FOR UPDATE``, ``SKIP LOCKED`` for sweeps) in the repositories.
+PostgreSQL: row locks (``FOR UPDATE``, ``SKIP LOCKED`` for sweeps) in the repositories, and
+``pool_pre_ping`` so a connection the server dropped (a restart, an outage) is replaced when
+next checked out instead of failing the next use.
+
+:func:`unavailable` tells an outage (the server unreachable, the connection lost, SQLite's
+write lock held by another process beyond the busy timeout) from a bug: an outage passes, and
+the caller says "try again in a moment" instead of reporting a failure.
 """
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage import sqlite_inline
 
 SQLITE_BUSY_TIMEOUT_S = 30
+
+# PostgreSQL error codes of a database that cannot be used for now: class 08 (connection
+# exception), class 53 (insufficient resources: too many connections, out of memory or disk),
+# 57P01–57P04 (shut down by an administrator or a crash, starting up, dropped) and 55000 as
+# PostgreSQL reports it on connecting to a database that does not accept connections.
+_PG_UNAVAILABLE_CLASSES = ("08", "53", "57P")
+_PG_UNAVAILABLE_CODES = frozenset({"55000"})
 
 
 def sqlite_url_for(path: Path) -> str:
@@ -42,6 +57,37 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) says the database cannot be used for now rather
+    than that something is wrong: the transaction did not happen, and the same work can be
+    tried again in a moment."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if _passes(cause):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _passes(error: BaseException) -> bool:
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True  # the connection broke mid-use; the pool has discarded it
+    if isinstance(error, exc.TimeoutError):
+        return True  # every pooled connection busy past the pool's timeout
+    if isinstance(error, sqlite3.OperationalError):
+        # The write lock held elsewhere past the busy timeout (SQLITE_BUSY / SQLITE_LOCKED).
+        code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+        return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True  # the server refused, reset or did not answer; its name did not resolve
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return isinstance(code, str) and (
+        code.startswith(_PG_UNAVAILABLE_CLASSES) or code in _PG_UNAVAILABLE_CODES
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -3,8 +3,10 @@
 The adapter calls :func:`process` for every update. It records the update id in the same
 transaction as the work the update causes, so a redelivered update is recognised and
 ignored; a domain refusal rolls the work back and answers with a sentence in the user's
-language; anything unexpected is logged with a reference and answered politely — the
-dispatcher never dies.
+language; a database that cannot be used for now (unreachable, or locked by another process
+past the busy timeout) is logged and answered "try again in a moment", with nothing recorded,
+so the retry is handled as if it came first; anything unexpected is logged with a reference
+and answered politely — the dispatcher never dies.
 
 A buyer's or a consignor's own commands and buttons are answered only in their private chat,
 never in a group where others would read them. An edited message is never acted on (what
@@ -27,6 +29,7 @@ from bot.conversations.context import CHANNEL, Ctx, Services, asked_here, langua
 from bot.conversations.model import Incoming, Later, Outcome, Output, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES, audience_of, private_only
 from bot.i18n import refusal_key
+from storage.engine import unavailable
 from workflow.errors import AlreadyHandled, DomainError
 from workflow.services.accounts import actors_for
 
@@ -87,13 +90,29 @@ async def process(services: Services, incoming: Incoming) -> list[Output]:
                 await uow.chat.end_conversation(CHANNEL, incoming.user.id)
             await uow.commit()
         return _with_answer(incoming, error)
-    except Exception:
-        reference = secrets.token_hex(4)
-        log.exception("update %s failed (ref %s)", incoming.update_id, reference)
-        text = services.translate(lang, "error.unexpected", reference=reference)
+    except Exception as exc:
+        if unavailable(exc):
+            # Nothing was committed (not even the update's id): the user's retry starts afresh.
+            log.warning(
+                "update %s from %s not handled, the database is unavailable: %s",
+                incoming.update_id,
+                incoming.user.id,
+                _first_line(exc),
+            )
+            text = services.translate(lang, "error.unavailable")
+        else:
+            reference = secrets.token_hex(4)
+            log.exception("update %s failed (ref %s)", incoming.update_id, reference)
+            text = services.translate(lang, "error.unexpected", reference=reference)
         return _with_answer(
             incoming, [Toast(text, alert=True) if incoming.callback_id else Screen(text)]
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    """What went wrong, on one line (a driver's message goes on with the SQL)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def _refusal(
