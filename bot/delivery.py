@@ -378,7 +378,7 @@ class _Recorder:
 
     def put(self, outcome: _Outcome) -> None:
         self.queue.append(outcome)
-        self.unwritten.add(outcome.item.delivery_id)
+        self.unwritten.update(outcome.item.delivery_ids)
         self.wake.set()
 
     async def _run(self) -> None:
@@ -396,7 +396,7 @@ class _Recorder:
         while True:
             try:
                 await _record(self.services, batch)
-                self.unwritten.difference_update(o.item.delivery_id for o in batch)
+                self.unwritten.difference_update(i for o in batch for i in o.item.delivery_ids)
                 return
             except Exception as exc:
                 if not unavailable(exc):
