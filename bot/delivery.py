@@ -67,7 +67,7 @@ from bot.conversations.staff_topics import staff_language
 from bot.flood import FloodGate, backoff, gate_for
 from bot.telegram_aiogram.render import markup
 from storage import tables as t
-from storage.engine import unavailable
+from storage.engine import unavailable, until_written
 from storage.repositories import NO_CHAT
 from storage.uow import SqlUnitOfWork
 from workflow.claims import OutboxMessage
@@ -285,20 +285,20 @@ async def _attempt(services: Services, bot: Bot, gate: FloodGate, item: _Item) -
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         return _Outcome(item, RETRY, error=f"{type(exc).__name__}: {exc}"[:500])
     except Exception as exc:  # a bug, not Telegram: keep the message, say so, go on
-        log.exception("message %s to chat %s: unexpected failure", item.outbox.id, item.chat_id)
+        if unavailable(exc):  # reading the staff message's case, before anything was sent
+            log.warning(
+                "message %s to chat %s waits for the database", item.outbox.id, item.chat_id
+            )
+        else:
+            log.exception("message %s to chat %s: unexpected failure", item.outbox.id, item.chat_id)
         return _Outcome(item, RETRY, error=f"{type(exc).__name__}: {exc}"[:500])
 
 
 async def _to_staff_group(services: Services, bot: Bot, item: _Item) -> _Outcome:
     """A staff message into the case's forum topic (bot.staff_group budgets the group)."""
-    async with services.uows() as uow:
-        row = await uow.session.get(t.Outbox, item.outbox.id)
-        assert row is not None
-        note = render(services, staff_language(services), row).text
-        if not await staff_group.deliver(uow, services, bot, row, note):
-            await uow.rollback()
-            return _Outcome(item, DEFERRED)
-        await uow.commit()
+    note = render(services, staff_language(services), item.outbox).text
+    if not await staff_group.deliver(services, bot, item.outbox.claim_id, note):
+        return _Outcome(item, DEFERRED)
     return _Outcome(item, SENT)
 
 
@@ -357,11 +357,6 @@ async def _unreachable(uow: SqlUnitOfWork, services: Services, d: t.Delivery, er
         )
 
 
-# Outcomes the database could not take are written again after this many seconds, doubled
-# each time up to the second number.
-RECORD_RETRY_S = (0.05, 5.0)
-
-
 class _Recorder:
     """Outcomes written in batches by one writer while the senders go on: a batch is what
     piled up while the previous one was being committed."""
@@ -392,24 +387,10 @@ class _Recorder:
 
     async def _write(self, batch: list[_Outcome]) -> None:
         """What Telegram answered is a fact: written however long the database is away."""
-        pause = RECORD_RETRY_S[0]
-        while True:
-            try:
-                await _record(self.services, batch)
-                self.unwritten.difference_update(i for o in batch for i in o.item.delivery_ids)
-                return
-            except Exception as exc:
-                if not unavailable(exc):
-                    raise
-                log.warning(
-                    "%s delivery outcomes not written yet, the database is unavailable (%s); "
-                    "trying again in %ss",
-                    len(batch),
-                    type(exc).__name__,
-                    pause,
-                )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RECORD_RETRY_S[1])
+        await until_written(
+            partial(_record, self.services, batch), f"{len(batch)} delivery outcomes", log
+        )
+        self.unwritten.difference_update(i for o in batch for i in o.item.delivery_ids)
 
     async def close(self) -> None:
         self.closed = True

@@ -15,6 +15,13 @@ A topic is recorded the moment it is created, so a card or album that fails afte
 retried in that topic, never in a second one. A sync that fails (5xx, network, 429) waits
 on its row (``sync_after``, with backoff) and is tried again; the other topics go on.
 
+No database transaction is open while the Bot API is called. What a step needs is read in a
+short transaction first (a sync also leases the topic to this process, ``sync_after`` moved
+past the lease, so two processes never bring one topic at once), and what Telegram did is
+written right after in a transaction of its own — however long the database is away
+(:func:`storage.engine.until_written`): a topic created or an album posted and not written
+down would be made a second time.
+
 Telegram lets a bot send about 20 messages a minute to one group, all topics together. The
 group's bucket in :class:`bot.flood.FloodGate` budgets that here — every message, album item,
 topic created, renamed or closed and card redrawn takes a token (replies to commands and
@@ -27,10 +34,11 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
@@ -38,9 +46,10 @@ from aiogram.types import InputMediaDocument, InputMediaPhoto
 
 from bot.conversations import evidence, staff_topics
 from bot.conversations.context import Services
+from bot.conversations.model import Screen
 from bot.flood import FloodGate, backoff, gate_for
 from bot.telegram_aiogram.render import markup, not_modified
-from storage import tables as t
+from storage.engine import until_written
 from storage.repositories import TopicRepo
 from storage.uow import SqlUnitOfWork
 from workflow import lifecycle
@@ -74,32 +83,35 @@ def _thread_gone(exc: TelegramBadRequest) -> bool:
     return "thread not found" in exc.message.lower()
 
 
-async def deliver(
-    uow: SqlUnitOfWork, services: Services, bot: Bot, row: t.Outbox, note: str
-) -> bool:
-    """Send one staff message into the group; False when it must wait for the budget."""
+async def deliver(services: Services, bot: Bot, claim_id: int | None, note: str) -> bool:
+    """Send one staff message into the group; False when it must wait for the budget.
+
+    The case and its topic are read in one short transaction, the Bot API is called with no
+    transaction open, and what Telegram did (a topic created, the card posted) is written
+    right after in its own (:func:`_recorded`), however long the database is away — a topic
+    created and not recorded would be created again."""
     group = services.config.staff_chat_id
     assert group is not None
     gate = budget(services, bot)
-    if row.claim_id is None:
+    if claim_id is None:
         if not gate.try_acquire(group):
             return False
         await bot.send_message(group, note, parse_mode="HTML")
         return True
-    claim = await uow.claims.get(row.claim_id)
-    if claim is None:
-        return True  # nothing to tell about
-    topics = TopicRepo(uow.session)
     for again in (False, True):
-        topic = await topics.get(claim.id)
+        async with services.uows() as uow:
+            claim = await uow.claims.get(claim_id)
+            if claim is None:
+                return True  # nothing to tell about
+            topic = await TopicRepo(uow.session).get(claim_id)
+            screen = await staff_topics.topic_card(uow, services, claim_id, note)
         thread = topic.thread_id if topic is not None and topic.chat_id == group else None
         if thread is None:
             if not gate.try_acquire(group, 2):  # the topic and the card
                 return False
-            thread = await _open(uow, services, bot, claim)
+            thread = await _open(services, bot, claim)
         elif not gate.try_acquire(group):
             return False
-        screen = await staff_topics.topic_card(uow, services, claim.id, note)
         try:
             sent = await bot.send_message(
                 group,
@@ -111,29 +123,58 @@ async def deliver(
         except TelegramBadRequest as exc:
             if again or not _thread_gone(exc):
                 raise
-            log.info("topic of claim %s was deleted; opening a new one", claim.id)
-            await topics.forget(claim.id, services.env.clock.now())
+            log.info("topic of claim %s was deleted; opening a new one", claim_id)
+            await _recorded(services, claim_id, "topic deleted", _forget)
             continue
-        await topics.changed(
-            claim.id,
-            services.env.clock.now(),
-            card_message_id=sent.message_id,
-            card_version=claim.version,
+        await _recorded(
+            services,
+            claim_id,
+            "card posted",
+            _changes(card_message_id=sent.message_id, card_version=claim.version),
         )
         break
     return True
 
 
-async def _open(uow: SqlUnitOfWork, services: Services, bot: Bot, claim: ClaimRecord) -> int:
-    """Create the case's topic and record it at once (committed): whatever fails after this
-    — the card, the evidence — is tried again in this topic, not in a second one."""
+_Change = Callable[[SqlUnitOfWork, int, datetime], Awaitable[None]]
+
+
+def _changes(**values: Any) -> _Change:
+    async def change(uow: SqlUnitOfWork, claim_id: int, now: datetime) -> None:
+        await TopicRepo(uow.session).changed(claim_id, now, **values)
+
+    return change
+
+
+async def _forget(uow: SqlUnitOfWork, claim_id: int, now: datetime) -> None:
+    await TopicRepo(uow.session).forget(claim_id, now)
+
+
+async def _recorded(services: Services, claim_id: int, what: str, change: _Change) -> None:
+    """What the bot did to a case's topic, written in a transaction of its own once
+    Telegram has done it — and written however long the database is away."""
+
+    async def write() -> None:
+        async with services.uows() as uow:
+            await change(uow, claim_id, services.env.clock.now())
+            await uow.commit()
+
+    await until_written(write, f"topic of claim {claim_id} ({what})", log)
+
+
+async def _open(services: Services, bot: Bot, claim: ClaimRecord) -> int:
+    """Create the case's topic and record it at once: whatever fails after this — the card,
+    the evidence — is tried again in this topic, not in a second one."""
     group = services.config.staff_chat_id
     assert group is not None
     name = staff_topics.topic_name(services, claim)
     created = await bot.create_forum_topic(group, name)
     thread = created.message_thread_id
-    await TopicRepo(uow.session).opened(claim.id, group, thread, name, services.env.clock.now())
-    await uow.commit()
+
+    async def opened(uow: SqlUnitOfWork, claim_id: int, now: datetime) -> None:
+        await TopicRepo(uow.session).opened(claim_id, group, thread, name, now)
+
+    await _recorded(services, claim.id, "topic created", opened)
     return thread
 
 
@@ -145,8 +186,8 @@ class _Synced(enum.Enum):
 
 
 async def sync(services: Services, bot: Bot, limit: int = SYNC_BATCH) -> int:
-    """Bring every due topic in step with its case, each in its own transaction; returns
-    how many were brought. Never raises for what Telegram or the network did."""
+    """Bring every due topic in step with its case; returns how many were brought. Never
+    raises for what Telegram or the network did."""
     group = services.config.staff_chat_id
     if group is None:
         return 0
@@ -155,9 +196,7 @@ async def sync(services: Services, bot: Bot, limit: int = SYNC_BATCH) -> int:
     gate = budget(services, bot)
     done = 0
     for claim_id in due:
-        async with services.uows() as uow:
-            result = await _sync_one(uow, services, bot, gate, group, claim_id)
-            await uow.commit()
+        result = await _sync_one(services, bot, gate, group, claim_id)
         if result is _Synced.DONE:
             done += 1
         elif result is _Synced.STOP:
@@ -165,122 +204,158 @@ async def sync(services: Services, bot: Bot, limit: int = SYNC_BATCH) -> int:
     return done
 
 
+@dataclass(frozen=True)
+class _Due:
+    """What one topic lacks, read (and its sync leased) in one short transaction."""
+
+    claim_id: int
+    thread: int
+    version: int
+    needs_staff: bool  # the case waits for staff: a deleted topic is opened again
+    name: str | None  # the topic's new name (None: it has the right one)
+    card_message_id: int | None
+    card: Screen | None  # the card to redraw (None: it shows this version, or is not there)
+    evidence: list[list[tuple[int, str]]]  # runs of evidence not yet shown
+    close: bool
+
+
+async def _lease(services: Services, group: int, claim_id: int) -> _Due | None:
+    """Lease the topic's sync to this process (``sync_after`` moved past the lease; None:
+    not due after all, or another process has it) and read what it lacks."""
+    now = services.env.clock.now()
+    until = now + timedelta(seconds=services.config.delivery_lease_seconds)
+    async with services.uows() as uow:
+        topics = TopicRepo(uow.session)
+        if not await topics.lease_sync(claim_id, group, now, until):
+            return None
+        topic = await topics.get(claim_id)
+        claim = await uow.claims.get(claim_id)
+        if topic is None or topic.thread_id is None or claim is None:
+            return None  # the lease runs out by itself
+        name = staff_topics.topic_name(services, claim)
+        card = None
+        if topic.card_message_id is not None and topic.card_version != claim.version:
+            card = await staff_topics.topic_card(uow, services, claim_id, "")
+        # Evidence follows the card: while the card's delivery is still being retried, a
+        # topic would otherwise show the buyer's photos above a card that arrives later.
+        evidence = []
+        if topic.card_message_id is not None:
+            evidence = _runs(await topics.evidence_after(claim_id, topic.evidence_upto))
+        due = _Due(
+            claim_id,
+            topic.thread_id,
+            claim.version,
+            claim.status in lifecycle.WAITING_FOR_STAFF,
+            name if name != topic.name else None,
+            topic.card_message_id,
+            card,
+            evidence,
+            claim.status in lifecycle.TERMINAL_STATES,
+        )
+        await uow.commit()
+    return due
+
+
 async def _sync_one(
-    uow: SqlUnitOfWork, services: Services, bot: Bot, gate: FloodGate, group: int, claim_id: int
+    services: Services, bot: Bot, gate: FloodGate, group: int, claim_id: int
 ) -> _Synced:
-    topics = TopicRepo(uow.session)
-    topic = await topics.for_sync(claim_id)
-    claim = await uow.claims.get(claim_id)
-    if (
-        topic is None
-        or topic.thread_id is None
-        or topic.closed
-        or topic.chat_id != group
-        or claim is None
-    ):
+    due = await _lease(services, group, claim_id)
+    if due is None:
         return _Synced.SKIPPED
-    now, thread = services.env.clock.now(), topic.thread_id
     try:
-        await _bring(uow, services, bot, gate, group, topic, claim)
-    except _OverBudget:
-        return _Synced.STOP  # what was done is recorded; the rest is still due
+        await _bring(services, bot, gate, group, due)
+    except _OverBudget:  # what was done is recorded; the rest is due again next round
+        await _recorded(services, claim_id, "sync deferred", _changes(sync_after=None))
+        return _Synced.STOP
     except TelegramRetryAfter as exc:
         gate.pause(group, exc.retry_after)
-        await _failed(topics, topic, now, f"429 retry after {exc.retry_after}", exc.retry_after)
+        error = f"429 retry after {exc.retry_after}"
+        await _recorded(services, claim_id, "sync failed", _failed(error, exc.retry_after))
         return _Synced.STOP
     except Exception as exc:  # 5xx, 403, timeouts, network — or a bug: tried again later
         if isinstance(exc, TelegramBadRequest) and _thread_gone(exc):
-            await topics.forget(claim_id, now)
-            if claim.status in lifecycle.WAITING_FOR_STAFF:
-                await _reopen(uow, services, claim, thread)
+            await _recorded(services, claim_id, "topic deleted", _gone(services, due))
             return _Synced.DONE
         log.warning("topic of claim %s not brought up to date: %r", claim_id, exc)
-        await _failed(topics, topic, now, f"{type(exc).__name__}: {exc}"[:500], None)
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        await _recorded(services, claim_id, "sync failed", _failed(error, None))
         return _Synced.LATER
-    await topics.changed(
-        claim_id,
-        now,
-        synced_version=claim.version,
-        sync_attempts=0,
-        sync_after=None,
-        sync_error=None,
-    )
+    done = _changes(synced_version=due.version, sync_attempts=0, sync_after=None, sync_error=None)
+    await _recorded(services, claim_id, "sync done", done)
     return _Synced.DONE
 
 
-async def _failed(
-    topics: TopicRepo, topic: t.ClaimTopic, now: datetime, error: str, wait: float | None
-) -> None:
+def _failed(error: str, wait: float | None) -> _Change:
     """Tried again after Telegram's ``retry_after``, else after a backoff by attempts."""
-    attempts = topic.sync_attempts + 1
-    seconds = wait if wait is not None else backoff(attempts)
-    await topics.changed(
-        topic.claim_id,
-        now,
-        sync_attempts=attempts,
-        sync_after=now + timedelta(seconds=seconds),
-        sync_error=error,
-    )
 
-
-async def _reopen(uow: SqlUnitOfWork, services: Services, claim: ClaimRecord, thread: int) -> None:
-    """The topic was deleted while the case needs staff: a staff message says so, and its
-    delivery opens a new topic with the case's card (durably, like any message)."""
-    await uow.outbox.add(
-        OutboxMessage(
-            dedupe_key=f"topic-reopened:{claim.id}:{thread}",
-            recipient_kind="staff",
-            recipient_id=None,
-            template="staff.topic_reopened",
-            params={"claim_id": claim.id},
-            claim_id=claim.id,
-        ),
-        services.env.clock.now(),
-    )
-
-
-async def _bring(
-    uow: SqlUnitOfWork,
-    services: Services,
-    bot: Bot,
-    gate: FloodGate,
-    group: int,
-    topic: t.ClaimTopic,
-    claim: ClaimRecord,
-) -> None:
-    """Each step is recorded as it succeeds, so a failure part-way repeats none of them."""
-    topics = TopicRepo(uow.session)
-    thread = topic.thread_id
-    assert thread is not None
-    now = services.env.clock.now()
-    name = staff_topics.topic_name(services, claim)
-    if name != topic.name:
-        _spend(gate, group)
-        await _refusable(bot.edit_forum_topic(group, thread, name=name), claim.id, "rename")
-        await topics.changed(claim.id, now, name=name)
-    if topic.card_message_id is not None and topic.card_version != claim.version:
-        _spend(gate, group)
-        screen = await staff_topics.topic_card(uow, services, claim.id, "")
-        redraw = bot.edit_message_text(
-            screen.text,
-            chat_id=group,
-            message_id=topic.card_message_id,
-            parse_mode="HTML",
-            reply_markup=markup(screen.keyboard),
+    async def change(uow: SqlUnitOfWork, claim_id: int, now: datetime) -> None:
+        topics = TopicRepo(uow.session)
+        topic = await topics.get(claim_id)
+        attempts = (topic.sync_attempts if topic is not None else 0) + 1
+        seconds = wait if wait is not None else backoff(attempts)
+        await topics.changed(
+            claim_id,
+            now,
+            sync_attempts=attempts,
+            sync_after=now + timedelta(seconds=seconds),
+            sync_error=error,
         )
-        await _refusable(redraw, claim.id, "card redraw")
-        await topics.changed(claim.id, now, card_version=claim.version)
-    # Evidence follows the card: while the card's delivery is still being retried, a topic
-    # would otherwise show the buyer's photos above a card that arrives later.
-    if topic.card_message_id is not None:
-        for run in _runs(await topics.evidence_after(claim.id, topic.evidence_upto)):
-            _spend(gate, group, len(run))
-            await _send_evidence(bot, group, thread, run, claim.id)
-            await topics.changed(claim.id, now, evidence_upto=run[-1][0])
-    if claim.status in lifecycle.TERMINAL_STATES:
+
+    return change
+
+
+def _gone(services: Services, due: _Due) -> _Change:
+    """Someone deleted the topic. If the case needs staff, a staff message says so, and its
+    delivery opens a new topic with the case's card (durably, like any message)."""
+
+    async def change(uow: SqlUnitOfWork, claim_id: int, now: datetime) -> None:
+        topics = TopicRepo(uow.session)
+        await topics.forget(claim_id, now)
+        await topics.changed(claim_id, now, sync_after=None)
+        if not due.needs_staff:
+            return
+        await uow.outbox.add(
+            OutboxMessage(
+                dedupe_key=f"topic-reopened:{claim_id}:{due.thread}",
+                recipient_kind="staff",
+                recipient_id=None,
+                template="staff.topic_reopened",
+                params={"claim_id": claim_id},
+                claim_id=claim_id,
+            ),
+            now,
+        )
+
+    return change
+
+
+async def _bring(services: Services, bot: Bot, gate: FloodGate, group: int, due: _Due) -> None:
+    """Each step is recorded as soon as Telegram has done it, so a failure part-way — of
+    Telegram, of the network or of the database — repeats none of them."""
+    claim_id, thread = due.claim_id, due.thread
+    if due.name is not None:
         _spend(gate, group)
-        await _refusable(bot.close_forum_topic(group, thread), claim.id, "close")
-        await topics.changed(claim.id, now, closed=True)
+        await _refusable(bot.edit_forum_topic(group, thread, name=due.name), claim_id, "rename")
+        await _recorded(services, claim_id, "renamed", _changes(name=due.name))
+    if due.card is not None and due.card_message_id is not None:
+        _spend(gate, group)
+        redraw = bot.edit_message_text(
+            due.card.text,
+            chat_id=group,
+            message_id=due.card_message_id,
+            parse_mode="HTML",
+            reply_markup=markup(due.card.keyboard),
+        )
+        await _refusable(redraw, claim_id, "card redraw")
+        await _recorded(services, claim_id, "card redrawn", _changes(card_version=due.version))
+    for run in due.evidence:
+        _spend(gate, group, len(run))
+        await _send_evidence(bot, group, thread, run, claim_id)
+        await _recorded(services, claim_id, "evidence shown", _changes(evidence_upto=run[-1][0]))
+    if due.close:
+        _spend(gate, group)
+        await _refusable(bot.close_forum_topic(group, thread), claim_id, "close")
+        await _recorded(services, claim_id, "closed", _changes(closed=True))
 
 
 async def _refusable(call: Awaitable[T], claim_id: int, what: str) -> T | None:

@@ -9,15 +9,20 @@ next checked out instead of failing the next use.
 
 :func:`unavailable` tells an outage (the server unreachable, the connection lost, SQLite's
 write lock held by another process beyond the busy timeout) from a bug: an outage passes, and
-the caller says "try again in a moment" instead of reporting a failure.
+the caller says "try again in a moment" instead of reporting a failure. :func:`until_written`
+writes a fact that happened outside (Telegram took a message) however long an outage lasts:
+dropping it would do that outside thing a second time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
@@ -33,6 +38,12 @@ SQLITE_BUSY_TIMEOUT_S = 30
 # PostgreSQL reports it on connecting to a database that does not accept connections.
 _PG_UNAVAILABLE_CLASSES = ("08", "53", "57P")
 _PG_UNAVAILABLE_CODES = frozenset({"55000"})
+
+# A write :func:`until_written` could not make is tried again after this many seconds,
+# doubled each time up to the second number.
+WRITE_RETRY_S = (0.05, 5.0)
+
+T = TypeVar("T")
 
 
 def sqlite_url_for(path: Path) -> str:
@@ -71,6 +82,26 @@ def unavailable(error: BaseException) -> bool:
             return True
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+async def until_written(write: Callable[[], Awaitable[T]], what: str, log: logging.Logger) -> T:
+    """Run ``write`` (one whole transaction) until it is made: while the database is
+    unavailable, one warning line per try and a growing pause; any other error is raised."""
+    pause = WRITE_RETRY_S[0]
+    while True:
+        try:
+            return await write()
+        except Exception as error:
+            if not unavailable(error):
+                raise
+            log.warning(
+                "%s not written yet, the database is unavailable (%s); trying again in %ss",
+                what,
+                type(error).__name__,
+                pause,
+            )
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, WRITE_RETRY_S[1])
 
 
 def _passes(error: BaseException) -> bool:

@@ -1268,12 +1268,23 @@ class TopicRepo(_Repo):
         )
         return list((await self.s.scalars(stmt)).all())
 
-    async def for_sync(self, claim_id: int) -> t.ClaimTopic | None:
-        """The topic row, locked for one syncing process (None: another one has it)."""
-        stmt = select(t.ClaimTopic).where(t.ClaimTopic.claim_id == claim_id)
-        return (
-            await self.s.execute(self._locked(stmt, lock=True, skip_locked=True))
-        ).scalar_one_or_none()
+    async def lease_sync(self, claim_id: int, chat_id: int, now: datetime, until: datetime) -> bool:
+        """Lease the open topic's sync to the caller until ``until`` (``sync_after`` moved
+        past it, so the topic is not due meanwhile) unless a failed sync waits or another
+        process has it: a conditional update, of two processes one wins."""
+        topic = t.ClaimTopic
+        won = await self.s.execute(
+            update(topic)
+            .where(
+                topic.claim_id == claim_id,
+                topic.chat_id == chat_id,
+                topic.closed.is_(False),
+                topic.thread_id.is_not(None),
+                or_(topic.sync_after.is_(None), topic.sync_after <= now),
+            )
+            .values(sync_after=until, updated_at=now)
+        )
+        return int(getattr(won, "rowcount", 0) or 0) == 1
 
     async def evidence_after(
         self, claim_id: int, after_id: int, limit: int = 50

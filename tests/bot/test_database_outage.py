@@ -21,9 +21,10 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.methods import SendMessage, TelegramMethod
+from aiogram.methods import CreateForumTopic, SendMediaGroup, SendMessage, TelegramMethod
 from sqlalchemy import select, text
 
+from bot.app import back_office_until_quiet
 from bot.delivery import SENT
 from bot.scheduler import Intervals, build_scheduler
 from storage import engine as storage_engine
@@ -32,6 +33,15 @@ from storage.engine import make_engine
 from tests.bot.conversations.buyer_kit import bound_buyer, draft, press
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.kit import last, toasts
+from tests.bot.conversations.staff_kit import (
+    BUYER,
+    file_for_review,
+    in_topic,
+    parties,
+    photos,
+    staffed,
+    topics,
+)
 from tests.bot.test_delivery import bind_buyers, calls, drain, received, write_messages
 from tests.conftest import postgres_admin_url
 from workflow.simulated import ManualClock
@@ -245,9 +255,11 @@ def _button(message: dict[str, Any], label: str) -> str:
     return str(data)
 
 
-def _cut_after(sends: int, outage: Outage, cut: asyncio.Event) -> Callable[..., Awaitable[Any]]:
+def _cut_after(
+    sends: int, outage: Outage, cut: asyncio.Event, kind: type[TelegramMethod[Any]] = SendMessage
+) -> Callable[..., Awaitable[Any]]:
     """A request middleware of the delivering bot: the database goes away right after
-    Telegram has taken the ``sends``-th message, before the bot hears back."""
+    Telegram has taken the ``sends``-th call of ``kind``, before the bot hears back."""
     taken = 0
 
     async def middleware(
@@ -257,7 +269,7 @@ def _cut_after(sends: int, outage: Outage, cut: asyncio.Event) -> Callable[..., 
     ) -> Any:
         nonlocal taken
         response = await make_request(bot, method)
-        if isinstance(method, SendMessage):
+        if isinstance(method, kind):
             taken += 1
             if taken == sends:
                 await outage.begin()
@@ -324,3 +336,50 @@ async def test_the_back_office_logs_an_outage_keeps_its_turns_and_sends_each_mes
     assert sorted(n for numbers in got.values() for n in numbers) == list(range(1, 11))
     sends = await calls(world, method="sendMessage", ok=True)
     assert len([c for c in sends if "has been approved" in c["params"]["text"]]) == 10
+
+
+@pytest.mark.parametrize("kind", [CreateForumTopic, SendMediaGroup], ids=["topic", "album"])
+async def test_the_staff_group_gets_one_topic_and_one_album_when_the_database_goes_away_after_a_send(
+    world: World, outage: Outage, logged: Logged, kind: type[TelegramMethod[Any]]
+) -> None:
+    """Telegram created the case's topic (or took the buyer's album) and the database went
+    away before the bot could write it down: the bot writes it once the database is back,
+    and neither is made a second time."""
+    group = await staffed(world)
+    assert group is not None
+    await world.user(BUYER, "Ann")  # sends the photos; no chat of the case's parties is bound
+    n = await file_for_review(world, await parties(world, bind=False), await photos(world, 2))
+    cut = asyncio.Event()
+    bot = Bot(
+        world.sandbox.token,
+        session=AiohttpSession(api=TelegramAPIServer.from_base(world.sandbox.url)),
+    )
+    bot.session.middleware(_cut_after(1, outage, cut, kind))
+    try:
+        delivering = asyncio.create_task(
+            back_office_until_quiet(world.services, bot, world.payment, world.carrier)
+        )
+        await asyncio.wait_for(cut.wait(), 30)
+        # The bot waits to write what Telegram did (or, without a topic, that it failed).
+        await logged.first(
+            ("bot.staff_group", "not written yet"), ("bot.delivery", "not written yet")
+        )
+        await outage.end()
+        await asyncio.wait_for(delivering, 30)
+    finally:
+        await bot.session.close()
+    clock = world.env.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(seconds=world.services.config.delivery_lease_seconds + 1))
+    await world.back_office()
+
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{n} · Waiting for review"
+    shown = await in_topic(world, group, topic["message_thread_id"])
+    [card] = [m for m in shown if m.get("reply_markup")]
+    assert f"Claim #{n} needs a review" in card["text"]
+    album = [m for m in shown if m.get("photo")]
+    assert len(album) == 2 and len({m.get("media_group_id") for m in album}) == 1
+    for method in ("createForumTopic", "sendMediaGroup"):
+        assert len(await calls(world, method=method, ok=True)) == 1, method
+    assert [r.getMessage() for r in logged.records if r.levelno >= logging.ERROR] == []

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
+from storage.repositories import TopicRepo
 from storage.uow import UnitOfWorkFactory
 from tests.factories import order, place
 from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
@@ -92,3 +94,35 @@ async def test_optimistic_lock_stops_a_write_from_a_stale_row(
         trail = [e.trigger for e in await uow.claims.timeline(claim_id)]
     assert trail.count("approve") == 1
     assert "reject" not in trail
+
+
+async def test_two_processes_leasing_one_topics_sync_one_wins_until_the_lease_runs_out(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """The staff group's sync of a topic is leased (no transaction is held while Telegram
+    is called): of two processes one brings the topic; the other skips it until the lease
+    runs out (the first crashed), and the topic is not due meanwhile."""
+    claim_id, _ = await _claim_in_review(uows, env, clock)
+    group = -100_123
+    async with uows() as uow:
+        await TopicRepo(uow.session).opened(claim_id, group, 7, "#1", clock.now())
+        await uow.commit()
+
+    async def lease() -> bool:
+        now = clock.now()
+        async with uows() as uow:
+            won = await TopicRepo(uow.session).lease_sync(
+                claim_id, group, now, now + timedelta(seconds=60)
+            )
+            await uow.commit()
+            return won
+
+    assert sorted(await asyncio.gather(lease(), lease())) == [False, True]
+    async with uows() as uow:
+        assert await TopicRepo(uow.session).due(group, clock.now()) == []
+    clock.advance(timedelta(seconds=59))
+    assert await lease() is False
+    clock.advance(timedelta(seconds=2))
+    async with uows() as uow:
+        assert await TopicRepo(uow.session).due(group, clock.now()) == [claim_id]
+    assert await lease() is True
