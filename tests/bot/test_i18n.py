@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 
 from bot import i18n
@@ -28,6 +29,48 @@ def test_both_languages_use_the_same_parameters() -> None:
 
     en, zh = i18n.catalog("en"), i18n.catalog("zh-CN")
     assert {k: names(v) for k, v in en.items()} == {k: names(v) for k, v in zh.items()}
+
+
+# Texts that are fragments spliced into others, whose edge spaces are part of the layout.
+_FRAGMENTS = {"cli.scan", "consignor.balance.for_claim"}
+_CJK = "\u4e00-\u9fff"
+# ASCII punctuation touching Chinese on both sides, or ending a Chinese sentence.
+_ASCII_PUNCTUATION_IN_CHINESE = re.compile(
+    rf"[{_CJK}][,.:;?!(][{_CJK}]|[{_CJK}][,.:;?!)]$|\)[{_CJK}]"
+)
+# One word per thing in zh-CN: claim 售后单, consignor 寄售人, staff 客服, compensation 赔偿,
+# carrier 物流公司, tracking number 运单号, withdraw 撤回. These are the words we do not use.
+_NOT_OUR_WORDS = (
+    "工单",
+    "案件",
+    "货主",
+    "工作人员",
+    "员工",
+    "补偿",
+    "承运商",
+    "物流单号",
+    "快递单号",
+    "撤销",
+)
+
+
+def test_texts_are_typeset_cleanly_and_zh_cn_keeps_to_one_word_per_thing() -> None:
+    untidy = [
+        (lang, key)
+        for lang in i18n.LANGUAGES
+        for key, text in i18n.catalog(lang).items()
+        if key not in _FRAGMENTS
+        and (
+            text != text.strip()
+            or any(line != line.rstrip() or "  " in line.lstrip(" ") for line in text.split("\n"))
+        )
+    ]
+    assert untidy == [], "leading/trailing whitespace or a double space"
+    zh = i18n.catalog("zh-CN")
+    half_width = [key for key, text in zh.items() if _ASCII_PUNCTUATION_IN_CHINESE.search(text)]
+    assert half_width == [], "zh-CN uses full-width punctuation in Chinese text"
+    other_words = {key: w for key, text in zh.items() for w in _NOT_OUR_WORDS if w in text}
+    assert other_words == {}, "zh-CN uses another word for a thing that already has one"
 
 
 def test_lifecycle_labels_are_exactly_the_tables_states_and_steps() -> None:

@@ -95,7 +95,7 @@ async def test_a_chinese_speaking_agent_gets_chinese_charts(world: World) -> Non
     summary, *pictures = await _ask(world, LIN_ID, "/stats", answers=8)
     assert summary["text"].startswith("售后数据看板")
     assert len(pictures) == 7
-    assert pictures[0]["caption"] == "每个阶段的未结案件"
+    assert pictures[0]["caption"] == "每个阶段的未结售后单"
     png = await _download(world, pictures[0]["photo"])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "chat-zh-CN-1.png").write_bytes(png)

@@ -99,7 +99,7 @@ async def test_buyer_and_consignor_are_told_who_opened_the_claim(world: World) -
     assert not any("A buyer filed" in t for t in texts)
     assert any(f"平台客服已为您提交售后单 #{staff}" in t for t in buyer_texts)
     assert any(
-        f"承运商报告您的包裹配送出现问题，已为您提交售后单 #{carrier}" in t for t in buyer_texts
+        f"物流公司报告您的包裹配送出现问题，已为您提交售后单 #{carrier}" in t for t in buyer_texts
     )
     assert any(f"已为您自动提交售后单 #{system}" in t for t in buyer_texts)
     assert not any("已提交（" in t for t in buyer_texts), buyer_texts  # not "you filed"

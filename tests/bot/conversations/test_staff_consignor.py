@@ -98,7 +98,7 @@ async def test_a_damaged_return_from_review_to_settlement_in_chat(world: World) 
     [not_money] = await world.say(CONSIGNOR_ID, "二十块")
     assert "不是有效金额" in not_money["text"]
     [too_much] = await world.say(CONSIGNOR_ID, "1000")
-    assert "不是有效金额" in too_much["text"]
+    assert "超过了损坏商品的价值" in too_much["text"]
     replies = await world.say(CONSIGNOR_ID, "10")
     assert "还价 10.00 CNY" in replies[0]["text"]
     # A stranger cannot act on it.
