@@ -32,7 +32,7 @@ from bot.cli_common import (
     run,
     say_error,
 )
-from bot.delivery import money_texts
+from bot.outbox_screens import money_texts
 from storage.engine import make_engine, sqlite_url_for
 from storage.importer import ImportReport, import_orders
 from storage.migrate import upgrade

@@ -38,14 +38,11 @@ and written once the database is back (an outcome dropped would send its message
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
 
 import aiohttp
 from aiogram import Bot
@@ -58,64 +55,25 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from bot import dates, limits, staff_group
-from bot.conversations.callbacks import ClaimAction
-from bot.conversations.cards import rule_reason
+from bot import staff_group
 from bot.conversations.context import CHANNEL, Services, language_of
-from bot.conversations.model import Button, Screen
+from bot.conversations.model import Screen
 from bot.conversations.staff_topics import staff_language
 from bot.flood import FloodGate, backoff, gate_for
-from bot.telegram_aiogram.render import markup
+from bot.outbox_screens import joined, render
+from bot.telegram_aiogram.render import send_screen
 from storage import tables as t
 from storage.engine import unavailable, until_written
 from storage.repositories import NO_CHAT
 from storage.uow import SqlUnitOfWork
 from workflow.claims import OutboxMessage
-from workflow.money import Money
-from workflow.notifications import ORIGIN_CHAT, TOLD_WITH
+from workflow.notifications import ORIGIN_CHAT
 
 log = logging.getLogger(__name__)
 
 # Delivery states (``deliveries.status``) and what a send attempt came to.
 PENDING, SENT, FAILED, UNREACHABLE = "pending", "sent", "failed", "unreachable"
 RETRY, DEFERRED = "retry", "deferred"  # outcomes only: try again later / not tried
-
-# Optional pictures for some messages (e.g. the return waybill's QR code): template → PNG.
-PICTURES: dict[str, Callable[[dict[str, Any]], bytes | None]] = {}
-
-
-def money_texts(payload: Mapping[str, Any]) -> dict[str, str]:
-    """A message's amounts as text (``amount_text`` and the like, in minor units no more). A
-    consignor's settlement total is a change to their account, not a balance: it is signed."""
-    currency = str(payload.get("currency") or "CNY")
-    texts = {}
-    for key in ("amount", "counter_offer", "consignor_total"):
-        value = payload.get(key)
-        if isinstance(value, int):
-            texts[f"{key}_text"] = Money(value, currency).format()
-    total = payload.get("consignor_total")
-    if isinstance(total, int) and total > 0:
-        texts["consignor_total_text"] = "+" + texts["consignor_total_text"]
-    return texts
-
-
-def render(services: Services, lang: str, row: t.Outbox) -> Screen:
-    params: dict[str, Any] = {}
-    for key, value in row.payload.items():
-        moment = dates.parse(value)
-        shown = dates.when(moment, lang, services.config.timezone) if moment else str(value)
-        params[key] = html.escape(shown)
-    params.update(money_texts(row.payload))
-    rule = row.payload.get("rule")
-    if rule and "reason" not in params:  # a rule decided: why, in the reader's words
-        params["reason"] = rule_reason(partial(services.translate, lang), services.env.policy, rule)
-    text = services.translate(lang, f"notify.{row.template}", **params)
-    keyboard: tuple[tuple[Button, ...], ...] = ()
-    if row.claim_id is not None:
-        label = services.translate(lang, "notify.open_claim")
-        keyboard = ((Button(label, ClaimAction(row.claim_id, "view", 0).pack()),),)
-    picture = PICTURES.get(row.template)
-    return Screen(text, keyboard, photo=picture(dict(row.payload)) if picture else None)
 
 
 async def fan_out(services: Services, limit: int = 500) -> int:
@@ -172,30 +130,15 @@ class _Item:
         return self.outboxes[0]
 
 
-def _told_with(row: t.Outbox) -> str:
-    """The key of the first of the messages ``row`` is told with (its own, if it is first)."""
-    return str(row.payload.get(TOLD_WITH) or row.dedupe_key)
-
-
 def _joined(item: _Item, delivery_id: int, row: t.Outbox, screen: Screen) -> _Item | None:
-    """``item`` and the next message to its chat as one message, when they were written
-    together (one party, one claim, one transaction) and still fit in one: their texts in
-    order, a line each, with one Open claim button; a picture keeps them all as its caption
-    (two pictures, or a caption over Telegram's limit: they stay two messages)."""
-    if item.screen is None or _told_with(row) != _told_with(item.outbox):
+    """``item`` and the next message to its chat as one, when they were written together
+    and still fit in one (:func:`bot.outbox_screens.joined`)."""
+    if item.screen is None:
         return None
-    if item.screen.photo is not None and screen.photo is not None:
+    both = joined(item.outbox, item.screen, row, screen)
+    if both is None:
         return None
-    photo = item.screen.photo if item.screen.photo is not None else screen.photo
-    text = f"{item.screen.text}\n{screen.text}"
-    if limits.visible_length(text) > (limits.CAPTION if photo is not None else limits.MESSAGE_TEXT):
-        return None
-    return _Item(
-        (*item.delivery_ids, delivery_id),
-        item.chat_id,
-        (*item.outboxes, row),
-        replace(item.screen, text=text, photo=photo),
-    )
+    return _Item((*item.delivery_ids, delivery_id), item.chat_id, (*item.outboxes, row), both)
 
 
 @dataclass
@@ -266,7 +209,7 @@ async def _attempt(services: Services, bot: Bot, gate: FloodGate, item: _Item) -
         if item.screen is None:
             return await _to_staff_group(services, bot, item)
         await gate.acquire(item.chat_id)
-        sent = await _send(bot, item.chat_id, None, item.screen)
+        sent = await send_screen(bot, item.chat_id, None, item.screen)
         return _Outcome(item, SENT, message_id=sent)
     except TelegramRetryAfter as exc:
         gate.pause(item.chat_id, exc.retry_after)
@@ -486,31 +429,3 @@ async def deliver_pending(services: Services, bot: Bot, limit: int = 200) -> int
     """One delivery round (:func:`send_due`); returns the count of messages fanned out plus
     deliveries finished (0: nothing was due)."""
     return await send_due(services, bot, limit)
-
-
-async def _send(bot: Bot, chat_id: int, thread_id: int | None, screen: Screen) -> int:
-    if screen.photo is not None:
-        from aiogram.types import BufferedInputFile
-
-        photo = (
-            BufferedInputFile(screen.photo, "picture.png")
-            if isinstance(screen.photo, bytes)
-            else screen.photo
-        )
-        sent = await bot.send_photo(
-            chat_id,
-            photo,
-            caption=screen.text,
-            parse_mode="HTML",
-            reply_markup=markup(screen.keyboard),
-            message_thread_id=thread_id,
-        )
-        return sent.message_id
-    message = await bot.send_message(
-        chat_id,
-        screen.text,
-        parse_mode="HTML",
-        reply_markup=markup(screen.keyboard),
-        message_thread_id=thread_id,
-    )
-    return message.message_id

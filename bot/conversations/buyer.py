@@ -36,7 +36,7 @@ from bot.conversations.claim_dialog import (
 from bot.conversations.context import CHANNEL, Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import BUYERS, ROUTES
-from bot.delivery import PICTURES
+from bot.outbox_screens import PICTURES
 from workflow import lifecycle
 from workflow.claims import MAX_EVIDENCE_ITEMS, Actor, Role
 from workflow.errors import AlreadyHandled, InvalidClaim

@@ -149,13 +149,20 @@ async def _screen(bot: Bot, incoming: Incoming, screen: Screen) -> None:
             reply_markup=reply_markup,
         )
         return
+    await send_screen(bot, chat_id, thread_id, screen)
+
+
+async def send_screen(bot: Bot, chat_id: int, thread_id: int | None, screen: Screen) -> int:
+    """A screen as a new message (a photo with the text as its caption, when it has one);
+    returns Telegram's message id."""
+    reply_markup = markup(screen.keyboard)
     if screen.photo is not None:
         photo = (
             BufferedInputFile(screen.photo, filename="picture.png")
             if isinstance(screen.photo, bytes)
             else screen.photo
         )
-        await bot.send_photo(
+        sent = await bot.send_photo(
             chat_id,
             photo,
             caption=screen.text or None,
@@ -163,11 +170,12 @@ async def _screen(bot: Bot, incoming: Incoming, screen: Screen) -> None:
             reply_markup=reply_markup,
             message_thread_id=thread_id,
         )
-        return
-    await bot.send_message(
+        return sent.message_id
+    message = await bot.send_message(
         chat_id,
         screen.text,
         parse_mode=ParseMode.HTML,
         reply_markup=reply_markup,
         message_thread_id=thread_id,
     )
+    return message.message_id
