@@ -36,11 +36,10 @@ from tests.bot.conversations.kit import last, toasts
 from tests.bot.conversations.staff_kit import (
     BUYER,
     file_for_review,
-    in_topic,
     parties,
     photos,
+    review_topic,
     staffed,
-    topics,
 )
 from tests.bot.test_delivery import bind_buyers, calls, drain, received, write_messages
 from tests.conftest import postgres_admin_url
@@ -373,12 +372,7 @@ async def test_the_staff_group_gets_one_topic_and_one_album_when_the_database_go
     clock.advance(timedelta(seconds=world.services.config.delivery_lease_seconds + 1))
     await world.back_office()
 
-    [topic] = await topics(world, group)
-    assert topic["name"] == f"#{n} · Waiting for review"
-    shown = await in_topic(world, group, topic["message_thread_id"])
-    [card] = [m for m in shown if m.get("reply_markup")]
-    assert f"Claim #{n} needs a review" in card["text"]
-    album = [m for m in shown if m.get("photo")]
+    _, album = await review_topic(world, group, n)
     assert len(album) == 2 and len({m.get("media_group_id") for m in album}) == 1
     for method in ("createForumTopic", "sendMediaGroup"):
         assert len(await calls(world, method=method, ok=True)) == 1, method

@@ -127,6 +127,18 @@ async def in_topic(world: World, group: int, thread: int) -> list[dict[str, Any]
     return list((await world.client.messages(group, thread_id=thread))["messages"])
 
 
+async def review_topic(
+    world: World, group: int, claim_id: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The group's one topic, of a case waiting for review: its card and its pictures."""
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{claim_id} · Waiting for review"
+    shown = await in_topic(world, group, topic["message_thread_id"])
+    [card] = [m for m in shown if m.get("reply_markup")]
+    assert f"Claim #{claim_id} needs a review" in card["text"]
+    return card, [m for m in shown if m.get("photo")]
+
+
 def button(message: dict[str, Any], label: str) -> str:
     markup = message.get("reply_markup") or {}
     found = [b for row in markup.get("inline_keyboard", []) for b in row if label in b["text"]]

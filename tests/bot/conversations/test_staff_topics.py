@@ -23,6 +23,7 @@ from tests.bot.conversations.staff_kit import (
     parties,
     photos,
     press_in,
+    review_topic,
     say_in,
     staffed,
     status,
@@ -279,12 +280,7 @@ async def test_a_failed_card_opens_no_second_topic(world: World) -> None:
     await world.back_office()
     world.env.clock.advance(timedelta(seconds=30))  # type: ignore[attr-defined]
     await world.back_office()
-    [topic] = await topics(world, group)
-    assert topic["name"] == f"#{n} · Waiting for review"
-    shown = await in_topic(world, group, topic["message_thread_id"])
-    [card] = [m for m in shown if m.get("reply_markup")]
-    assert f"Claim #{n} needs a review" in card["text"]
-    pictures = [m for m in shown if m.get("photo")]
+    card, pictures = await review_topic(world, group, n)
     assert len(pictures) == 2
     # The evidence waited for the card: the topic reads card first, then the photos.
     assert card["message_id"] < min(m["message_id"] for m in pictures)
