@@ -4,8 +4,8 @@ Every bot process runs the same few interval jobs. The 3.x job store cannot be s
 processes, so nothing about *which claim is due* lives in the scheduler: deadlines are indexed
 columns on the rows, and each job claims due rows in short batches (``SKIP LOCKED`` on
 PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite). Running N processes never runs a transition twice;
-a job that is still running when its next turn comes is skipped (``max_instances=1``) and
-missed turns are coalesced into one. A job never ends its schedule by failing: the failure is
+a job that is still running when its next turn comes is skipped (quietly: during a long
+database outage a turn may wait minutes) and missed turns are coalesced into one. A job never ends its schedule by failing: the failure is
 logged and the job runs again at its next turn — a database outage as one line a turn, a bug
 with its traceback.
 """
@@ -54,7 +54,13 @@ def jobs(
 
 
 def _guarded(name: str, job: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[None]]:
+    running = False
+
     async def run() -> None:
+        nonlocal running
+        if running:
+            return  # the last turn still runs (e.g. waits for the database): this one is let go
+        running = True
         try:
             moved = await job()
             if moved:
@@ -69,6 +75,8 @@ def _guarded(name: str, job: Callable[[], Awaitable[int]]) -> Callable[[], Await
                 )
             else:
                 log.exception("job %s failed; it runs again at its next turn", name)
+        finally:
+            running = False
 
     return run
 
@@ -82,7 +90,9 @@ def build_scheduler(
 ) -> AsyncIOScheduler:
     every = intervals or Intervals()
     scheduler = AsyncIOScheduler(
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+        # A second instance may start only to find the first still running and return at
+        # once: APScheduler's own skip (max_instances=1) would log a warning every turn.
+        job_defaults={"coalesce": True, "max_instances": 2, "misfire_grace_time": None}
     )
     for name, job in jobs(services, bot, payment, carrier).items():
         scheduler.add_job(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bot.scheduler import Intervals, build_scheduler
+import asyncio
+
+from bot.scheduler import Intervals, _guarded, build_scheduler
 from tests.bot.conversations.conftest import World
 from tests.factories import no_reason_return, order, place
 
@@ -32,3 +34,27 @@ async def test_jobs_review_request_a_waybill_and_tell_the_buyer(world: World) ->
     async with world.uows() as uow:
         trail = [e.trigger for e in await uow.claims.timeline(claim.id)]
     assert trail == ["file", "auto_approve", "issue_waybill"]
+
+
+async def test_a_turn_that_comes_while_the_last_one_still_runs_is_let_go() -> None:
+    """A job held up (by a database outage, say) is not run twice at once; the next turn
+    after it ends runs it again."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    runs = 0
+
+    async def slow() -> int:
+        nonlocal runs
+        runs += 1
+        entered.set()
+        await release.wait()
+        return 0
+
+    turn = _guarded("slow", slow)
+    first = asyncio.create_task(turn())
+    await entered.wait()
+    await asyncio.wait_for(turn(), 5)  # returns at once: the first still runs
+    assert runs == 1
+    release.set()
+    await first
+    await turn()
+    assert runs == 2
