@@ -48,7 +48,7 @@ from bot.conversations import evidence, staff_topics
 from bot.conversations.context import Services
 from bot.conversations.model import Screen
 from bot.flood import FloodGate, backoff, gate_for
-from bot.telegram_aiogram.render import markup, not_modified
+from bot.telegram_aiogram.render import markup, not_modified, send_screen
 from storage.engine import until_written
 from storage.repositories import TopicRepo
 from storage.uow import SqlUnitOfWork
@@ -113,13 +113,7 @@ async def deliver(services: Services, bot: Bot, claim_id: int | None, note: str)
         elif not gate.try_acquire(group):
             return False
         try:
-            sent = await bot.send_message(
-                group,
-                screen.text,
-                parse_mode="HTML",
-                reply_markup=markup(screen.keyboard),
-                message_thread_id=thread,
-            )
+            card_id = await send_screen(bot, group, thread, screen)
         except TelegramBadRequest as exc:
             if again or not _thread_gone(exc):
                 raise
@@ -130,7 +124,7 @@ async def deliver(services: Services, bot: Bot, claim_id: int | None, note: str)
             services,
             claim_id,
             "card posted",
-            _changes(card_message_id=sent.message_id, card_version=claim.version),
+            _changes(card_message_id=card_id, card_version=claim.version),
         )
         break
     return True
