@@ -349,7 +349,7 @@ async def _bring(services: Services, bot: Bot, gate: FloodGate, group: int, due:
     if due.close:
         _spend(gate, group)
         await _refusable(bot.close_forum_topic(group, thread), claim_id, "close")
-        await _recorded(services, claim_id, "closed", _changes(closed=True))
+        await _recorded(services, claim_id, "topic closed", _changes(closed=True))
 
 
 async def _refusable(call: Awaitable[T], claim_id: int, what: str) -> T | None:
