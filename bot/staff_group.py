@@ -225,7 +225,7 @@ async def _lease(services: Services, group: int, claim_id: int) -> _Due | None:
         topic = await topics.get(claim_id)
         claim = await uow.claims.get(claim_id)
         if topic is None or topic.thread_id is None or claim is None:
-            return None  # the lease runs out by itself
+            return None  # not committed: the lease is undone with the rest
         name = staff_topics.topic_name(services, claim)
         card = None
         if topic.card_message_id is not None and topic.card_version != claim.version:

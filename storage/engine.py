@@ -38,6 +38,8 @@ SQLITE_BUSY_TIMEOUT_S = 30
 # PostgreSQL reports it on connecting to a database that does not accept connections.
 _PG_UNAVAILABLE_CLASSES = ("08", "53", "57P")
 _PG_UNAVAILABLE_CODES = frozenset({"55000"})
+# PostgreSQL's codes for "run the transaction again": serialization failure, deadlock.
+_PG_RETRY_CODES = frozenset({"40001", "40P01"})
 
 # A write :func:`until_written` could not make is tried again after this many seconds,
 # doubled each time up to the second number.
@@ -74,11 +76,22 @@ def unavailable(error: BaseException) -> bool:
     """Whether ``error`` (or what caused it) says the database cannot be used for now rather
     than that something is wrong: the transaction did not happen, and the same work can be
     tried again in a moment."""
+    return _caused(error, _passes)
+
+
+def _conflict(error: BaseException) -> bool:
+    """PostgreSQL chose this transaction to give way (a deadlock, or a serialization
+    failure): it did not happen, and running it again is how such a conflict is resolved."""
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return code in _PG_RETRY_CODES
+
+
+def _caused(error: BaseException, test: Callable[[BaseException], bool]) -> bool:
     seen: set[int] = set()
     cause: BaseException | None = error
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        if _passes(cause):
+        if test(cause):
             return True
         cause = cause.__cause__ or cause.__context__
     return False
@@ -86,17 +99,23 @@ def unavailable(error: BaseException) -> bool:
 
 async def until_written(write: Callable[[], Awaitable[T]], what: str, log: logging.Logger) -> T:
     """Run ``write`` (one whole transaction) until it is made: while the database is
-    unavailable, one warning line per try and a growing pause; any other error is raised."""
+    unavailable — or after PostgreSQL made it give way to another transaction — one warning
+    line per try and a growing pause; any other error is raised."""
     pause = WRITE_RETRY_S[0]
     while True:
         try:
             return await write()
         except Exception as error:
-            if not unavailable(error):
+            if unavailable(error):
+                why = "the database is unavailable"
+            elif _caused(error, _conflict):
+                why = "it gave way to another transaction"
+            else:
                 raise
             log.warning(
-                "%s not written yet, the database is unavailable (%s); trying again in %ss",
+                "%s not written yet, %s (%s); trying again in %ss",
                 what,
+                why,
                 type(error).__name__,
                 pause,
             )
