@@ -169,8 +169,10 @@ async def _orders_screen(ctx: Ctx, page: int, edit: bool = False) -> Screen:
 async def orders_page(ctx: Ctx, page: int) -> Outcome:
     """Another page of orders, only while the dialog is choosing one."""
     conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
-    if conversation is None or conversation.flow != FLOW or conversation.step != "order":
+    if conversation is None or conversation.flow != FLOW:
         return Outcome([Toast(ctx.t("buyer.dialog_over"), alert=True)])
+    if conversation.step != "order":  # an older message's: the dialog has gone on
+        return Outcome([Toast(ctx.t("buyer.not_now"), alert=True)])
     await save(ctx, FLOW, "order", {"page": page})
     return Outcome([await _orders_screen(ctx, page, edit=True)])
 
@@ -198,6 +200,35 @@ async def _order(ctx: Ctx, data: dict[str, Any]) -> OrderChoice:
 
 def _claimable(order: OrderChoice) -> list[LineChoice]:
     return [line for line in order.lines if line.claimable > 0]
+
+
+def _chosen(order: OrderChoice, data: dict[str, Any]) -> dict[str, int]:
+    """The draft's choices that can still be claimed, each at most as many as can: a claim
+    filed on the order meanwhile (the overdue sweep's, or one from the buyer's other chat)
+    may have taken items the draft chose."""
+    most = {str(line.line_id): line.claimable for line in _claimable(order)}
+    return {k: min(int(v), most[k]) for k, v in data.get("lines", {}).items() if k in most}
+
+
+async def _claimed_meanwhile(ctx: Ctx, order: OrderChoice, data: dict[str, Any]) -> Outcome | None:
+    """None while the draft's choices can all be claimed. Else the buyer is taken back to
+    the items, told why (never a claim refused at Confirm, again and again); an order with
+    nothing left to claim ends the dialog."""
+    chosen = _chosen(order, data)
+    if chosen == data.get("lines", {}):
+        return None
+    why = order.ineligible_reason(ctx.env.clock.now(), ctx.env.policy)
+    if why is not None:
+        await end(ctx)
+        said = ctx.t(
+            "buyer.claimed_meanwhile.none",
+            order=html.escape(order.order_ref),
+            why=_ineligible(ctx, why),
+        )
+        return Outcome([Screen(said, edit=True)])
+    data["lines"] = chosen
+    toast = Toast(ctx.t("buyer.claimed_meanwhile"), alert=True)
+    return Outcome([toast, *(await _advance(ctx, data, "lines")).outputs])
 
 
 def _line_pages(order: OrderChoice) -> int:
@@ -271,7 +302,7 @@ async def _ask(ctx: Ctx, step: str, data: dict[str, Any], edit: bool = False) ->
         return await _orders_screen(ctx, int(data.get("page", 0)), edit)
     order = await _order(ctx, data)
     if step == "lines":
-        chosen, page, pages = data.get("lines", {}), _lines_page(order, data), _line_pages(order)
+        chosen, page, pages = _chosen(order, data), _lines_page(order, data), _line_pages(order)
         text = ctx.t("buyer.pick_lines", order=html.escape(order.order_ref))
         if pages > 1:
             text += "\n" + ctx.t("buyer.lines_page", page=page + 1, pages=pages, chosen=len(chosen))
@@ -371,7 +402,7 @@ async def _press_line(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
     page = claimable.index(line) // LINES_PAGE
     if page != _lines_page(order, data):
         data["lines_page"] = page
-    chosen = dict(data.get("lines", {}))
+    chosen = _chosen(order, data)
     qty = chosen.get(value, 0) + 1
     if qty > line.claimable:  # one tap past the most that can be claimed unselects the line
         chosen.pop(value, None)
@@ -382,6 +413,8 @@ async def _press_line(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
 
 
 async def _press_lines_done(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
+    if meanwhile := await _claimed_meanwhile(ctx, await _order(ctx, data), data):
+        return meanwhile
     if not data.get("lines"):
         return Outcome([Toast(ctx.t("buyer.pick_a_line"), alert=True)])
     return await _advance(ctx, data, "type")
@@ -423,6 +456,8 @@ async def _press_confirm(ctx: Ctx, data: dict[str, Any], value: str) -> Outcome:
         return await _advance(ctx, data, "lines")
     if value != "yes":
         return Outcome([Toast(ctx.t("error.bad_button"), alert=True)])
+    if meanwhile := await _claimed_meanwhile(ctx, await _order(ctx, data), data):
+        return meanwhile
     draft = ClaimDraft(
         ClaimType(data["type"]),
         Reason(data["reason"]),

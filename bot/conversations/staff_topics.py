@@ -15,13 +15,15 @@ see these names.
 from __future__ import annotations
 
 import html
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from bot import limits
-from bot.conversations.callbacks import ClaimAction
-from bot.conversations.cards import CARD_LINES, EXTRA_BUTTONS, action, card
+from bot.conversations.callbacks import Callback, ClaimAction
+from bot.conversations.cards import CARD_LINES, EXTRA_BUTTONS, action, card, pressed
 from bot.conversations.context import Ctx, Services
 from bot.conversations.model import Button, ChatUser, Incoming, Outcome, Output, Screen, Toast
+from bot.conversations.routes import ROUTES, STAFF
 from storage.repositories import TopicRepo
 from storage.uow import SqlUnitOfWork
 from workflow import lifecycle
@@ -31,6 +33,17 @@ from workflow.services.queries import ClaimView
 TAKE = "x_take"
 TAKE_OVER = "x_take_over"
 TOPIC_NAME_CHARS = limits.TOPIC_NAME
+
+
+@dataclass(frozen=True)
+class TakeOverFrom(Callback):
+    """ "Take over" on a refusal: it names the holder the refusal named, and takes the case
+    from them only (a colleague who took it over meanwhile is not displaced unasked)."""
+
+    prefix: ClassVar[str] = "ho"
+    claim_id: int
+    version: int
+    holder: int
 
 
 def staff_language(services: Services) -> str:
@@ -150,7 +163,7 @@ async def _held_by_other(ctx: Ctx, view: ClaimView, holder: int | None) -> Outco
     topics = TopicRepo(ctx.uow.session)
     name = (await topics.staff_name(holder) if holder else None) or "?"
     number = view.claim.id
-    over = ClaimAction(number, TAKE_OVER, view.claim.version).pack()
+    over = TakeOverFrom(number, view.claim.version, holder or 0).pack()
     offer = Screen(
         ctx.t("staff.hold.offer", number=number, name=html.escape(name)),
         ((Button(ctx.t(f"action.{TAKE_OVER}"), over),),),
@@ -238,6 +251,9 @@ async def take_over(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     previous = before.taken_by if before is not None else None
     if previous == me:  # pressed on a refusal: it stays as it is
         return Outcome([Toast(ctx.t("staff.take.already_yours", number=claim_id), alert=True)])
+    named = ctx.memo.pop((TAKE_OVER, claim_id), None)
+    if previous is not None and named is not None and previous != named:
+        return await _held_by_other(ctx, view, previous)  # asked again, naming who holds it now
     group = ctx.services.config.staff_chat_id or 0
     now = ctx.env.clock.now()
     if previous is None:
@@ -259,3 +275,12 @@ async def take_over(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     if ctx.incoming.is_private:  # in the group, the topic's card (redrawn) is the card
         outputs.append(await card(ctx, claim_id))
     return Outcome(list(outputs))  # a list of Output is no list of Output | Later
+
+
+@ROUTES.callback(TakeOverFrom, STAFF)
+async def take_over_from(ctx: Ctx, data: TakeOverFrom) -> Outcome:
+    """A card action like any other (the claim's version checked, the role's handler found),
+    with the holder the refusal named remembered for :func:`take_over`."""
+    if data.holder:
+        ctx.memo[(TAKE_OVER, data.claim_id)] = data.holder
+    return await pressed(ctx, ClaimAction(data.claim_id, TAKE_OVER, data.version))

@@ -37,9 +37,14 @@ from workflow.claims import (
     MAX_DESCRIPTION_CHARS,
     MAX_EVIDENCE_ITEMS,
     Actor,
+    ClaimDraft,
+    ClaimType,
+    LineRequest,
+    Reason,
     Role,
 )
-from workflow.services import review
+from workflow.services import filing, review
+from workflow.services.queries import buyer_order
 
 AGENT = Actor(Role.AGENT, 1)
 
@@ -791,4 +796,61 @@ async def test_an_album_answer_whose_claim_moves_on_midway_says_so_once(world: W
     async with world.uows() as uow:
         assert await uow.claims.evidence_count(claim_id) == 1
     assert (await status(world, claim_id))[0] == "rejected"
+    await no_rejected_calls(world)
+
+
+async def test_items_claimed_meanwhile_are_dropped_from_the_draft_not_refused_at_confirm(
+    world: World,
+) -> None:
+    """A claim filed on the order while the buyer's draft is open (the overdue sweep's, or
+    one from the buyer's other chat) takes items the draft chose: the buyer is taken back to
+    what is left, or told the order has nothing left, never refused at Confirm again and
+    again."""
+    ann = 831
+    me = await bound_buyer(world, ann, "BF31", ("W-1",), delivered=False)
+    await world.say(ann, "/new")
+    await press(world, ann, "W-1")
+    await press(world, ann, "Item W-1-A")
+    [lines] = await press(world, ann, "Item W-1-B")
+    assert "✓ ×1 Item W-1-B" in buttons(lines)
+    # Item B is claimed from elsewhere: Next says so, and shows the items without it.
+    async with world.uows() as uow:
+        order_line_b = (await buyer_order(uow, me.buyer_id, me.order_ids[0])).lines[1].line_id
+        await filing.file_claim(
+            uow,
+            world.env,
+            Actor(Role.BUYER, me.buyer_id),
+            ClaimDraft(ClaimType.REFUND_ONLY, Reason.NOT_RECEIVED, (LineRequest(order_line_b, 1),)),
+        )
+        await uow.commit()
+    [again] = await press(world, ann, "Next", lines)
+    assert "claimed meanwhile" in (await toasts(world, ann))[-1]
+    assert buttons(again) == ["✓ ×1 Item W-1-A", "Next ▶"]
+    assert (await draft(world, ann))[2]["lines"] == {"1": 1}  # type: ignore[index]
+    for label in ("Next", "Refund only", "Not received", "Skip", "Done"):
+        [shown] = await press(world, ann, label)
+    assert "Item W-1-B" not in shown["text"]
+
+    # The overdue sweep claims the rest: Confirm ends the dialog and says why.
+    world.env.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
+    await world.back_office()
+    [ended] = await press(world, ann, "Confirm", shown)
+    assert ended["text"].startswith("Order W-1: every item is already under a claim")
+    assert await draft(world, ann) is None
+    assert len(await claim_ids(world)) == 2  # the other chat's and the sweep's
+    await no_rejected_calls(world)
+
+
+async def test_an_older_orders_page_button_pressed_while_items_are_chosen_says_so(
+    world: World,
+) -> None:
+    ann = 832
+    await bound_buyer(world, ann, "BF32", tuple(f"R-{n}" for n in range(1, 8)))
+    [older] = await world.say(ann, "/new")
+    await world.say(ann, "/new")  # still filing: the orders shown again
+    await press(world, ann, "R-7")
+    kept = await draft(world, ann)
+    await press(world, ann, "▶", older)
+    assert (await toasts(world, ann))[-1] == "That button belongs to an earlier step."
+    assert await draft(world, ann) == kept
     await no_rejected_calls(world)

@@ -450,3 +450,44 @@ async def test_the_timeline_explains_the_systems_steps_in_the_staff_members_lang
     timeline = card["text"].split("进度", 1)[1]
     assert "买家提交" in timeline and "报告损坏但未附照片" in timeline
     assert not re.search("[A-Za-z]", timeline), timeline  # no English note in a Chinese card
+
+
+async def test_a_take_over_pressed_after_a_colleague_took_over_first_displaces_nobody(
+    world: World,
+) -> None:
+    lee = 806
+    await staffed(world, group=False)
+    await world.user(lee, "Lee")
+    await world.say(lee, "/start")
+    await world.say(ADMIN, f"/grant {lee} agent")
+    n = await file_for_review(world, await parties(world))
+    await world.back_office()
+    [maxs] = await world.say(AGENT, f"/case {n}")
+    await press_in(world, AGENT, AGENT, maxs, "Take")
+    # Zoe and Lee are both refused, naming Max, and both offered "Take over".
+    [zoe] = await world.say(ADMIN, f"/case {n}")
+    await press_in(world, ADMIN, ADMIN, zoe, "Take over…")
+    zoe_offer = await _last(world, ADMIN)
+    [lees] = await world.say(lee, f"/case {n}")
+    await press_in(world, lee, lee, lees, "Take over…")
+    lee_offer = await _last(world, lee)
+    assert "Max has taken" in zoe_offer["text"] and "Max has taken" in lee_offer["text"]
+
+    await press_in(world, ADMIN, ADMIN, zoe_offer, "Take over")
+    assert await _holds(world, n) == [("Max", None, "take"), ("Zoe", "Max", "take_over")]
+    # Lee's offer named Max, who no longer holds the case: Lee is told Zoe has it now and
+    # asked again; Zoe is not displaced by a button drawn before she took over.
+    await press_in(world, lee, lee, lee_offer, "Take over")
+    assert "Zoe has already taken" in (await toasts_in(world, lee))[-1]
+    assert "Zoe has taken" in (await _last(world, lee))["text"]
+    assert await _holds(world, n) == [("Max", None, "take"), ("Zoe", "Max", "take_over")]
+    # Asked again, naming Zoe, Lee may take it over from her.
+    await press_in(world, lee, lee, await _last(world, lee), "Take over")
+    assert (await _holds(world, n))[-1] == ("Lee", "Zoe", "take_over")
+    # A buyer forging the button takes nothing.
+    async with world.uows() as uow:
+        version = (await uow.claims.get(n)).version  # type: ignore[union-attr]
+    [forged] = toasts(await direct(world, BUYER, callback_data=f"ho:{n}:{version}:0"))
+    assert "not for you" in forged
+    assert (await _holds(world, n))[-1] == ("Lee", "Zoe", "take_over")
+    assert (await world.client.calls(ok=False))["calls"] == []
