@@ -38,6 +38,9 @@ _CJK = "\u4e00-\u9fff"
 _ASCII_PUNCTUATION_IN_CHINESE = re.compile(
     rf"[{_CJK}][,.:;?!(][{_CJK}]|[{_CJK}][,.:;?!)]$|\)[{_CJK}]"
 )
+# Texts read by staff or the operator running the demo (addressed as 你), by key.
+_COLLEAGUES = ("staff.", "cli.")
+_TO_STAFF = {"dialog.open_elsewhere"}  # a staff prompt, answered in the staff group's topic
 # One word per thing in zh-CN: claim 售后单, consignor 寄售人, staff 客服, compensation 赔偿,
 # carrier 物流公司, tracking number 运单号, withdraw 撤回. These are the words we do not use.
 _NOT_OUR_WORDS = (
@@ -71,6 +74,13 @@ def test_texts_are_typeset_cleanly_and_zh_cn_keeps_to_one_word_per_thing() -> No
     assert half_width == [], "zh-CN uses full-width punctuation in Chinese text"
     other_words = {key: w for key, text in zh.items() for w in _NOT_OUR_WORDS if w in text}
     assert other_words == {}, "zh-CN uses another word for a thing that already has one"
+    # Buyers and consignors are addressed as 您; colleagues (staff, the demo's operator) as 你.
+    familiar = [
+        key
+        for key, text in zh.items()
+        if "你" in text and not key.startswith(_COLLEAGUES) and key not in _TO_STAFF
+    ]
+    assert familiar == [], "buyers and consignors are addressed as 您"
 
 
 def test_lifecycle_labels_are_exactly_the_tables_states_and_steps() -> None:
