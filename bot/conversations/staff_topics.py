@@ -216,12 +216,22 @@ async def _already_yours(ctx: Ctx, claim_id: int) -> Outcome:
     return Outcome(list(outputs))  # a list of Output is no list of Output | Later
 
 
+def _ended(ctx: Ctx, view: ClaimView) -> Outcome | None:
+    """A case that has ended is nobody's to take (the cards offer no Take then; a button
+    drawn for its last version, or forged, is answered so — and nothing is recorded)."""
+    if view.claim.status in lifecycle.OPEN_STATES:
+        return None
+    return Outcome([Toast(ctx.t("staff.take.ended", number=view.claim.id), alert=True)])
+
+
 @action(TAKE, *sorted(STAFF_ROLES, key=lambda r: r.value))
 async def take(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     """Take the case: the first to press is named on the card; later takers are told who
     holds it and offered to take it over."""
     me = _holder_of(actor)
     claim_id = view.claim.id
+    if (ended := _ended(ctx, view)) is not None:
+        return ended
     topics = TopicRepo(ctx.uow.session)
     before = await topics.get(claim_id)
     if before is not None and before.taken_by == me:
@@ -246,6 +256,8 @@ async def take_over(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     them): recorded in ``claim_holds``; the topic's card names the new holder."""
     me = _holder_of(actor)
     claim_id = view.claim.id
+    if (ended := _ended(ctx, view)) is not None:
+        return ended
     topics = TopicRepo(ctx.uow.session)
     before = await topics.get(claim_id)
     previous = before.taken_by if before is not None else None

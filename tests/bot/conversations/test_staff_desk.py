@@ -491,3 +491,30 @@ async def test_a_take_over_pressed_after_a_colleague_took_over_first_displaces_n
     assert "not for you" in forged
     assert (await _holds(world, n))[-1] == ("Lee", "Zoe", "take_over")
     assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_a_case_that_has_ended_is_nobodys_to_take(world: World) -> None:
+    """No card offers Take on a case that has ended; a Take or Take over forged with its
+    current version is answered so, and no holder is recorded."""
+    await staffed(world, group=False)
+    n = await file_for_review(world, await parties(world))
+    await world.back_office()
+    async with world.uows() as uow:
+        claim = await uow.claims.get(n)
+        assert claim is not None
+        rejected = await review.reject(
+            uow, world.env, Actor(Role.ADMIN, None), n, claim.version, "not ours"
+        )
+        await uow.commit()
+    [card] = await world.say(AGENT, f"/case {n}")
+    assert "Take" not in str(card.get("reply_markup"))
+    for action in ("x_take", "x_take_over"):
+        forged = await direct(world, AGENT, callback_data=f"c:{n}:{action}:{rejected.version}")
+        assert [f"Claim #{n} has ended: there is nothing to take"] == [
+            t.split(",")[0] for t in toasts(forged)
+        ]
+    [offer] = toasts(await direct(world, AGENT, callback_data=f"ho:{n}:{rejected.version}:0"))
+    assert "has ended" in offer
+    assert await _holds(world, n) == []
+    async with world.uows() as uow:
+        assert (await uow.claims.get(n)).version == rejected.version  # type: ignore[union-attr]
