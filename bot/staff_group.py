@@ -16,8 +16,9 @@ retried in that topic, never in a second one. A sync that fails (5xx, network, 4
 on its row (``sync_after``, with backoff) and is tried again; the other topics go on.
 
 No database transaction is open while the Bot API is called. What a step needs is read in a
-short transaction first (a sync also leases the topic to this process, ``sync_after`` moved
-past the lease, so two processes never bring one topic at once), and what Telegram did is
+short transaction first (opening a topic and each sync of one are leased to this process,
+``sync_after`` moved past the lease, so two processes never open a case's topic twice or
+bring one topic at once), and what Telegram did is
 written right after in a transaction of its own — however long the database is away
 (:func:`storage.engine.until_written`): a topic created or an album posted and not written
 down would be made a second time.
@@ -109,7 +110,13 @@ async def deliver(services: Services, bot: Bot, claim_id: int | None, note: str)
         if thread is None:
             if not gate.try_acquire(group, 2):  # the topic and the card
                 return False
-            thread = await _open(services, bot, claim)
+            if not await _lease_opening(services, claim_id, group):
+                return False  # another process is opening it: this message goes there next
+            try:
+                thread = await _open(services, bot, claim)
+            except Exception:
+                await _recorded(services, claim_id, "topic not opened", _changes(sync_after=None))
+                raise
         elif not gate.try_acquire(group):
             return False
         try:
@@ -154,6 +161,17 @@ async def _recorded(services: Services, claim_id: int, what: str, change: _Chang
             await uow.commit()
 
     await until_written(write, f"topic of claim {claim_id} ({what})", log)
+
+
+async def _lease_opening(services: Services, claim_id: int, group: int) -> bool:
+    """Whether this process may open the case's topic (leased, so two processes telling
+    staff of one case at once open one topic, not two)."""
+    now = services.env.clock.now()
+    until = now + timedelta(seconds=services.config.delivery_lease_seconds)
+    async with services.uows() as uow:
+        won = await TopicRepo(uow.session).lease_opening(claim_id, group, now, until)
+        await uow.commit()
+    return won
 
 
 async def _open(services: Services, bot: Bot, claim: ClaimRecord) -> int:

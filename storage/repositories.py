@@ -1218,10 +1218,37 @@ class TopicRepo(_Repo):
         )
 
     async def forget(self, claim_id: int, now: datetime) -> None:
-        """Someone deleted the topic: the case has none (who took it is kept)."""
+        """Someone deleted the topic: the case has none (who took it is kept), nor anything
+        a sync of it was waiting for."""
         await self.changed(
-            claim_id, now, thread_id=None, card_message_id=None, card_version=None, evidence_upto=0
+            claim_id,
+            now,
+            thread_id=None,
+            card_message_id=None,
+            card_version=None,
+            evidence_upto=0,
+            sync_after=None,
         )
+
+    async def lease_opening(
+        self, claim_id: int, chat_id: int, now: datetime, until: datetime
+    ) -> bool:
+        """Lease the opening of the case's topic in ``chat_id`` to the caller until ``until``
+        unless it has one there or another process is opening it: a conditional update, of
+        two processes one wins. The lease is ``sync_after``, free while there is no topic (a
+        row without one is never due for a sync); :meth:`opened` clears it."""
+        await self._ensure(claim_id, chat_id, now)
+        topic = t.ClaimTopic
+        won = await self.s.execute(
+            update(topic)
+            .where(
+                topic.claim_id == claim_id,
+                or_(topic.thread_id.is_(None), topic.chat_id != chat_id),
+                or_(topic.sync_after.is_(None), topic.sync_after <= now),
+            )
+            .values(chat_id=chat_id, thread_id=None, sync_after=until, updated_at=now)
+        )
+        return int(getattr(won, "rowcount", 0) or 0) == 1
 
     # What sync may record of a topic: its columns but the key, the time and the holder
     # (who holds a case changes only by taking it).

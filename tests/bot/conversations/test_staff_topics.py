@@ -3,6 +3,7 @@ recreated when deleted; who took a case is shown to staff only; the group's budg
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -484,3 +485,39 @@ async def test_the_topic_card_offers_take_over_once_held_and_its_holder_is_told(
     card = await _topic_card(world, group, n)
     assert "Taken by: Zoe" in card["text"] and "🙋 Take over…" in kit_buttons(card)
     assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_two_senders_telling_staff_of_one_case_at_once_open_one_topic(world: World) -> None:
+    """Two bot processes (here two deliveries side by side) each with a staff message about
+    a case that has no topic yet: one opens the topic, the other's message waits and then
+    goes into that topic."""
+    group = await staffed(world)
+    assert group is not None
+    n = await file_for_review(world, await parties(world, bind=False))
+    sent = await asyncio.gather(
+        staff_group.deliver(world.services, world.bot, n, "from one"),
+        staff_group.deliver(world.services, world.bot, n, "from the other"),
+    )
+    assert sorted(sent) == [False, True]  # the second waits for the first's topic
+    assert await staff_group.deliver(world.services, world.bot, n, "from the other")
+    await world.back_office()
+    [topic] = await topics(world, group)
+    assert len((await world.client.calls(method="createForumTopic", ok=True))["calls"]) == 1
+    cards = [m for m in await in_topic(world, group, topic["message_thread_id"]) if m.get("text")]
+    assert any("from one" in m["text"] for m in cards)
+    assert any("from the other" in m["text"] for m in cards)
+
+
+async def test_a_topic_that_failed_to_open_is_opened_at_the_next_try(world: World) -> None:
+    """A failed createForumTopic gives its opening lease back: the message's retry (after
+    its backoff, well inside the lease) opens the topic, once."""
+    group = await staffed(world)
+    assert group is not None
+    n = await file_for_review(world, await parties(world, bind=False))
+    await world.client.fault(kind="5xx", method="createForumTopic", count=1)
+    await world.back_office()
+    assert await topics(world, group) == []
+    world.env.clock.advance(timedelta(seconds=5))  # type: ignore[attr-defined]
+    await world.back_office()
+    [topic] = await topics(world, group)
+    assert topic["name"] == f"#{n} · Waiting for review"
