@@ -5,9 +5,9 @@ processes, so nothing about *which claim is due* lives in the scheduler: deadlin
 columns on the rows, and each job claims due rows in short batches (``SKIP LOCKED`` on
 PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite). Running N processes never runs a transition twice;
 a job that is still running when its next turn comes is skipped (quietly: during a long
-database outage a turn may wait minutes) and missed turns are coalesced into one. A job never ends its schedule by failing: the failure is
-logged and the job runs again at its next turn — a database outage as one line a turn, a bug
-with its traceback.
+database outage a turn may wait minutes) and missed turns are coalesced into one. A job
+never ends its schedule by failing: the failure is logged and the job runs again at its next
+turn — a database outage as one line a turn, a bug with its traceback.
 """
 
 from __future__ import annotations

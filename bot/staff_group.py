@@ -163,11 +163,16 @@ async def _recorded(services: Services, claim_id: int, what: str, change: _Chang
     await until_written(write, f"topic of claim {claim_id} ({what})", log)
 
 
+def _lease_window(services: Services) -> tuple[datetime, datetime]:
+    """Now, and until when a lease taken now holds (as long as a delivery's lease)."""
+    now = services.env.clock.now()
+    return now, now + timedelta(seconds=services.config.delivery_lease_seconds)
+
+
 async def _lease_opening(services: Services, claim_id: int, group: int) -> bool:
     """Whether this process may open the case's topic (leased, so two processes telling
     staff of one case at once open one topic, not two)."""
-    now = services.env.clock.now()
-    until = now + timedelta(seconds=services.config.delivery_lease_seconds)
+    now, until = _lease_window(services)
     async with services.uows() as uow:
         won = await TopicRepo(uow.session).lease_opening(claim_id, group, now, until)
         await uow.commit()
@@ -234,8 +239,7 @@ class _Due:
 async def _lease(services: Services, group: int, claim_id: int) -> _Due | None:
     """Lease the topic's sync to this process (``sync_after`` moved past the lease; None:
     not due after all, or another process has it) and read what it lacks."""
-    now = services.env.clock.now()
-    until = now + timedelta(seconds=services.config.delivery_lease_seconds)
+    now, until = _lease_window(services)
     async with services.uows() as uow:
         topics = TopicRepo(uow.session)
         if not await topics.lease_sync(claim_id, group, now, until):
@@ -286,7 +290,7 @@ async def _sync_one(
         return _Synced.STOP
     except Exception as exc:  # 5xx, 403, timeouts, network — or a bug: tried again later
         if isinstance(exc, TelegramBadRequest) and _thread_gone(exc):
-            await _recorded(services, claim_id, "topic deleted", _gone(services, due))
+            await _recorded(services, claim_id, "topic deleted", _gone(due))
             return _Synced.DONE
         log.warning("topic of claim %s not brought up to date: %r", claim_id, exc)
         error = f"{type(exc).__name__}: {exc}"[:500]
@@ -316,14 +320,12 @@ def _failed(error: str, wait: float | None) -> _Change:
     return change
 
 
-def _gone(services: Services, due: _Due) -> _Change:
+def _gone(due: _Due) -> _Change:
     """Someone deleted the topic. If the case needs staff, a staff message says so, and its
     delivery opens a new topic with the case's card (durably, like any message)."""
 
     async def change(uow: SqlUnitOfWork, claim_id: int, now: datetime) -> None:
-        topics = TopicRepo(uow.session)
-        await topics.forget(claim_id, now)
-        await topics.changed(claim_id, now, sync_after=None)
+        await TopicRepo(uow.session).forget(claim_id, now)  # its sync lease with it
         if not due.needs_staff:
             return
         await uow.outbox.add(

@@ -157,6 +157,16 @@ class DialogState:
     data: dict[str, Any]
 
 
+def _rowcount(result: object) -> int:
+    """Rows an UPDATE or DELETE touched (a conditional update won when it is 1)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _lease_free(now: datetime) -> ColumnElement[bool]:
+    """A topic's ``sync_after`` lease is free: never taken, or run out (or a wait over)."""
+    return or_(t.ClaimTopic.sync_after.is_(None), t.ClaimTopic.sync_after <= now)
+
+
 class _Repo:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -755,7 +765,7 @@ class OutboxRepo(_Repo):
         }
         # A message or command already written under its key is not written again.
         result = await self.s.execute(_ADD_OUTBOX, params)
-        return bool(getattr(result, "rowcount", 0))
+        return _rowcount(result) > 0
 
     async def due_commands(
         self, now: datetime, limit: int
@@ -953,7 +963,7 @@ class ChatRepo(_Repo):
         """Record an update as handled in this transaction; True if it was handled before."""
         params = {"channel": channel, "update_id": update_id, "now": now}
         result = await self._core(_SEEN_UPDATE, params)  # one statement
-        return int(getattr(result, "rowcount", 0) or 0) == 0
+        return _rowcount(result) == 0
 
     async def user(self, channel: str, external_id: int) -> t.ChatUser | None:
         stmt = select(t.ChatUser).where(
@@ -1110,7 +1120,7 @@ class DeliveryRepo(_Repo):
             .where(t.Delivery.chat_id == chat_id, t.Delivery.status == "pending")
             .values(status=status, last_error=error, leased_until=None)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return _rowcount(result)
 
     async def counts(self) -> dict[str, int]:
         stmt = select(t.Delivery.status, func.count()).group_by(t.Delivery.status)
@@ -1150,7 +1160,7 @@ class TopicRepo(_Repo):
             .where(t.ClaimTopic.claim_id == claim_id, t.ClaimTopic.taken_by.is_(None))
             .values(taken_by=staff_id, updated_at=now)
         )
-        if int(getattr(won, "rowcount", 0) or 0):
+        if _rowcount(won):
             self._held(claim_id, staff_id, None, how, now)
         row = await self.get(claim_id)
         return None if row is None else row.taken_by
@@ -1166,7 +1176,7 @@ class TopicRepo(_Repo):
             .where(t.ClaimTopic.claim_id == claim_id, t.ClaimTopic.taken_by == previous)
             .values(taken_by=staff_id, updated_at=now)
         )
-        if int(getattr(won, "rowcount", 0) or 0):
+        if _rowcount(won):
             self._held(claim_id, staff_id, previous, "take_over", now)
         row = await self.get(claim_id)
         return None if row is None else row.taken_by
@@ -1244,11 +1254,11 @@ class TopicRepo(_Repo):
             .where(
                 topic.claim_id == claim_id,
                 or_(topic.thread_id.is_(None), topic.chat_id != chat_id),
-                or_(topic.sync_after.is_(None), topic.sync_after <= now),
+                _lease_free(now),
             )
             .values(chat_id=chat_id, thread_id=None, sync_after=until, updated_at=now)
         )
-        return int(getattr(won, "rowcount", 0) or 0) == 1
+        return _rowcount(won) == 1
 
     # What sync may record of a topic: its columns but the key, the time and the holder
     # (who holds a case changes only by taking it).
@@ -1307,11 +1317,11 @@ class TopicRepo(_Repo):
                 topic.chat_id == chat_id,
                 topic.closed.is_(False),
                 topic.thread_id.is_not(None),
-                or_(topic.sync_after.is_(None), topic.sync_after <= now),
+                _lease_free(now),
             )
             .values(sync_after=until, updated_at=now)
         )
-        return int(getattr(won, "rowcount", 0) or 0) == 1
+        return _rowcount(won) == 1
 
     async def evidence_after(
         self, claim_id: int, after_id: int, limit: int = 50
