@@ -20,7 +20,8 @@ then goes in three steps, each its own short transaction:
    ``retry_after`` and the row is due again then · 5xx, timeouts, network errors → retried
    with exponential backoff · 403 (the user blocked the bot) → the chat's rows end
    unreachable, the user is marked unreachable and staff are told · another 400 → that row
-   fails (logged) and the chat goes on.
+   fails, staff are told what the party did not get (in the case's topic when it is about a
+   case), and the chat goes on.
 
 Fan-out and lease are repeated while chats are being served, so a message written during a
 long backlog to one chat goes out to another chat in the same pass.
@@ -55,7 +56,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from bot import staff_group
+from bot import limits, staff_group
 from bot.conversations.context import CHANNEL, Services, language_of
 from bot.conversations.model import Screen
 from bot.conversations.staff_topics import staff_language
@@ -73,6 +74,7 @@ log = logging.getLogger(__name__)
 
 # Delivery states (``deliveries.status``) and what a send attempt came to.
 PENDING, SENT, FAILED, UNREACHABLE = "pending", "sent", "failed", "unreachable"
+_REFUSED_EXCERPT = 300  # characters of a refused message shown to staff
 RETRY, DEFERRED = "retry", "deferred"  # outcomes only: try again later / not tried
 
 
@@ -274,6 +276,8 @@ async def _outcome(
         d.next_attempt_at = now + timedelta(seconds=wait)
     elif outcome.status == FAILED:
         d.status = FAILED
+        if d.id == outcome.item.delivery_ids[0]:  # messages told together: one word to staff
+            await _refused(uow, services, d, outcome)
     elif outcome.status == UNREACHABLE:
         await _unreachable(uow, services, d, outcome.error or "")
 
@@ -285,19 +289,58 @@ async def _unreachable(uow: SqlUnitOfWork, services: Services, d: t.Delivery, er
     user = await uow.chat.user(CHANNEL, d.chat_id)
     if user is not None and not user.unreachable:
         user.unreachable = True
-        bindings = await uow.accounts.bindings(CHANNEL, d.chat_id)
-        who = ", ".join(f"{b.party_kind} {b.party_id}" for b in bindings) or "-"
         await uow.outbox.add(
             OutboxMessage(
                 dedupe_key=f"unreachable:{d.chat_id}:{d.id}",
                 recipient_kind="staff",
                 recipient_id=None,
                 template="staff.unreachable",
-                params={"name": user.first_name, "chat_id": d.chat_id, "parties": who},
+                params={
+                    "name": user.first_name,
+                    "chat_id": d.chat_id,
+                    "parties": await _parties(uow, d.chat_id),
+                },
                 claim_id=None,
             ),
             services.env.clock.now(),
         )
+
+
+async def _refused(
+    uow: SqlUnitOfWork, services: Services, d: t.Delivery, outcome: _Outcome
+) -> None:
+    """Telegram refused a message for good (a 400 other than a chat that is gone): the party
+    will never see it, so staff are told who missed what — in the case's topic when it was
+    about a case — and can reach them another way. A refused message to staff tells nobody
+    (its notice could be refused alike, and over again)."""
+    first = outcome.item.outbox
+    if first.recipient_kind == "staff" or outcome.item.screen is None:
+        return
+    user = await uow.chat.user(CHANNEL, d.chat_id)
+    said = limits.clip(limits.plain(outcome.item.screen.text), _REFUSED_EXCERPT)
+    await uow.outbox.add(
+        OutboxMessage(
+            dedupe_key=f"refused:{d.id}",
+            recipient_kind="staff",
+            recipient_id=None,
+            template="staff.undelivered",
+            params={
+                "name": user.first_name if user is not None else "-",
+                "chat_id": d.chat_id,
+                "parties": await _parties(uow, d.chat_id),
+                "error": outcome.error or "",
+                "said": said,
+            },
+            claim_id=first.claim_id,
+        ),
+        services.env.clock.now(),
+    )
+
+
+async def _parties(uow: SqlUnitOfWork, chat_id: int) -> str:
+    """Who a chat is, for staff: the platform accounts bound to it."""
+    bindings = await uow.accounts.bindings(CHANNEL, chat_id)
+    return ", ".join(f"{b.party_kind} {b.party_id}" for b in bindings) or "-"
 
 
 class _Recorder:

@@ -37,13 +37,18 @@ ELLIPSIS = "…"
 _TAG = re.compile(r"<[^>]*>")
 
 
+def plain(text: str) -> str:
+    """An HTML text as Telegram shows it: tags gone, ``&lt;`` and the like one character."""
+    return html.unescape(_TAG.sub("", text))
+
+
 def visible_length(text: str) -> int:
     """How long Telegram finds an HTML text: its characters once the markup is parsed
-    (tags gone, ``&lt;`` and the like one character each) — what the limits count. Counted
-    in UTF-16 code units, as Telegram counts text (entity offsets are UTF-16): an emoji
-    outside the Basic Multilingual Plane is two. Never less than the code points, so a text
-    that fits by this measure fits whichever way the server counts."""
-    return len(html.unescape(_TAG.sub("", text)).encode("utf-16-le")) // 2
+    (:func:`plain`) — what the limits count. Counted in UTF-16 code units, as Telegram
+    counts text (entity offsets are UTF-16): an emoji outside the Basic Multilingual Plane
+    is two. Never less than the code points, so a text that fits by this measure fits
+    whichever way the server counts."""
+    return len(plain(text).encode("utf-16-le")) // 2
 
 
 def clip(text: str, limit: int) -> str:

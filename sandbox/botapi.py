@@ -156,6 +156,8 @@ class BotApi:
                 raise ApiError(fault.status, _REASONS.get(fault.status, "Internal Server Error"))
             if fault.kind == "429":
                 raise too_many_requests(fault.retry_after)
+            if fault.kind == "400":
+                raise bad_request(fault.description)
             if fault.kind == "drop":
                 if fault.when == "before":
                     raise _Drop

@@ -47,9 +47,9 @@ For tests
       {"calls": [{seq, at, method, params, ok, status, error_code?, description?, result?,
                   duration_ms, faults?}],
        "unanswered_callback_queries": [{id, user_id, chat_id, message_id, data, update_id}]}
-  POST   /sandbox/faults     {kind: "5xx"|"latency"|"drop"|"429", method?: "*", status?: 500,
-                              delay_ms?, retry_after?, count?, probability?, seed?,
-                              when?: "before"|"after"} → 201 {"fault": Fault}
+  POST   /sandbox/faults     {kind: "5xx"|"latency"|"drop"|"429"|"400", method?: "*",
+                              status?: 500, delay_ms?, retry_after?, count?, probability?,
+                              seed?, when?: "before"|"after", description?} → 201 {"fault": Fault}
   GET    /sandbox/faults     → {"faults": [Fault]};  DELETE /sandbox/faults → {"cleared": n}
   POST   /sandbox/wait-idle  {quiet_ms?: 100, timeout_ms?: 10000} → {"idle": true, ...} once no
                              update is pending, no call is in flight and the bot has been

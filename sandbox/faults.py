@@ -1,8 +1,9 @@
 """Injected failures, so a bot's retry and idempotency paths can be tested on purpose.
 
 A fault matches calls to one Bot API method (or ``*``) and either answers with a 5xx, adds
-latency, drops the connection (before or after the call took effect) or answers a forced
-429. ``count`` bounds how many calls it hits; ``probability`` with ``seed`` makes random
+latency, drops the connection (before or after the call took effect), answers a forced
+429, or refuses the call with a 400 and the ``description`` given (what Telegram says of a
+message it will not take, e.g. a file identifier it no longer knows). ``count`` bounds how many calls it hits; ``probability`` with ``seed`` makes random
 faults reproducible.
 """
 
@@ -13,7 +14,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-KINDS = ("5xx", "latency", "drop", "429")
+KINDS = ("5xx", "latency", "drop", "429", "400")
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Fault:
     count: int | None = None  # calls still to hit; None = until removed
     probability: float = 1.0
     when: str = "before"  # drop: before the call takes effect, or after
+    description: str = "message can't be sent"  # 400: after "Bad Request: "
     hits: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -59,6 +61,7 @@ class Faults:
             count=None if count is None else int(count),
             probability=float(spec.get("probability", 1.0)),
             when=when,
+            description=str(spec.get("description", "message can't be sent")),
         )
         if not 500 <= fault.status <= 599:
             raise ValueError("status must be a 5xx code")

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.delivery import PENDING, SENT, UNREACHABLE, deliver_pending
+from bot.delivery import FAILED, PENDING, SENT, UNREACHABLE, deliver_pending
 from bot.flood import SendLimits
 from sandbox.app import FLOOD, running_sandbox
 from storage import tables as t
@@ -162,6 +162,59 @@ async def test_flood_limits_are_paced_and_a_real_429_loses_nothing(world: World)
     assert sorted(n for ns in got.values() for n in ns) == list(range(1, 81))
     assert all(ns == sorted(ns) for ns in got.values())
     assert [c for c in await calls(world, ok=False) if c["error_code"] == 429]
+
+
+async def test_a_message_telegram_refuses_fails_alone_and_staff_are_told_what_was_missed(
+    world: World,
+) -> None:
+    world.services.config = replace(world.services.config, admins=frozenset({7399}))
+    admin = await world.user(7399, "Ada")
+    await world.say(admin, "/start")
+    chats = await bind_buyers(world, 1, first_user=7301)
+    [chat] = chats.values()
+    await world.client.fault(
+        kind="400", method="sendMessage", description="wrong file identifier", count=1
+    )
+    await write_messages(world, list(chats), 3)
+    await drain(world)
+
+    # The refused message is the only one lost; the chat's next ones still went out.
+    assert (await received(world, chats))[chat] == [2, 3]
+    async with world.uows() as uow:
+        counts = await uow.delivery.counts()
+    assert counts[FAILED] == 1 and PENDING not in counts
+    told = [
+        m["text"]
+        for m in (await world.client.messages(admin))["messages"]
+        if "could not be delivered" in (m.get("text") or "")
+    ]
+    assert len(told) == 1
+    assert "Buyer0" in told[0] and f"chat {chat}" in told[0]
+    assert "wrong file identifier" in told[0] and "Claim #1 has been approved" in told[0]
+
+    # A refused message to staff tells nobody: its notice could be refused over and over.
+    await world.client.fault(kind="400", method="sendMessage", count=1)
+    async with world.uows() as uow:
+        await uow.outbox.add(
+            OutboxMessage(
+                dedupe_key="test:to-staff",
+                recipient_kind="staff",
+                recipient_id=None,
+                template="staff.needs_review",
+                params={"claim_id": 9},
+                claim_id=None,
+            ),
+            world.env.clock.now(),
+        )
+        await uow.commit()
+    before = len((await world.client.messages(admin))["messages"])
+    await drain(world)
+    async with world.uows() as uow:
+        counts = await uow.delivery.counts()
+    assert counts[FAILED] == 2 and PENDING not in counts
+    assert len((await world.client.messages(admin))["messages"]) == before
+    refused = [c for c in await calls(world, ok=False) if c["error_code"] == 400]
+    assert len(refused) == 2
 
 
 async def test_a_user_who_blocked_the_bot_is_marked_unreachable_and_staff_are_told(

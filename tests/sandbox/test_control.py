@@ -96,6 +96,23 @@ async def test_faults_5xx_latency_and_dropped_connections(
     assert (await sandbox.client.request("GET", "/sandbox/faults"))["faults"] == []
 
 
+async def test_a_400_fault_refuses_the_call_with_its_description_and_sends_nothing(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession
+) -> None:
+    await sandbox.client.fault(
+        kind="400", method="sendMessage", description="wrong file identifier", count=1
+    )
+    status, body = await call(http, sandbox, "sendMessage", chat_id=ANN["id"], text="refused")
+    assert (status, body["description"]) == (400, "Bad Request: wrong file identifier")
+    status, _ = await call(http, sandbox, "sendMessage", chat_id=ANN["id"], text="taken")
+    assert status == 200
+    texts = [m["text"] for m in (await sandbox.client.messages(ANN["id"]))["messages"]]
+    assert texts == ["taken"]
+    with pytest.raises(ControlError) as caught:
+        await sandbox.client.fault(kind="404")
+    assert caught.value.status == 400
+
+
 async def test_probabilistic_faults_are_reproducible_with_a_seed(
     sandbox: RunningSandbox, http: aiohttp.ClientSession
 ) -> None:
