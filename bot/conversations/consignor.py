@@ -11,6 +11,7 @@ on a claim about someone else's items: the read model reports it as not found.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -18,6 +19,7 @@ from bot import commands_menu  # noqa: F401  (the commands menu follows binding 
 from bot.conversations.amounts import MAX_AMOUNT_CHARS, shown
 from bot.conversations.callbacks import Callback
 from bot.conversations.cards import action, card, money
+from bot.conversations.claim_dialog import other_dialog
 from bot.conversations.context import CHANNEL, Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import CONSIGNORS, ROUTES
@@ -61,7 +63,15 @@ def _consignor(ctx: Ctx) -> Actor:
 async def accept(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     c = view.claim
     await returns.accept_compensation(ctx.uow, ctx.env, actor, c.id, c.version)
-    await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
+    # A counter-offer prompt for this claim is answered by the Accept; any other dialog (a
+    # claim the consignor, as a buyer, is filing) is theirs to finish.
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if (
+        conversation is not None
+        and conversation.flow == COUNTER_FLOW
+        and _claim_of(conversation.data) == c.id
+    ):
+        await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
     amount = money(c.compensation_amount, c.currency)
     return Outcome(
         [
@@ -74,7 +84,9 @@ async def accept(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
 @action("dispute_compensation", Role.CONSIGNOR)
 async def dispute(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     c = view.claim
-    data = {"claim_id": c.id, "version": c.version}
+    if busy := await other_dialog(ctx, COUNTER_FLOW, c.id):
+        return Outcome([Toast(busy, alert=True)])
+    data = {"claim": c.id, "version": c.version}
     await ctx.uow.chat.save_conversation(
         CHANNEL, ctx.incoming.user.id, COUNTER_FLOW, "amount", data, ctx.env.clock.now()
     )
@@ -89,19 +101,31 @@ async def dispute(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return Outcome([Screen(prompt, ((cancel,),))])
 
 
+def _claim_of(data: Mapping[str, Any]) -> int:
+    """The claim a counter-offer prompt is about. Its data names it "claim", as every
+    claim's dialog does (so another dialog knows whom it waits for); a prompt saved before
+    that named it "claim_id"."""
+    return int(data["claim"] if "claim" in data else data.get("claim_id", 0))
+
+
 def _counter_offer_cancelled(ctx: Ctx, data: dict[str, Any]) -> str:
     """/cancel at the counter-offer prompt: nothing was disputed, the proposal stays open."""
-    return ctx.t("consignor.counter.cancelled", number=int(data["claim_id"]))
+    return ctx.t("consignor.counter.cancelled", number=_claim_of(data))
 
 
-@ROUTES.dialog(COUNTER_FLOW, cancelled=_counter_offer_cancelled)
+def _counter_offer_awaited(ctx: Ctx, data: dict[str, Any]) -> str:
+    """Said to a consignor who, being a buyer too, starts another dialog meanwhile."""
+    return ctx.t("dialog.busy.counter_offer", number=_claim_of(data))
+
+
+@ROUTES.dialog(COUNTER_FLOW, cancelled=_counter_offer_cancelled, busy=_counter_offer_awaited)
 async def counter_offer(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     """The counter-offer typed after pressing Dispute."""
     consignor = ctx.consignor
     if consignor is None or step != "amount":
         await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
         return Outcome([Screen(ctx.t("error.not_for_you"))])
-    claim_id, version = int(data["claim_id"]), int(data["version"])
+    claim_id, version = _claim_of(data), int(data["version"])
     view = await claim_view(ctx.uow, consignor, claim_id)
     c = view.claim
     if c.version != version:
@@ -152,7 +176,7 @@ async def counter_offer_cancelled(ctx: Ctx, data: CounterOfferCancel) -> Outcome
     if (
         conversation is None
         or conversation.flow != COUNTER_FLOW
-        or int(conversation.data.get("claim_id", 0)) != data.claim_id
+        or _claim_of(conversation.data) != data.claim_id
     ):
         return Outcome([Toast(ctx.t("consignor.counter.not_waiting"), alert=True)])
     await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
