@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bot import commands_menu  # noqa: F401  (the commands menu follows binding and /lang)
+from bot import (
+    commands_menu,  # noqa: F401  (the commands menu follows binding and /lang)
+    dates,
+)
 from bot.conversations.amounts import MAX_AMOUNT_CHARS, shown
 from bot.conversations.callbacks import Callback
 from bot.conversations.cards import action, card, money
@@ -212,7 +215,7 @@ async def balance(ctx: Ctx, args: str) -> Outcome:
             lines.append(
                 ctx.t(
                     "consignor.balance.entry",
-                    when=entry.available_at.strftime("%Y-%m-%d"),
+                    when=dates.day(entry.available_at, ctx.services.config.timezone),
                     kind=ctx.t(f"consignor.ledger.{entry.kind.value}"),
                     amount=Money(entry.amount, entry.currency).format(),
                     claim=claim,
