@@ -19,7 +19,7 @@ from bot import (
     commands_menu,  # noqa: F401  (the commands menu follows binding and /lang)
     dates,
 )
-from bot.conversations.amounts import MAX_AMOUNT_CHARS, shown
+from bot.conversations.amounts import MAX_AMOUNT_CHARS, example, shown
 from bot.conversations.callbacks import Callback
 from bot.conversations.cards import action, card, money
 from bot.conversations.claim_dialog import other_dialog
@@ -99,9 +99,15 @@ async def dispute(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
         proposed=money(c.compensation_amount, c.currency),
         most=money(returns.compensation_cap(view.lines), c.currency),
         currency=c.currency,
+        example=_example(c.currency),
     )
     cancel = Button(ctx.t("consignor.counter.cancel"), CounterOfferCancel(c.id).pack())
     return Outcome([Screen(prompt, ((cancel,),))])
+
+
+def _example(currency: str) -> str:
+    """A counter-offer to show as what to type: 25.50, or 25 in a currency without decimals."""
+    return example(currency, 25, "5")
 
 
 def _claim_of(data: Mapping[str, Any]) -> int:
@@ -137,14 +143,26 @@ async def counter_offer(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
         return Outcome([Screen(ctx.t("error.already_handled")), await card(ctx, claim_id)])
     text = (ctx.incoming.text or "").strip()
     if not text or ctx.incoming.photo or ctx.incoming.document or ctx.incoming.has_other_content:
-        return Outcome([Screen(ctx.t("consignor.counter.need_text", currency=c.currency))])
+        asked = ctx.t(
+            "consignor.counter.need_text", currency=c.currency, example=_example(c.currency)
+        )
+        return Outcome([Screen(asked)])
     try:
         if len(text) > MAX_AMOUNT_CHARS:
             raise InvalidAmount(text)
         amount = Money.parse(text, c.currency)
     except InvalidAmount:
         return Outcome(
-            [Screen(ctx.t("consignor.counter.bad_amount", value=shown(text), currency=c.currency))]
+            [
+                Screen(
+                    ctx.t(
+                        "consignor.counter.bad_amount",
+                        value=shown(text),
+                        currency=c.currency,
+                        example=_example(c.currency),
+                    )
+                )
+            ]
         )
     most = returns.compensation_cap(view.lines)
     if amount.amount > most:

@@ -162,6 +162,34 @@ async def test_dispute_takes_a_typed_counter_offer_and_refuses_bad_amounts(world
     await no_rejected_calls(world)
 
 
+async def test_a_counter_offer_in_a_currency_without_decimals_is_asked_for_as_such(
+    world: World,
+) -> None:
+    """Yen have no minor unit: the prompt and every refusal show a whole number, never the
+    "25.50" that would itself be refused."""
+    k = await proposal(world, ref="K-17", consignor_chat=811, currency="JPY")
+    chat = k.consignor_chat
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
+    await press(world, chat, card, "Dispute")
+    prompt = text_of((await outgoing(world, chat))[-1])
+    assert "proposed compensation is 3000 JPY" in prompt and "at most 10000 JPY" in prompt
+    assert "for example 25)" in prompt and "25.50" not in prompt, prompt
+    for typed in ("25.50", "abc"):
+        [reply] = await world.say(chat, typed)
+        assert "is not an amount I can read" in text_of(reply), text_of(reply)
+        assert "for example 25 " in text_of(reply) and "25.50" not in text_of(reply).replace(
+            "“25.50”", ""
+        ), text_of(reply)
+        assert "decimals" not in text_of(reply)
+    sent = await world.client.send_file(chat, "photo", _png(), "p.png", "image/png")
+    await world.handled(sent["update_id"])
+    assert "for example 25 " in text_of((await outgoing(world, chat))[-1])
+    replies = await world.say(chat, "2,500")
+    assert "counter-offer of 2500 JPY on claim" in text_of(replies[0])
+    assert (await claim_row(world, k.claim_id)).counter_offer_amount == 2_500
+    await no_rejected_calls(world)
+
+
 def _png() -> bytes:
     import zlib
 
