@@ -214,11 +214,10 @@ async def balance(ctx: Ctx, args: str) -> Outcome:
     account = await consignor_balance(
         ctx.uow, consignor.party_id, ctx.env.clock.now(), BALANCE_ENTRIES
     )
-    cur = account.currency
     lines = [
         ctx.t("consignor.balance.title"),
-        ctx.t("consignor.balance.available", amount=money(account.available, cur)),
-        ctx.t("consignor.balance.pending", amount=money(account.pending, cur)),
+        ctx.t("consignor.balance.available", amount=_sums(account.available)),
+        ctx.t("consignor.balance.pending", amount=_sums(account.pending)),
     ]
     if not account.entries:
         lines.append(ctx.t("consignor.balance.no_entries"))
@@ -240,6 +239,11 @@ async def balance(ctx: Ctx, args: str) -> Outcome:
                 )
             )
     return Outcome([Screen("\n".join(lines))])
+
+
+def _sums(amounts: tuple[Money, ...]) -> str:
+    """One sum per currency, side by side: "450.00 CNY · 8100 JPY"."""
+    return " · ".join(amount.format() for amount in amounts)
 
 
 # ---- /items ----

@@ -100,6 +100,31 @@ async def test_balance_dates_are_the_platforms_days_not_utc(world: World) -> Non
     await no_rejected_calls(world)
 
 
+async def test_balance_never_adds_up_two_currencies(world: World) -> None:
+    """A consignor whose items sold in yuan and in yen has two sums, never one: 450.00 CNY
+    and 8100 JPY pending are not "531.00 CNY"."""
+    now = world.env.clock.now()
+    [yuan, yen] = await place(
+        world.uows,
+        now,
+        order("Y-1", now, lines=(("SKU-Y1", "C-Y", 1, 50_000, 5_000),)),
+        order("Y-2", now, buyer="B2", currency="JPY", lines=(("SKU-Y2", "C-Y", 1, 9_000, 900),)),
+    )
+    assert yuan.consignor_ids == yen.consignor_ids
+    chat = await world.user(806, "Lin")
+    await bind(world, chat, "consignor", yuan.consignor_ids[0])
+    [reply] = await world.say(chat, "/balance")
+    text = reply["text"]
+    assert "Pending (not yet available): 450.00 CNY · 8100 JPY" in text, text
+    assert "Available: 0.00 CNY · 0 JPY" in text, text
+    assert "531" not in text and "Sale 9000 JPY" in text and "Sale 500.00 CNY" in text
+
+    await _post(world, yuan.consignor_ids[0], "adj:y", LedgerKind.ADJUSTMENT, 1_234, days=0)
+    [reply] = await world.say(chat, "/balance")
+    assert "Available: 12.34 CNY · 0 JPY" in reply["text"], reply["text"]
+    await no_rejected_calls(world)
+
+
 async def test_items_are_listed_with_status_and_quantities_in_pages(world: World) -> None:
     now = world.env.clock.now()
     lines = tuple((f"SKU-{n:02d}", "C-I", 1 + n % 2, 1_000, 100) for n in range(10))
