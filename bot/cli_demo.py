@@ -37,7 +37,6 @@ from storage.engine import make_engine, sqlite_url_for
 from storage.importer import ImportReport, import_orders
 from storage.migrate import upgrade
 from storage.uow import UnitOfWorkFactory
-from workflow.money import Money
 from workflow.services.common import Env
 from workflow.simulated import ManualClock, SimulatedCarrier, SystemClock
 
@@ -233,7 +232,7 @@ async def _print_balances(
             balance = await consignor_balance(uow, consignor_id, clock.now(), limit=1)
             table.add_row(
                 escape(consignor.name if consignor else str(consignor_id)),
-                Money(balance.available, balance.currency).format(),
-                Money(balance.pending, balance.currency).format(),
+                " · ".join(amount.format() for amount in balance.available),
+                " · ".join(amount.format() for amount in balance.pending),
             )
     console.print(table)

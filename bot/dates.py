@@ -55,6 +55,14 @@ def when(moment: datetime, lang: str, zone_name: str = DEFAULT_ZONE, *, short: b
     return f"{text}（{_offset(local)}）" if lang == "zh-CN" else f"{text} ({_offset(local)})"
 
 
+def day(moment: datetime, zone_name: str = DEFAULT_ZONE) -> str:
+    """The date, as ``2026-12-02``, in the configured zone: the day a person there lives it
+    (a moment after 16:00 UTC is already the next day in Shanghai)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(zone(zone_name)):%Y-%m-%d}"
+
+
 def parse(value: object) -> datetime | None:
     """A payload's ISO timestamp, or None for anything else."""
     if not isinstance(value, str) or len(value) < 16 or value[4] != "-" or "T" not in value:

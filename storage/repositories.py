@@ -608,16 +608,20 @@ class MoneyRepo(_Repo):
         )
         return [_posting(row) for row in await self.s.scalars(stmt)]
 
-    async def balance(self, consignor_id: int, now: datetime) -> tuple[int, int]:
+    async def balance(self, consignor_id: int, now: datetime) -> dict[str, tuple[int, int]]:
         available = func.coalesce(
             func.sum(t.LedgerEntry.amount).filter(t.LedgerEntry.available_at <= now), 0
         )
         pending = func.coalesce(
             func.sum(t.LedgerEntry.amount).filter(t.LedgerEntry.available_at > now), 0
         )
-        stmt = select(available, pending).where(t.LedgerEntry.consignor_id == consignor_id)
-        row = (await self.s.execute(stmt)).one()
-        return int(row[0]), int(row[1])
+        stmt = (
+            select(t.LedgerEntry.currency, available, pending)
+            .where(t.LedgerEntry.consignor_id == consignor_id)
+            .group_by(t.LedgerEntry.currency)
+            .order_by(t.LedgerEntry.currency)
+        )
+        return {str(c): (int(a), int(p)) for c, a, p in (await self.s.execute(stmt)).tuples()}
 
     async def add_carrier_claim(self, posting: CarrierClaimPosting, now: datetime) -> None:
         exists = await self.s.scalar(

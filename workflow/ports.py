@@ -231,8 +231,9 @@ class MoneyRepository(Protocol):
         """The consignor's latest entries, newest first."""
         ...
 
-    async def balance(self, consignor_id: int, now: datetime) -> tuple[int, int]:
-        """(available, pending) in minor units; pending = not yet available at ``now``."""
+    async def balance(self, consignor_id: int, now: datetime) -> dict[str, tuple[int, int]]:
+        """Per currency the consignor has entries in, (available, pending) in minor units;
+        pending = not yet available at ``now``. Amounts in two currencies never add up."""
         ...
 
     async def add_carrier_claim(self, posting: CarrierClaimPosting, now: datetime) -> None: ...

@@ -30,6 +30,13 @@ def shown(text: str) -> str:
     return html.escape(limits.clip(text, MAX_AMOUNT_CHARS + 1))
 
 
+def example(currency: str, major: int = 30, fraction: str = "") -> str:
+    """An amount to show as what to type in ``currency``, with as many decimals as it has:
+    ``30.00`` for yuan, ``30`` for yen (whose "30.00" would itself be refused)."""
+    digits = MINOR_UNITS.get(currency, 2)
+    return f"{major}.{fraction.ljust(digits, '0')[:digits]}" if digits else str(major)
+
+
 def typed_amount(ctx: Ctx, text: str, currency: str, most: int, least: int = 1) -> Money | Screen:
     """``text`` as an amount from ``least`` to ``most`` minor units, or the refusal to show."""
     text = text.strip()
@@ -39,10 +46,13 @@ def typed_amount(ctx: Ctx, text: str, currency: str, most: int, least: int = 1) 
         amount = Money.parse(text, currency)
     except InvalidAmount:
         log.info("user %s typed no amount: %r", ctx.incoming.user.id, text[:MAX_AMOUNT_CHARS])
-        digits = MINOR_UNITS.get(currency, 2)
-        example = f"30.{'0' * digits}" if digits else "30"
         return Screen(
-            ctx.t("amount.unreadable", value=shown(text), currency=currency, example=example)
+            ctx.t(
+                "amount.unreadable",
+                value=shown(text),
+                currency=currency,
+                example=example(currency),
+            )
         )
     if not least <= amount.amount <= most:
         log.info("user %s typed %s, outside %s..%s", ctx.incoming.user.id, amount, least, most)

@@ -91,6 +91,11 @@ def _layouts(entries: int, lines: int) -> list[_Layout]:
     return whole + cut
 
 
+# A compensation is open while the consignor may answer its proposal and until staff decide.
+_COMPENSATION_DECIDED_BY_STAFF = lifecycle.sources_of("resolve_compensation")
+_COMPENSATION_OPEN = lifecycle.sources_of("accept_compensation") + _COMPENSATION_DECIDED_BY_STAFF
+
+
 def card_text(
     ctx: Ctx,
     view: ClaimView,
@@ -140,10 +145,16 @@ def _draw(ctx: Ctx, view: ClaimView, viewer: Actor, extra: Sequence[str], layout
         )
     if len(view.lines) > layout.lines:
         out.append(ctx.t("card.more_lines", count=len(view.lines) - layout.lines))
-    if c.compensation_amount is not None and c.status in lifecycle.sources_of(
-        "accept_compensation"
-    ):
+    if c.compensation_amount is not None and c.status in _COMPENSATION_OPEN:
         out.append(ctx.t("card.compensation", amount=money(c.compensation_amount, c.currency)))
+        # What the consignor asked for instead: staff decide on it, and the consignor sees
+        # that it was received (the buyer is not party to it).
+        counter = c.counter_offer_amount
+        if counter is not None and c.status in _COMPENSATION_DECIDED_BY_STAFF:
+            if viewer.is_staff:
+                out.append(ctx.t("card.counter_offer", amount=money(counter, c.currency)))
+            elif viewer.role is Role.CONSIGNOR:
+                out.append(ctx.t("card.counter_offer.yours", amount=money(counter, c.currency)))
     for shipment in view.shipments:
         out.append(
             ctx.t(

@@ -11,13 +11,18 @@ on a claim about someone else's items: the read model reports it as not found.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bot import commands_menu  # noqa: F401  (the commands menu follows binding and /lang)
-from bot.conversations.amounts import MAX_AMOUNT_CHARS, shown
+from bot import (
+    commands_menu,  # noqa: F401  (the commands menu follows binding and /lang)
+    dates,
+)
+from bot.conversations.amounts import MAX_AMOUNT_CHARS, example, shown
 from bot.conversations.callbacks import Callback
 from bot.conversations.cards import action, card, money
+from bot.conversations.claim_dialog import other_dialog
 from bot.conversations.context import CHANNEL, Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import CONSIGNORS, ROUTES
@@ -61,7 +66,15 @@ def _consignor(ctx: Ctx) -> Actor:
 async def accept(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     c = view.claim
     await returns.accept_compensation(ctx.uow, ctx.env, actor, c.id, c.version)
-    await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
+    # A counter-offer prompt for this claim is answered by the Accept; any other dialog (a
+    # claim the consignor, as a buyer, is filing) is theirs to finish.
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if (
+        conversation is not None
+        and conversation.flow == COUNTER_FLOW
+        and _claim_of(conversation.data) == c.id
+    ):
+        await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
     amount = money(c.compensation_amount, c.currency)
     return Outcome(
         [
@@ -74,7 +87,9 @@ async def accept(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
 @action("dispute_compensation", Role.CONSIGNOR)
 async def dispute(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     c = view.claim
-    data = {"claim_id": c.id, "version": c.version}
+    if busy := await other_dialog(ctx, COUNTER_FLOW, c.id):
+        return Outcome([Toast(busy, alert=True)])
+    data = {"claim": c.id, "version": c.version}
     await ctx.uow.chat.save_conversation(
         CHANNEL, ctx.incoming.user.id, COUNTER_FLOW, "amount", data, ctx.env.clock.now()
     )
@@ -84,24 +99,42 @@ async def dispute(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
         proposed=money(c.compensation_amount, c.currency),
         most=money(returns.compensation_cap(view.lines), c.currency),
         currency=c.currency,
+        example=_example(c.currency),
     )
     cancel = Button(ctx.t("consignor.counter.cancel"), CounterOfferCancel(c.id).pack())
     return Outcome([Screen(prompt, ((cancel,),))])
 
 
+def _example(currency: str) -> str:
+    """A counter-offer to show as what to type: 25.50, or 25 in a currency without decimals."""
+    return example(currency, 25, "5")
+
+
+def _claim_of(data: Mapping[str, Any]) -> int:
+    """The claim a counter-offer prompt is about. Its data names it "claim", as every
+    claim's dialog does (so another dialog knows whom it waits for); a prompt saved before
+    that named it "claim_id"."""
+    return int(data["claim"] if "claim" in data else data.get("claim_id", 0))
+
+
 def _counter_offer_cancelled(ctx: Ctx, data: dict[str, Any]) -> str:
     """/cancel at the counter-offer prompt: nothing was disputed, the proposal stays open."""
-    return ctx.t("consignor.counter.cancelled", number=int(data["claim_id"]))
+    return ctx.t("consignor.counter.cancelled", number=_claim_of(data))
 
 
-@ROUTES.dialog(COUNTER_FLOW, cancelled=_counter_offer_cancelled)
+def _counter_offer_awaited(ctx: Ctx, data: dict[str, Any]) -> str:
+    """Said to a consignor who, being a buyer too, starts another dialog meanwhile."""
+    return ctx.t("dialog.busy.counter_offer", number=_claim_of(data))
+
+
+@ROUTES.dialog(COUNTER_FLOW, cancelled=_counter_offer_cancelled, busy=_counter_offer_awaited)
 async def counter_offer(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     """The counter-offer typed after pressing Dispute."""
     consignor = ctx.consignor
     if consignor is None or step != "amount":
         await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
         return Outcome([Screen(ctx.t("error.not_for_you"))])
-    claim_id, version = int(data["claim_id"]), int(data["version"])
+    claim_id, version = _claim_of(data), int(data["version"])
     view = await claim_view(ctx.uow, consignor, claim_id)
     c = view.claim
     if c.version != version:
@@ -110,14 +143,26 @@ async def counter_offer(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
         return Outcome([Screen(ctx.t("error.already_handled")), await card(ctx, claim_id)])
     text = (ctx.incoming.text or "").strip()
     if not text or ctx.incoming.photo or ctx.incoming.document or ctx.incoming.has_other_content:
-        return Outcome([Screen(ctx.t("consignor.counter.need_text", currency=c.currency))])
+        asked = ctx.t(
+            "consignor.counter.need_text", currency=c.currency, example=_example(c.currency)
+        )
+        return Outcome([Screen(asked)])
     try:
         if len(text) > MAX_AMOUNT_CHARS:
             raise InvalidAmount(text)
         amount = Money.parse(text, c.currency)
     except InvalidAmount:
         return Outcome(
-            [Screen(ctx.t("consignor.counter.bad_amount", value=shown(text), currency=c.currency))]
+            [
+                Screen(
+                    ctx.t(
+                        "consignor.counter.bad_amount",
+                        value=shown(text),
+                        currency=c.currency,
+                        example=_example(c.currency),
+                    )
+                )
+            ]
         )
     most = returns.compensation_cap(view.lines)
     if amount.amount > most:
@@ -152,7 +197,7 @@ async def counter_offer_cancelled(ctx: Ctx, data: CounterOfferCancel) -> Outcome
     if (
         conversation is None
         or conversation.flow != COUNTER_FLOW
-        or int(conversation.data.get("claim_id", 0)) != data.claim_id
+        or _claim_of(conversation.data) != data.claim_id
     ):
         return Outcome([Toast(ctx.t("consignor.counter.not_waiting"), alert=True)])
     await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
@@ -169,11 +214,10 @@ async def balance(ctx: Ctx, args: str) -> Outcome:
     account = await consignor_balance(
         ctx.uow, consignor.party_id, ctx.env.clock.now(), BALANCE_ENTRIES
     )
-    cur = account.currency
     lines = [
         ctx.t("consignor.balance.title"),
-        ctx.t("consignor.balance.available", amount=money(account.available, cur)),
-        ctx.t("consignor.balance.pending", amount=money(account.pending, cur)),
+        ctx.t("consignor.balance.available", amount=_sums(account.available)),
+        ctx.t("consignor.balance.pending", amount=_sums(account.pending)),
     ]
     if not account.entries:
         lines.append(ctx.t("consignor.balance.no_entries"))
@@ -188,13 +232,18 @@ async def balance(ctx: Ctx, args: str) -> Outcome:
             lines.append(
                 ctx.t(
                     "consignor.balance.entry",
-                    when=entry.available_at.strftime("%Y-%m-%d"),
+                    when=dates.day(entry.available_at, ctx.services.config.timezone),
                     kind=ctx.t(f"consignor.ledger.{entry.kind.value}"),
                     amount=Money(entry.amount, entry.currency).format(),
                     claim=claim,
                 )
             )
     return Outcome([Screen("\n".join(lines))])
+
+
+def _sums(amounts: tuple[Money, ...]) -> str:
+    """One sum per currency, side by side: "450.00 CNY · 8100 JPY"."""
+    return " · ".join(amount.format() for amount in amounts)
 
 
 # ---- /items ----

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from workflow.claims import Actor, AuditEvent, ClaimRecord, LedgerPosting, OrderRecord, Role
 from workflow.errors import NotFound
+from workflow.money import Money
 from workflow.ports import ClaimableLine, UnitOfWork
 from workflow.rules import ReviewPolicy, claim_window_open
 from workflow.services.common import ensure_party
@@ -172,22 +173,25 @@ def _choice(order: OrderRecord, lines: list[ClaimableLine]) -> OrderChoice:
 
 @dataclass(frozen=True, slots=True)
 class ConsignorBalance:
-    """A consignor's account: settled and spendable (available), held back (pending), and
-    the latest ledger entries, newest first."""
+    """A consignor's account: settled and spendable (available), held back (pending), one
+    sum per currency they were paid in (items sold in yuan and in yen make two, never one),
+    and the latest ledger entries, newest first."""
 
-    available: int
-    pending: int
-    currency: str
+    available: tuple[Money, ...]
+    pending: tuple[Money, ...]
     entries: tuple[LedgerPosting, ...]
 
 
 async def consignor_balance(
     uow: UnitOfWork, consignor_id: int, now: datetime, limit: int = 10
 ) -> ConsignorBalance:
-    available, pending = await uow.money.balance(consignor_id, now)
+    sums = await uow.money.balance(consignor_id, now) or {DEFAULT_CURRENCY: (0, 0)}
     entries = tuple(await uow.money.entries_for_consignor(consignor_id, limit))
-    currency = entries[0].currency if entries else DEFAULT_CURRENCY
-    return ConsignorBalance(available, pending, currency, entries)
+    return ConsignorBalance(
+        tuple(Money(available, currency) for currency, (available, _) in sums.items()),
+        tuple(Money(pending, currency) for currency, (_, pending) in sums.items()),
+        entries,
+    )
 
 
 @dataclass(frozen=True, slots=True)

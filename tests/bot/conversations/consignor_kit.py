@@ -64,14 +64,15 @@ async def proposal(
     lang: str = "en",
     compensation: int = 3_000,
     liability: Liability = Liability.CONSIGNOR,
+    currency: str = "CNY",
 ) -> Proposal:
-    """A no-reason return of a 100.00 CNY item, sent back, received, found damaged: the
-    consignor (bound in ``consignor_chat``) has a compensation proposal to answer."""
+    """A no-reason return of an item worth 10000 minor units (100.00 CNY), sent back,
+    received, found damaged: the consignor (bound in ``consignor_chat``) has a compensation
+    proposal to answer."""
     now = world.env.clock.now()
+    line = (f"SKU-{ref}", f"C-{ref}", 1, 10_000, 1_000)
     [placed] = await place(
-        world.uows,
-        now,
-        order(ref, now, buyer=f"B-{ref}", lines=((f"SKU-{ref}", f"C-{ref}", 1, 10_000, 1_000),)),
+        world.uows, now, order(ref, now, buyer=f"B-{ref}", lines=(line,), currency=currency)
     )
     await world.user(consignor_chat, "Wang", lang)
     await bind(world, consignor_chat, "consignor", placed.consignor_ids[0])

@@ -73,6 +73,58 @@ async def test_balance_shows_available_pending_and_latest_entries(world: World) 
     await no_rejected_calls(world)
 
 
+async def test_balance_dates_are_the_platforms_days_not_utc(world: World) -> None:
+    """An entry's "available from" is the day in the platform's time zone (Asia/Shanghai,
+    UTC+8): at 17:00 UTC it is already the next day there, and a credit released then must
+    not be dated a day early, still pending on the day it is said to be available."""
+    world.env.clock.advance(timedelta(hours=8))  # type: ignore[attr-defined]
+    now = world.env.clock.now()
+    assert (now.hour, now.day) == (17, 5)  # 01:00 on 6 Jan in Shanghai
+    [placed] = await place(
+        world.uows, now, order("D-1", now, lines=(("SKU-D", "C-D", 1, 10_000, 1_000),))
+    )
+    consignor = placed.consignor_ids[0]
+    chat = await world.user(805, "Lin")
+    await bind(world, chat, "consignor", consignor)
+    await _post(world, consignor, "adj:now", LedgerKind.ADJUSTMENT, 1_000, days=0)
+    await _post(world, consignor, "adj:later", LedgerKind.ADJUSTMENT, 2_000, days=1)
+    [reply] = await world.say(chat, "/balance")
+    assert "Adjustment 10.00 CNY · available from 2026-01-06" in reply["text"], reply["text"]
+    assert "Adjustment 20.00 CNY · available from 2026-01-07" in reply["text"], reply["text"]
+
+    # 17:00 on 6 Jan in Shanghai: the 20.00 is still pending, and is not said to be due today.
+    world.env.clock.advance(timedelta(hours=16))  # type: ignore[attr-defined]
+    [reply] = await world.say(chat, "/balance")
+    assert "Available: 10.00 CNY" in reply["text"]
+    assert "Adjustment 20.00 CNY · available from 2026-01-07" in reply["text"], reply["text"]
+    await no_rejected_calls(world)
+
+
+async def test_balance_never_adds_up_two_currencies(world: World) -> None:
+    """A consignor whose items sold in yuan and in yen has two sums, never one: 450.00 CNY
+    and 8100 JPY pending are not "531.00 CNY"."""
+    now = world.env.clock.now()
+    [yuan, yen] = await place(
+        world.uows,
+        now,
+        order("Y-1", now, lines=(("SKU-Y1", "C-Y", 1, 50_000, 5_000),)),
+        order("Y-2", now, buyer="B2", currency="JPY", lines=(("SKU-Y2", "C-Y", 1, 9_000, 900),)),
+    )
+    assert yuan.consignor_ids == yen.consignor_ids
+    chat = await world.user(806, "Lin")
+    await bind(world, chat, "consignor", yuan.consignor_ids[0])
+    [reply] = await world.say(chat, "/balance")
+    text = reply["text"]
+    assert "Pending (not yet available): 450.00 CNY · 8100 JPY" in text, text
+    assert "Available: 0.00 CNY · 0 JPY" in text, text
+    assert "531" not in text and "Sale 9000 JPY" in text and "Sale 500.00 CNY" in text
+
+    await _post(world, yuan.consignor_ids[0], "adj:y", LedgerKind.ADJUSTMENT, 1_234, days=0)
+    [reply] = await world.say(chat, "/balance")
+    assert "Available: 12.34 CNY · 0 JPY" in reply["text"], reply["text"]
+    await no_rejected_calls(world)
+
+
 async def test_items_are_listed_with_status_and_quantities_in_pages(world: World) -> None:
     now = world.env.clock.now()
     lines = tuple((f"SKU-{n:02d}", "C-I", 1 + n % 2, 1_000, 100) for n in range(10))

@@ -13,6 +13,7 @@ from tests.bot.conversations.buyer_kit import restarted_bot
 from tests.bot.conversations.conftest import World
 from tests.bot.conversations.consignor_kit import (
     STAFF,
+    Proposal,
     answered,
     bind,
     buttons,
@@ -158,6 +159,34 @@ async def test_dispute_takes_a_typed_counter_offer_and_refuses_bad_amounts(world
     await _settle(world)
     [reply] = await world.say(chat, "/balance")
     assert "Damage compensation -20.00 CNY · claim #" in reply["text"]
+    await no_rejected_calls(world)
+
+
+async def test_a_counter_offer_in_a_currency_without_decimals_is_asked_for_as_such(
+    world: World,
+) -> None:
+    """Yen have no minor unit: the prompt and every refusal show a whole number, never the
+    "25.50" that would itself be refused."""
+    k = await proposal(world, ref="K-17", consignor_chat=811, currency="JPY")
+    chat = k.consignor_chat
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
+    await press(world, chat, card, "Dispute")
+    prompt = text_of((await outgoing(world, chat))[-1])
+    assert "proposed compensation is 3000 JPY" in prompt and "at most 10000 JPY" in prompt
+    assert "for example 25)" in prompt and "25.50" not in prompt, prompt
+    for typed in ("25.50", "abc"):
+        [reply] = await world.say(chat, typed)
+        assert "is not an amount I can read" in text_of(reply), text_of(reply)
+        assert "for example 25 " in text_of(reply) and "25.50" not in text_of(reply).replace(
+            "“25.50”", ""
+        ), text_of(reply)
+        assert "decimals" not in text_of(reply)
+    sent = await world.client.send_file(chat, "photo", _png(), "p.png", "image/png")
+    await world.handled(sent["update_id"])
+    assert "for example 25 " in text_of((await outgoing(world, chat))[-1])
+    replies = await world.say(chat, "2,500")
+    assert "counter-offer of 2500 JPY on claim" in text_of(replies[0])
+    assert (await claim_row(world, k.claim_id)).counter_offer_amount == 2_500
     await no_rejected_calls(world)
 
 
@@ -499,3 +528,69 @@ async def test_a_counter_offer_typed_while_the_bot_was_down_is_taken_once(world:
     assert triggers.count("dispute_compensation") == 1
     rejected = (await world.client.calls(ok=False))["calls"]
     assert [c["method"] for c in rejected if c.get("error_code") is not None] == []
+
+
+async def _also_filing(world: World, k: Proposal, ref: str) -> tuple[str, str, dict[str, object]]:
+    """The consignor of ``k`` is a buyer too (of order ``ref``), halfway through filing a
+    claim of their own: the draft as stored."""
+    now = world.env.clock.now()
+    [bought] = await place(
+        world.uows, now, order(ref, now, buyer=f"B-{ref}", lines=((ref, "C-X", 1, 5_000, 500),))
+    )
+    await bind(world, k.consignor_chat, "buyer", bought.buyer_id)
+    await world.say(k.consignor_chat, "/new")
+    row = await conversation(world, k.consignor_chat)
+    assert row is not None
+    return (row.flow, row.step, dict(row.data))
+
+
+async def _dialog(world: World, chat: int) -> tuple[str, str, dict[str, object]] | None:
+    row = await conversation(world, chat)
+    return None if row is None else (row.flow, row.step, dict(row.data))
+
+
+async def test_dispute_pressed_while_filing_a_claim_keeps_the_draft_and_says_so(
+    world: World,
+) -> None:
+    """One person may be a buyer and a consignor. Dispute pressed while their own claim is
+    half filed leaves the draft as it was and says what it waits for; a counter-offer being
+    typed is not dropped by /new either, and once its claim has moved on it holds nothing up."""
+    k = await proposal(world, ref="K-15", consignor_chat=801)
+    chat = k.consignor_chat
+    kept = await _also_filing(world, k, "K-15-OWN")
+    version = (await claim_row(world, k.claim_id)).version
+
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
+    answer = await press(world, chat, card, "Dispute")
+    assert "You are in the middle of filing a claim" in (answer["text"] or "")
+    assert await _dialog(world, chat) == kept
+    assert not any("What amount do you propose" in text_of(m) for m in await outgoing(world, chat))
+    assert (await claim_row(world, k.claim_id)).version == version
+
+    [reply] = await world.say(chat, "/cancel")
+    assert "Nothing was filed" in text_of(reply)
+    await press(world, chat, card, "Dispute")
+    assert "What amount do you propose" in text_of((await outgoing(world, chat))[-1])
+    [reply] = await world.say(chat, "/new")
+    assert f"still waiting for your counter-offer on claim #{k.claim_id}" in text_of(reply)
+    assert (await _dialog(world, chat) or ("",))[0] == "counter_offer"
+
+    # The answer deadline passes: the counter-offer waits for nobody, and /new files.
+    world.env.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
+    await world.back_office()
+    [orders] = await world.say(chat, "/new")
+    assert "which order" in text_of(orders).lower(), text_of(orders)
+    assert await _dialog(world, chat) == kept
+    await no_rejected_calls(world)
+
+
+async def test_accept_pressed_while_filing_a_claim_keeps_the_draft(world: World) -> None:
+    k = await proposal(world, ref="K-16", consignor_chat=802)
+    chat = k.consignor_chat
+    kept = await _also_filing(world, k, "K-16-OWN")
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
+    answer = await press(world, chat, card, "Accept")
+    assert "Accepted: 30.00 CNY" in answer["text"]
+    assert (await claim_row(world, k.claim_id)).status not in ACCEPT_FROM
+    assert await _dialog(world, chat) == kept  # the claim being filed is still there
+    await no_rejected_calls(world)

@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from tests.bot.conversations.conftest import World
+from tests.bot.conversations.consignor_kit import open_card, proposal
+from tests.bot.conversations.consignor_kit import press as consignor_press
 from tests.bot.conversations.kit import answered, press, toasts
 from tests.factories import order, place
 from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
@@ -123,3 +125,32 @@ async def test_a_damaged_return_from_review_to_settlement_in_chat(world: World) 
     # Telegram answers "message is not modified", which the bot expects and ignores.
     rejected = (await world.client.calls(ok=False))["calls"]
     assert all("message is not modified" in c["description"] for c in rejected), rejected
+
+
+async def test_staff_deciding_a_disputed_compensation_see_the_proposal_and_the_counter_offer(
+    world: World,
+) -> None:
+    """The consignor is told their counter-offer "has been sent" for our team to decide: the
+    team deciding it sees it on the case's card, next to what was proposed, and so does the
+    consignor on theirs."""
+    world.services.config = replace(world.services.config, admins=frozenset({STAFF_ID}))
+    await world.user(STAFF_ID, "Zoe")
+    await world.say(STAFF_ID, "/start")
+    k = await proposal(world, ref="SC-2", consignor_chat=CONSIGNOR_ID)
+    card = await open_card(world, CONSIGNOR_ID, k.claim_id, "We propose a compensation")
+    await consignor_press(world, CONSIGNOR_ID, card, "Dispute")
+    replies = await world.say(CONSIGNOR_ID, "12.50")
+    own = replies[-1]["text"]
+    assert "Compensation disputed" in own
+    assert "Proposed compensation: 30.00 CNY" in own and "Your counter-offer: 12.50 CNY" in own
+
+    [case] = await world.say(STAFF_ID, f"/case {k.claim_id}")
+    assert "Compensation disputed" in case["text"]
+    assert "Proposed compensation: 30.00 CNY" in case["text"], case["text"]
+    assert "Consignor's counter-offer: 12.50 CNY" in case["text"], case["text"]
+
+    # Once decided, the card shows neither: the decision is the record.
+    await press(world, STAFF_ID, "Resolve compensation", case)
+    await world.say(STAFF_ID, "20")
+    [case] = await world.say(STAFF_ID, f"/case {k.claim_id}")
+    assert "counter-offer" not in case["text"] and "Proposed compensation" not in case["text"]
