@@ -21,11 +21,12 @@ from bot import (
 )
 from bot.conversations.amounts import MAX_AMOUNT_CHARS, example, shown
 from bot.conversations.callbacks import Callback
-from bot.conversations.cards import action, card, money
+from bot.conversations.cards import CARD_LINES, OFFERED, action, card, money
 from bot.conversations.claim_dialog import other_dialog
 from bot.conversations.context import CHANNEL, Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import CONSIGNORS, ROUTES
+from workflow import lifecycle
 from workflow.claims import Actor, Role
 from workflow.errors import InvalidAmount
 from workflow.money import Money
@@ -62,9 +63,41 @@ def _consignor(ctx: Ctx) -> Actor:
 # ---- compensation: accept, or dispute with a counter-offer ----
 
 
+ANSWERS = ("accept_compensation", "dispute_compensation")
+
+
+def answers_alone(view: ClaimView, viewer: Actor) -> bool:
+    """Whether this consignor may answer the claim's compensation: only when the claim covers
+    their items alone. Filing keeps a claim to one consignor; one filed before that rule is
+    decided by staff once the response deadline passes (``returns._sole_consignors_claim``)."""
+    return not view.shared and list(view.consignor_ids) == [viewer.party_id]
+
+
+for _trigger in ANSWERS:
+    OFFERED[(_trigger, Role.CONSIGNOR)] = answers_alone
+
+
+async def _shared_line(ctx: Ctx, view: ClaimView, viewer: Actor) -> list[str]:
+    """Why a consignor sees no Accept or Dispute on a proposal they cannot answer alone."""
+    c = view.claim
+    if viewer.role is not Role.CONSIGNOR or answers_alone(view, viewer):
+        return []
+    open_to = lifecycle.allowed_triggers(c.status, c.claim_type, Role.CONSIGNOR)
+    return [ctx.t("consignor.shared_claim")] if set(ANSWERS) & set(open_to) else []
+
+
+CARD_LINES.append(_shared_line)
+
+
+def _not_alone(ctx: Ctx) -> Outcome:
+    return Outcome([Toast(ctx.t("consignor.shared_claim"), alert=True)])
+
+
 @action("accept_compensation", Role.CONSIGNOR)
 async def accept(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     c = view.claim
+    if not answers_alone(view, actor):
+        return _not_alone(ctx)
     await returns.accept_compensation(ctx.uow, ctx.env, actor, c.id, c.version)
     # A counter-offer prompt for this claim is answered by the Accept; any other dialog (a
     # claim the consignor, as a buyer, is filing) is theirs to finish.
@@ -87,6 +120,8 @@ async def accept(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
 @action("dispute_compensation", Role.CONSIGNOR)
 async def dispute(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     c = view.claim
+    if not answers_alone(view, actor):
+        return _not_alone(ctx)
     if busy := await other_dialog(ctx, COUNTER_FLOW, c.id):
         return Outcome([Toast(busy, alert=True)])
     data = {"claim": c.id, "version": c.version}

@@ -44,6 +44,9 @@ class ClaimView:
     shipments: tuple[ShipmentView, ...]
     consignor_ids: tuple[int, ...]
     rating: tuple[int, str] | None = None  # the buyer's (score, comment) once the case closed
+    # The claim also covers items of consignors not in ``consignor_ids`` (a consignor's view
+    # of a claim filed before claims were kept to one consignor): they cannot answer it alone.
+    shared: bool = False
 
     @property
     def amount(self) -> int:
@@ -73,7 +76,7 @@ async def claim_view(uow: UnitOfWork, actor: Actor, claim_id: int) -> ClaimView:
         raise NotFound("claim", claim_id)
     await ensure_party(uow, actor, claim)
     own_only = actor.party_id if actor.role is Role.CONSIGNOR else None
-    lines = []
+    lines, shared = [], False
     for line in await uow.claims.lines(claim.id):
         order_line = await uow.orders.line(line.order_line_id)
         if order_line is None:
@@ -81,6 +84,7 @@ async def claim_view(uow: UnitOfWork, actor: Actor, claim_id: int) -> ClaimView:
         order = await uow.orders.get(order_line.order_id)
         item = await uow.orders.item(order_line.item_id)
         if own_only is not None and (item is None or item.consignor_id != own_only):
+            shared = True
             continue
         lines.append(
             LineView(
@@ -106,6 +110,7 @@ async def claim_view(uow: UnitOfWork, actor: Actor, claim_id: int) -> ClaimView:
             (own_only,) if own_only is not None else tuple(await uow.claims.consignor_ids(claim.id))
         ),
         rating=await uow.claims.rating(claim.id),
+        shared=shared,
     )
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.conversations import engine
+from bot.conversations.callbacks import ClaimAction
 from bot.conversations.model import ChatUser, Incoming
 from tests.bot.conversations.buyer_kit import restarted_bot
 from tests.bot.conversations.conftest import World
@@ -396,7 +397,9 @@ async def test_a_claim_shared_by_two_consignors_shows_each_their_own_lines_only(
     world: World,
 ) -> None:
     """A claim on two consignors' items (filed before filing kept claims to one consignor) is
-    read by each consignor as their own lines only, and neither may answer for it."""
+    read by each consignor as their own lines only, and neither may answer for it: neither
+    is offered Accept or Dispute, each is told why, and a press all the same (an older card,
+    a forged button) is refused without opening a counter-offer prompt nobody could finish."""
     ada, bo = 761, 762
     p = await _two_consignor_order(world, "K-8", (ada, bo))
     draft = ClaimDraft(
@@ -415,12 +418,20 @@ async def test_a_claim_shared_by_two_consignors_shows_each_their_own_lines_only(
     card = await open_card(world, ada, claim.id, "We propose a compensation")
     assert "Item K-8-A" in text_of(card) and "Item K-8-B" not in text_of(card)
     assert "100.00 CNY" in text_of(card) and "600.00" not in text_of(card)
+    assert "Accept" not in buttons(card) and "Dispute" not in buttons(card)
+    assert "our team decides its compensation" in text_of(card)
     version = (await claim_row(world, claim.id)).version
-    answer = await press(world, ada, card, "Accept")
-    assert answer["text"] == "You are not allowed to do that."
-    await press(world, bo, await open_card(world, bo, claim.id, "We propose"), "Dispute")
-    [reply] = await world.say(bo, "1.00")
-    assert text_of(reply) == "You are not allowed to do that."
+    bo_card = await open_card(world, bo, claim.id, "We propose")
+    assert "Dispute" not in buttons(bo_card)
+    for trigger, chat, drawn in (
+        ("accept_compensation", ada, card),
+        ("dispute_compensation", bo, bo_card),
+    ):
+        answer = await forge_press(
+            world, chat, drawn, ClaimAction(claim.id, trigger, version).pack()
+        )
+        assert "our team decides its compensation" in answer["text"] and answer["show_alert"]
+    assert await conversation(world, bo) is None  # no prompt left open
     claim_now = await claim_row(world, claim.id)
     assert (claim_now.version, claim_now.counter_offer_amount) == (version, None)
     await no_rejected_calls(world)
