@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from bot.conversations.callbacks import LanguageChoice, MenuChoice
-from bot.conversations.context import CHANNEL, LANGUAGES, Ctx, asked_here
+from bot.conversations.context import CHANNEL, LANGUAGES, Ctx, asked_here, waits_for_user
 from bot.conversations.model import Button, Outcome, Output, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES, audience_of, commands_for, private_only
 from workflow.claims import SYSTEM, Role
@@ -108,6 +108,8 @@ async def cancel(ctx: Ctx, args: str) -> Outcome:
     if conversation is None or (elsewhere and not asked_here(conversation.data, ctx.incoming)):
         return Outcome([Screen(ctx.t("dialog.nothing_to_cancel"))])
     await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
+    if not waits_for_user(conversation.data):  # answered already: nothing is cancelled
+        return Outcome([Screen(ctx.t("dialog.nothing_to_cancel"))])
     worded = ROUTES.cancel_texts.get(conversation.flow)
     text = worded(ctx, dict(conversation.data)) if worded else ctx.t("dialog.cancelled")
     return Outcome([Screen(text)])

@@ -33,7 +33,7 @@ from bot.conversations.claim_dialog import (
     save,
     too_long,
 )
-from bot.conversations.context import CHANNEL, Ctx
+from bot.conversations.context import ANSWERED, CHANNEL, Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import BUYERS, ROUTES
 from bot.outbox_screens import PICTURES
@@ -190,7 +190,7 @@ async def answer_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     c = view.claim
     await review.provide_info(ctx.uow, ctx.env, buyer_of(ctx), c.id, c.version, text, evidence)
     if incoming.media_group_id is not None:  # the album's other pictures are on their way
-        tail = {"claim": c.id, "album": incoming.media_group_id, "pictures": 1}
+        tail = {"claim": c.id, "album": incoming.media_group_id, "pictures": 1, ANSWERED: True}
         await save(ctx, ANSWER_FLOW, "album", tail)
     else:
         await end(ctx)

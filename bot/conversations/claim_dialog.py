@@ -18,7 +18,7 @@ from bot import limits
 from bot.conversations import evidence
 from bot.conversations.callbacks import Callback, DraftChoice
 from bot.conversations.cards import card, money
-from bot.conversations.context import CHANNEL, Ctx
+from bot.conversations.context import CHANNEL, Ctx, waits_for_user
 from bot.conversations.model import Button, Keyboard, Outcome, Screen, Toast
 from bot.conversations.routes import BUYERS, ROUTES
 from workflow.claims import (
@@ -112,7 +112,10 @@ async def other_dialog(ctx: Ctx, flow: str, claim: int | None = None) -> str | N
 async def _waits_for_nobody(ctx: Ctx, data: dict[str, Any]) -> bool:
     """A dialog drawn for a claim as it stood (an answer for staff, a waybill number: their
     draft holds the claim's version) is dead once the claim has moved on — staff decided
-    without the answer, the return window closed — and must not hold up a new one."""
+    without the answer, the return window closed — and must not hold up a new one; nor must
+    one that has had its answer (an album's other pictures may still be on their way)."""
+    if not waits_for_user(data):  # it has had its answer already
+        return True
     claim_id, version = data.get("claim"), data.get("version")
     if claim_id is None or version is None:
         return False

@@ -673,6 +673,38 @@ async def test_an_album_sent_as_the_answer_is_taken_whole(world: World) -> None:
     await no_rejected_calls(world)
 
 
+async def test_after_an_album_answer_nothing_is_said_to_wait_and_cancel_has_nothing_to_cancel(
+    world: World,
+) -> None:
+    """An answer sent as an album has been sent: the bot only gathers the album's other
+    pictures. /cancel then does not say the answer was not sent, and a new claim or another
+    claim's button is not refused as if the bot still waited for the answer."""
+    ann = 878
+    await bound_buyer(world, ann, "BF27", ("AT-1", "AT-2"))
+    claim_id = await _filed_for_a_person(world, ann, "AT-1")
+    await _asked(world, claim_id, "Photos please")
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    await press(world, ann, "Answer", card)
+    [sent, _] = await direct(world, ann, photo=album_photo(0), media_group_id="ANS-3")
+    assert isinstance(sent, Screen) and "is with our team" in sent.text
+    [cancelled] = await world.say(ann, "/cancel")
+    assert cancelled["text"] == "There is nothing to cancel."
+    async with world.uows() as uow:
+        [*_, event] = await uow.claims.timeline(claim_id)
+    assert event.trigger == "provide_info"
+    # Asked again, answered again with an album: a new claim can be started at once.
+    await _asked(world, claim_id, "One more, please")
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    await press(world, ann, "Answer", card)
+    await direct(world, ann, photo=album_photo(1), media_group_id="ANS-4")
+    [orders] = await world.say(ann, "/new")
+    assert "which order" in orders["text"], orders["text"]
+    assert (await draft(world, ann) or ("",))[0] == "file_claim"
+    async with world.uows() as uow:
+        assert await uow.claims.evidence_count(claim_id) == 2
+    await no_rejected_calls(world)
+
+
 async def test_a_photo_at_the_description_step_is_refused_and_a_caption_later_kept(
     world: World,
 ) -> None:
