@@ -40,6 +40,7 @@ from bot.outbox_screens import PICTURES
 from workflow import lifecycle
 from workflow.claims import MAX_EVIDENCE_ITEMS, Actor, Role
 from workflow.errors import AlreadyHandled, InvalidClaim
+from workflow.reminders import RETURN_REMINDER
 from workflow.services import ratings, returns, review
 from workflow.services.queries import ClaimView, claim_view
 
@@ -276,7 +277,7 @@ async def _ship(ctx: Ctx, view: ClaimView, edit: bool = False) -> Outcome:
     return Outcome([noted, await card(ctx, c.id)])
 
 
-# ---- the return waybill's QR code, attached to the "send it back" message ----
+# ---- the return waybill's QR code, attached to the "send it back" message and its reminder ----
 
 WAYBILL_ISSUED = next(step.dest for step in lifecycle.TABLE if step.trigger == "issue_waybill")
 
@@ -292,6 +293,8 @@ def waybill_qr(payload: dict[str, Any]) -> bytes | None:
 
 
 PICTURES[f"claim.{WAYBILL_ISSUED}"] = waybill_qr
+# The reminder tells the buyer to show the QR code at the drop-off point: it comes with it.
+PICTURES[RETURN_REMINDER] = waybill_qr
 
 
 # ---- rating a closed case ----

@@ -472,6 +472,33 @@ async def test_a_return_gets_a_qr_waybill_and_the_buyer_sends_it_back(world: Wor
     await no_rejected_calls(world)
 
 
+async def test_the_return_reminder_shows_the_waybills_qr_code_it_tells_the_buyer_to_show(
+    world: World,
+) -> None:
+    ann = 856
+    await bound_buyer(world, ann, "BF14", ("RM-1",))
+    await _to_description(world, ann, "RM-1", "Return and refund", "7-day")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    await world.back_office()  # approved: the waybill with its QR code
+    [waybill] = [m for m in (await world.client.messages(ann))["messages"] if m.get("photo")]
+    policy = world.env.policy
+    reminded = policy.return_deadline - policy.return_reminder_before
+    world.env.clock.advance(reminded)  # type: ignore[attr-defined]
+    await world.back_office()
+    reminder = await last(world, ann)
+    assert "a reminder to send the item back" in (reminder.get("caption") or reminder["text"])
+    assert reminder.get("photo"), "the reminder came without the waybill's QR code"
+    async with aiohttp.ClientSession() as http:
+        pictures = []
+        for message in (waybill, reminder):
+            url = f"{world.sandbox.url}/sandbox/files/{message['photo']['file_id']}"
+            async with http.get(url) as response:
+                pictures.append(await response.read())
+    assert pictures[0].startswith(b"\x89PNG") and pictures[1] == pictures[0]
+    await no_rejected_calls(world)
+
+
 async def test_handing_the_return_over_without_typing_the_number(world: World) -> None:
     ann = 855
     await bound_buyer(world, ann, "BF10", ("H-1",))
