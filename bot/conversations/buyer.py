@@ -28,6 +28,7 @@ from bot.conversations.claim_dialog import (
     buyer_of,
     end,
     evidence_of,
+    first_of_album,
     other_dialog,
     pager,
     save,
@@ -242,6 +243,8 @@ async def shipped_back(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
 async def tracking_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     incoming = ctx.incoming
     if incoming.text is None or incoming.photo or incoming.document:  # a label's picture…
+        if not await first_of_album(ctx, TRACKING_FLOW, step, data):
+            return Outcome()
         return Outcome([Screen(ctx.t("buyer.tracking_want_text"))])
     text = incoming.text.strip().upper()
     if len(text) not in TRACKING_LENGTH or not set(text) <= TRACKING_CHARS:
@@ -364,6 +367,8 @@ async def rating_comment(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     text = (incoming.text or "").strip()
     # A picture's caption is not a comment: the picture would be dropped without a word.
     if incoming.text is None or incoming.photo or incoming.document or not text:
+        if not await first_of_album(ctx, RATING_FLOW, step, data):
+            return Outcome()
         return Outcome([Screen(ctx.t("buyer.rate_want_text"))])
     if refusal := too_long(ctx, text):
         return Outcome([refusal])

@@ -513,6 +513,22 @@ PRESSES: dict[str, Callable[[Ctx, dict[str, Any], str], Awaitable[Outcome]]] = {
 }
 
 
+# Dialog-data key: the album a dialog last refused (its other pictures get no reply again).
+STRAY_ALBUM = "stray_album"
+
+
+async def first_of_album(ctx: Ctx, flow: str, step: str, data: dict[str, Any]) -> bool:
+    """Whether a message the dialog cannot take is to be answered: Telegram delivers an album
+    as one update per picture, and the buyer gets one reply per album, not one per picture."""
+    album = ctx.incoming.media_group_id
+    if album is None:
+        return True
+    if data.get(STRAY_ALBUM) == album:
+        return False
+    await save(ctx, flow, step, {**data, STRAY_ALBUM: album})
+    return True
+
+
 def too_long(ctx: Ctx, text: str) -> Screen | None:
     if len(text) > MAX_DESCRIPTION_CHARS:
         return Screen(ctx.t("buyer.too_long", limit=MAX_DESCRIPTION_CHARS, length=len(text)))
@@ -538,11 +554,8 @@ async def dialog_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     if step == "photos":
         return await _photo(ctx, data, caption=(incoming.text or "").strip() if media else "")
     # Buttons are expected at the other steps: show them again (once per album sent).
-    album = incoming.media_group_id
-    if album is not None:
-        if data.get("stray_album") == album:
-            return Outcome()
-        await save(ctx, FLOW, step, {**data, "stray_album": album})
+    if not await first_of_album(ctx, FLOW, step, data):
+        return Outcome()
     return Outcome([Screen(ctx.t("buyer.use_buttons")), await _ask(ctx, step, data)])
 
 

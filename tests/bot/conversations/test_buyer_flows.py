@@ -782,6 +782,52 @@ async def test_an_album_where_a_button_is_wanted_is_answered_once(world: World) 
     await no_rejected_calls(world)
 
 
+async def test_an_album_where_a_waybill_number_or_a_comment_is_wanted_is_answered_once(
+    world: World,
+) -> None:
+    """Photos of the parcel's label sent as an album where the waybill number is to be typed,
+    or pictures where a rating's comment is: one reply per album, not one per picture."""
+    ann = 879
+    await bound_buyer(world, ann, "BF28", ("AW-1", "AW-2"))
+    await _to_description(world, ann, "AW-1", "Return and refund", "7-day")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    await _to_description(world, ann, "AW-2", "Refund only", "Quality issue")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    returned, withdrawn = await claim_ids(world)
+    [card] = await world.say(ann, f"/claim {withdrawn}")
+    await press(world, ann, "Withdraw", card)
+    await world.back_office()  # the return is approved, its waybill issued
+    [card] = await world.say(ann, f"/claim {returned}")
+    await press(world, ann, "I have sent it back", card)
+    before = await status(world, returned)
+    replies = [
+        await direct(world, ann, photo=album_photo(n), media_group_id="LABEL-1") for n in range(4)
+    ]
+    [refused] = replies[0]
+    assert isinstance(refused, Screen) and "waybill number from the label as text" in refused.text
+    assert replies[1:] == [[], [], []]
+    assert await status(world, returned) == before
+    assert (await draft(world, ann) or ("",))[0] == "return_tracking"
+    [handed, _] = await press(world, ann, "I handed it over")
+    assert "on its way" in handed["text"]
+    # the rating's comment
+    [card] = await world.say(ann, f"/claim {withdrawn}")
+    [stars] = await press(world, ann, "⭐ Rate", card)
+    await press(world, ann, "⭐⭐⭐", stars)
+    replies = [
+        await direct(world, ann, photo=album_photo(n), media_group_id="SMILE-1") for n in range(3)
+    ]
+    [refused] = replies[0]
+    assert isinstance(refused, Screen) and "comment as text" in refused.text
+    assert replies[1:] == [[], []]
+    assert await count(world, t.ClaimRating) == 0
+    [thanks] = await world.say(ann, "Fine")
+    assert "Thank you" in thanks["text"]
+    await no_rejected_calls(world)
+
+
 async def test_an_order_past_the_after_sales_period_says_so(world: World) -> None:
     now = world.env.clock.now()
     old, _recent = await place(
