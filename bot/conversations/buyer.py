@@ -12,6 +12,7 @@ for, and leaves it be.
 from __future__ import annotations
 
 import io
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -246,7 +247,7 @@ async def tracking_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome
         if not await first_of_album(ctx, TRACKING_FLOW, step, data):
             return Outcome()
         return Outcome([Screen(ctx.t("buyer.tracking_want_text"))])
-    text = incoming.text.strip().upper()
+    text = waybill_number(incoming.text)
     if len(text) not in TRACKING_LENGTH or not set(text) <= TRACKING_CHARS:
         return Outcome([Screen(ctx.t("buyer.bad_tracking"))])
     view = await _still_there(ctx, data, "ship_return")
@@ -255,6 +256,13 @@ async def tracking_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome
     if not any(s.tracking_number.upper() == text for s in view.shipments):
         raise InvalidClaim("tracking_mismatch")
     return await _ship(ctx, view)
+
+
+def waybill_number(typed: str) -> str:
+    """A waybill number as typed, read as the label prints it: a Chinese input method's
+    full-width letters and digits as plain ones (NFKC), the spaces a label groups them with
+    (ideographic ones too) dropped, in capitals."""
+    return "".join(unicodedata.normalize("NFKC", typed).split()).upper()
 
 
 @ROUTES.callback(HandedOver, BUYERS)

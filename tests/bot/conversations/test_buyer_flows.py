@@ -499,6 +499,37 @@ async def test_the_return_reminder_shows_the_waybills_qr_code_it_tells_the_buyer
     await no_rejected_calls(world)
 
 
+async def test_a_waybill_number_typed_full_width_or_in_groups_is_read_as_on_the_label(
+    world: World,
+) -> None:
+    """A Chinese input method types full-width letters and digits, and a label may print the
+    number in groups: both are the number on the label, not "not a waybill number"."""
+    ann = 857
+    await bound_buyer(world, ann, "BF15", ("FW-1",))
+    await _to_description(world, ann, "FW-1", "Return and refund", "7-day")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    await world.back_office()
+    async with world.uows() as uow:
+        [shipment] = (await uow.session.scalars(select(t.Shipment))).all()
+    number = shipment.tracking_number
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    await press(world, ann, "I have sent it back", card)
+    version = (await status(world, claim_id))[1]
+    [refused] = await world.say(ann, f"{number[:4]} 🙂 {number[4:]}")  # still not a number
+    assert "does not look like a waybill number" in refused["text"]
+    [mismatch] = await world.say(ann, "ＳＸ０００　０００　０００　０００")
+    assert "does not belong to this claim" in mismatch["text"]
+    assert (await status(world, claim_id))[1] == version
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in number.lower())
+    grouped = "\u3000".join(full_width[i : i + 4] for i in range(0, len(full_width), 4))
+    noted, _ = await world.say(ann, grouped)
+    assert "on its way" in noted["text"], noted["text"]
+    assert (await status(world, claim_id))[1] == version + 1
+    await no_rejected_calls(world)
+
+
 async def test_handing_the_return_over_without_typing_the_number(world: World) -> None:
     ann = 855
     await bound_buyer(world, ann, "BF10", ("H-1",))
