@@ -385,6 +385,11 @@ async def rating_comment(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
 
 async def _rated(ctx: Ctx, data: dict[str, Any], comment: str, edit: bool = False) -> Outcome:
     claim_id, score = int(data["claim"]), int(data["score"])
+    view = await claim_view(ctx.uow, buyer_of(ctx), claim_id)
+    if view.rating is not None:  # rated meanwhile from the buyer's other chat: nothing to wait for
+        await end(ctx)
+        text = ctx.t("error.invalid_claim.already_rated", claim=claim_id)
+        return Outcome([Toast(text, alert=True) if ctx.incoming.callback_id else Screen(text)])
     await ratings.rate_claim(ctx.uow, ctx.env, buyer_of(ctx), claim_id, score, comment)
     await end(ctx)
     return Outcome([Screen(ctx.t("buyer.rated", number=claim_id, stars="⭐" * score), edit=edit)])

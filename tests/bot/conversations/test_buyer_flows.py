@@ -614,6 +614,39 @@ async def test_rating_without_a_comment_in_chinese(world: World) -> None:
     await no_rejected_calls(world)
 
 
+async def test_a_rating_given_from_the_buyers_other_chat_ends_the_one_waiting_here(
+    world: World,
+) -> None:
+    """Two Telegram accounts bound to one buyer both start rating a closed claim; the second
+    finishes first. The first one's comment is then told the claim is rated already, once:
+    the bot does not go on waiting for a comment it can never take."""
+    ann, ann_phone = 866, 867
+    me = await bound_buyer(world, ann, "BF16", ("Y-1", "Y-2"))
+    await world.user(ann_phone)
+    await world.say(ann_phone, f"/start {await world.token('buyer', me.buyer_id)}")
+    await _to_description(world, ann, "Y-1", "Refund only", "Quality issue")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    [withdrawn] = await press(world, ann, "Withdraw", card)
+    [stars] = await press(world, ann, "⭐ Rate", withdrawn)
+    await press(world, ann, "⭐⭐⭐⭐", stars)
+    [card] = await world.say(ann_phone, f"/claim {claim_id}")
+    [stars] = await press(world, ann_phone, "⭐ Rate", card)
+    await press(world, ann_phone, "⭐⭐", stars)
+    [thanks] = await press(world, ann_phone, "Finish without a comment")
+    assert "Thank you" in thanks["text"]
+    [late] = await world.say(ann, "Great service")
+    assert f"You have already rated claim #{claim_id}" in late["text"]
+    assert await draft(world, ann) is None
+    [orders] = await world.say(ann, "/new")
+    assert "which order" in orders["text"], orders["text"]
+    async with world.uows() as uow:
+        assert await uow.claims.rating(claim_id) == (2, "")
+    await no_rejected_calls(world)
+
+
 async def test_the_claim_dialog_continues_after_the_bot_is_killed_and_restarted(
     world: World,
 ) -> None:
