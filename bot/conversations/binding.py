@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from bot.conversations.callbacks import LanguageChoice, MenuChoice
-from bot.conversations.context import CHANNEL, LANGUAGES, Ctx, asked_here
+from bot.conversations.context import CHANNEL, LANGUAGES, Ctx, asked_here, waits_for_user
 from bot.conversations.model import Button, Outcome, Output, Screen, Toast
 from bot.conversations.routes import ANYONE, ROUTES, audience_of, commands_for, private_only
 from workflow.claims import SYSTEM, Role
@@ -23,8 +23,13 @@ async def start(ctx: Ctx, args: str) -> Outcome:
         )
         welcome.append(Screen(ctx.t("bind.done.staff")))
     if args:  # a binding link (an admin may be a buyer or a consignor too)
+        before = {a.role.value: a.party_id for a in ctx.actors}
         binding = await redeem_binding(ctx.uow, ctx.env, CHANNEL, user_id, args)
         welcome.append(Screen(ctx.t(f"bind.done.{binding.party_kind}")))
+        if before.get(binding.party_kind, binding.party_id) != binding.party_id:
+            # The chat now speaks for another account: a dialog begun for the first one is
+            # about its orders and claims, which this chat can no longer see.
+            welcome += await _drop_dialog(ctx)
     if welcome:
         ctx.actors = await actors_for(ctx.uow, CHANNEL, user_id)
         return Outcome([*welcome, *(await help_(ctx, "")).outputs])
@@ -107,7 +112,19 @@ async def cancel(ctx: Ctx, args: str) -> Outcome:
     elsewhere = conversation is not None and not ctx.incoming.is_private
     if conversation is None or (elsewhere and not asked_here(conversation.data, ctx.incoming)):
         return Outcome([Screen(ctx.t("dialog.nothing_to_cancel"))])
+    dropped = await _drop_dialog(ctx)
+    return Outcome([*dropped] if dropped else [Screen(ctx.t("dialog.nothing_to_cancel"))])
+
+
+async def _drop_dialog(ctx: Ctx) -> list[Output]:
+    """End the user's open dialog, saying what was left undone: nothing is said of none, nor
+    of one that has had its answer already."""
+    conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
+    if conversation is None:
+        return []
     await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
+    if not waits_for_user(conversation.data):
+        return []
     worded = ROUTES.cancel_texts.get(conversation.flow)
     text = worded(ctx, dict(conversation.data)) if worded else ctx.t("dialog.cancelled")
-    return Outcome([Screen(text)])
+    return [Screen(text)]

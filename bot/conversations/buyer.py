@@ -12,6 +12,7 @@ for, and leaves it be.
 from __future__ import annotations
 
 import io
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -28,18 +29,20 @@ from bot.conversations.claim_dialog import (
     buyer_of,
     end,
     evidence_of,
+    first_of_album,
     other_dialog,
     pager,
     save,
     too_long,
 )
-from bot.conversations.context import CHANNEL, Ctx
+from bot.conversations.context import ANSWERED, CHANNEL, Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import BUYERS, ROUTES
 from bot.outbox_screens import PICTURES
 from workflow import lifecycle
 from workflow.claims import MAX_EVIDENCE_ITEMS, Actor, Role
 from workflow.errors import AlreadyHandled, InvalidClaim
+from workflow.reminders import RETURN_REMINDER
 from workflow.services import ratings, returns, review
 from workflow.services.queries import ClaimView, claim_view
 
@@ -190,7 +193,7 @@ async def answer_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     c = view.claim
     await review.provide_info(ctx.uow, ctx.env, buyer_of(ctx), c.id, c.version, text, evidence)
     if incoming.media_group_id is not None:  # the album's other pictures are on their way
-        tail = {"claim": c.id, "album": incoming.media_group_id, "pictures": 1}
+        tail = {"claim": c.id, "album": incoming.media_group_id, "pictures": 1, ANSWERED: True}
         await save(ctx, ANSWER_FLOW, "album", tail)
     else:
         await end(ctx)
@@ -241,8 +244,10 @@ async def shipped_back(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
 async def tracking_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     incoming = ctx.incoming
     if incoming.text is None or incoming.photo or incoming.document:  # a label's picture…
+        if not await first_of_album(ctx, TRACKING_FLOW, step, data):
+            return Outcome()
         return Outcome([Screen(ctx.t("buyer.tracking_want_text"))])
-    text = incoming.text.strip().upper()
+    text = waybill_number(incoming.text)
     if len(text) not in TRACKING_LENGTH or not set(text) <= TRACKING_CHARS:
         return Outcome([Screen(ctx.t("buyer.bad_tracking"))])
     view = await _still_there(ctx, data, "ship_return")
@@ -251,6 +256,13 @@ async def tracking_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome
     if not any(s.tracking_number.upper() == text for s in view.shipments):
         raise InvalidClaim("tracking_mismatch")
     return await _ship(ctx, view)
+
+
+def waybill_number(typed: str) -> str:
+    """A waybill number as typed, read as the label prints it: a Chinese input method's
+    full-width letters and digits as plain ones (NFKC), the spaces a label groups them with
+    (ideographic ones too) dropped, in capitals."""
+    return "".join(unicodedata.normalize("NFKC", typed).split()).upper()
 
 
 @ROUTES.callback(HandedOver, BUYERS)
@@ -276,7 +288,7 @@ async def _ship(ctx: Ctx, view: ClaimView, edit: bool = False) -> Outcome:
     return Outcome([noted, await card(ctx, c.id)])
 
 
-# ---- the return waybill's QR code, attached to the "send it back" message ----
+# ---- the return waybill's QR code, attached to the "send it back" message and its reminder ----
 
 WAYBILL_ISSUED = next(step.dest for step in lifecycle.TABLE if step.trigger == "issue_waybill")
 
@@ -292,6 +304,8 @@ def waybill_qr(payload: dict[str, Any]) -> bytes | None:
 
 
 PICTURES[f"claim.{WAYBILL_ISSUED}"] = waybill_qr
+# The reminder tells the buyer to show the QR code at the drop-off point: it comes with it.
+PICTURES[RETURN_REMINDER] = waybill_qr
 
 
 # ---- rating a closed case ----
@@ -361,6 +375,8 @@ async def rating_comment(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     text = (incoming.text or "").strip()
     # A picture's caption is not a comment: the picture would be dropped without a word.
     if incoming.text is None or incoming.photo or incoming.document or not text:
+        if not await first_of_album(ctx, RATING_FLOW, step, data):
+            return Outcome()
         return Outcome([Screen(ctx.t("buyer.rate_want_text"))])
     if refusal := too_long(ctx, text):
         return Outcome([refusal])
@@ -369,6 +385,11 @@ async def rating_comment(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
 
 async def _rated(ctx: Ctx, data: dict[str, Any], comment: str, edit: bool = False) -> Outcome:
     claim_id, score = int(data["claim"]), int(data["score"])
+    view = await claim_view(ctx.uow, buyer_of(ctx), claim_id)
+    if view.rating is not None:  # rated meanwhile from the buyer's other chat: nothing to wait for
+        await end(ctx)
+        text = ctx.t("error.invalid_claim.already_rated", claim=claim_id)
+        return Outcome([Toast(text, alert=True) if ctx.incoming.callback_id else Screen(text)])
     await ratings.rate_claim(ctx.uow, ctx.env, buyer_of(ctx), claim_id, score, comment)
     await end(ctx)
     return Outcome([Screen(ctx.t("buyer.rated", number=claim_id, stars="⭐" * score), edit=edit)])

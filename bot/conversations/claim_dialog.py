@@ -18,7 +18,7 @@ from bot import limits
 from bot.conversations import evidence
 from bot.conversations.callbacks import Callback, DraftChoice
 from bot.conversations.cards import card, money
-from bot.conversations.context import CHANNEL, Ctx
+from bot.conversations.context import CHANNEL, Ctx, waits_for_user
 from bot.conversations.model import Button, Keyboard, Outcome, Screen, Toast
 from bot.conversations.routes import BUYERS, ROUTES
 from workflow.claims import (
@@ -112,7 +112,10 @@ async def other_dialog(ctx: Ctx, flow: str, claim: int | None = None) -> str | N
 async def _waits_for_nobody(ctx: Ctx, data: dict[str, Any]) -> bool:
     """A dialog drawn for a claim as it stood (an answer for staff, a waybill number: their
     draft holds the claim's version) is dead once the claim has moved on — staff decided
-    without the answer, the return window closed — and must not hold up a new one."""
+    without the answer, the return window closed — and must not hold up a new one; nor must
+    one that has had its answer (an album's other pictures may still be on their way)."""
+    if not waits_for_user(data):  # it has had its answer already
+        return True
     claim_id, version = data.get("claim"), data.get("version")
     if claim_id is None or version is None:
         return False
@@ -510,6 +513,22 @@ PRESSES: dict[str, Callable[[Ctx, dict[str, Any], str], Awaitable[Outcome]]] = {
 }
 
 
+# Dialog-data key: the album a dialog last refused (its other pictures get no reply again).
+STRAY_ALBUM = "stray_album"
+
+
+async def first_of_album(ctx: Ctx, flow: str, step: str, data: dict[str, Any]) -> bool:
+    """Whether a message the dialog cannot take is to be answered: Telegram delivers an album
+    as one update per picture, and the buyer gets one reply per album, not one per picture."""
+    album = ctx.incoming.media_group_id
+    if album is None:
+        return True
+    if data.get(STRAY_ALBUM) == album:
+        return False
+    await save(ctx, flow, step, {**data, STRAY_ALBUM: album})
+    return True
+
+
 def too_long(ctx: Ctx, text: str) -> Screen | None:
     if len(text) > MAX_DESCRIPTION_CHARS:
         return Screen(ctx.t("buyer.too_long", limit=MAX_DESCRIPTION_CHARS, length=len(text)))
@@ -535,11 +554,8 @@ async def dialog_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     if step == "photos":
         return await _photo(ctx, data, caption=(incoming.text or "").strip() if media else "")
     # Buttons are expected at the other steps: show them again (once per album sent).
-    album = incoming.media_group_id
-    if album is not None:
-        if data.get("stray_album") == album:
-            return Outcome()
-        await save(ctx, FLOW, step, {**data, "stray_album": album})
+    if not await first_of_album(ctx, FLOW, step, data):
+        return Outcome()
     return Outcome([Screen(ctx.t("buyer.use_buttons")), await _ask(ctx, step, data)])
 
 

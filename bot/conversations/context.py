@@ -20,6 +20,10 @@ LANGUAGES = ("en", "zh-CN")
 # The dialog-data key naming the chat and topic a question was asked in (engine.route takes
 # the answer only from there).
 ASKED_IN = "asked_in"
+# The dialog-data key of a dialog that has had its answer and only takes in what follows it
+# (the other pictures of an album the answer came in): it waits for nothing the user owes, so
+# /cancel has nothing to cancel and another dialog may start in its place.
+ANSWERED = "answered"
 
 Translate = Callable[..., str]
 
@@ -108,6 +112,11 @@ class Ctx:
     @property
     def staff(self) -> Actor | None:
         return self._here(next((a for a in self.actors if a.role in STAFF_ROLES), None))
+
+
+def waits_for_user(data: Mapping[str, Any]) -> bool:
+    """Whether a dialog still waits for the user (not one that has had its answer)."""
+    return not data.get(ANSWERED)
 
 
 def asked_here(data: Mapping[str, Any], incoming: Incoming) -> bool:

@@ -123,3 +123,27 @@ async def test_refused_presses_and_commands_leave_a_log_line(
     assert any("unknown command /nonsense" in line for line in lines), lines
     assert any("/queue refused to user 510" in line for line in lines), lines
     assert "I don't know /nonsense" in unknown["text"] and "/queue" in staff_only["text"]
+
+
+async def test_a_link_to_another_account_drops_the_dialog_begun_for_the_first(
+    world: World,
+) -> None:
+    """A chat bound to one buyer account opens the link of another: the claim the chat had
+    begun filing was on the first account's order, which the chat can no longer see. The
+    dialog is dropped, and said so, rather than answering every message "not found"."""
+    now = world.env.clock.now()
+    first, second = await place(
+        world.uows, now, order("T-8", now, buyer="B-8"), order("T-9", now, buyer="B-9")
+    )
+    ann = await world.user(511)
+    await world.say(ann, f"/start {await world.token('buyer', first.buyer_id)}")
+    await world.say(ann, "/new")
+    await press(world, ann, "T-8")
+    welcome, dropped, _menu = await world.say(
+        ann, f"/start {await world.token('buyer', second.buyer_id)}"
+    )
+    assert "connected to your buyer account" in welcome["text"]
+    assert dropped["text"] == "Cancelled. Nothing was filed."
+    [orders] = await world.say(ann, "/new")
+    assert "which order" in orders["text"], orders["text"]
+    assert any("T-9" in b for b in buttons(orders)) and not any("T-8" in b for b in buttons(orders))

@@ -472,6 +472,64 @@ async def test_a_return_gets_a_qr_waybill_and_the_buyer_sends_it_back(world: Wor
     await no_rejected_calls(world)
 
 
+async def test_the_return_reminder_shows_the_waybills_qr_code_it_tells_the_buyer_to_show(
+    world: World,
+) -> None:
+    ann = 856
+    await bound_buyer(world, ann, "BF14", ("RM-1",))
+    await _to_description(world, ann, "RM-1", "Return and refund", "7-day")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    await world.back_office()  # approved: the waybill with its QR code
+    [waybill] = [m for m in (await world.client.messages(ann))["messages"] if m.get("photo")]
+    policy = world.env.policy
+    reminded = policy.return_deadline - policy.return_reminder_before
+    world.env.clock.advance(reminded)  # type: ignore[attr-defined]
+    await world.back_office()
+    reminder = await last(world, ann)
+    assert "a reminder to send the item back" in (reminder.get("caption") or reminder["text"])
+    assert reminder.get("photo"), "the reminder came without the waybill's QR code"
+    async with aiohttp.ClientSession() as http:
+        pictures = []
+        for message in (waybill, reminder):
+            url = f"{world.sandbox.url}/sandbox/files/{message['photo']['file_id']}"
+            async with http.get(url) as response:
+                pictures.append(await response.read())
+    assert pictures[0].startswith(b"\x89PNG") and pictures[1] == pictures[0]
+    await no_rejected_calls(world)
+
+
+async def test_a_waybill_number_typed_full_width_or_in_groups_is_read_as_on_the_label(
+    world: World,
+) -> None:
+    """A Chinese input method types full-width letters and digits, and a label may print the
+    number in groups: both are the number on the label, not "not a waybill number"."""
+    ann = 857
+    await bound_buyer(world, ann, "BF15", ("FW-1",))
+    await _to_description(world, ann, "FW-1", "Return and refund", "7-day")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    await world.back_office()
+    async with world.uows() as uow:
+        [shipment] = (await uow.session.scalars(select(t.Shipment))).all()
+    number = shipment.tracking_number
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    await press(world, ann, "I have sent it back", card)
+    version = (await status(world, claim_id))[1]
+    [refused] = await world.say(ann, f"{number[:4]} 🙂 {number[4:]}")  # still not a number
+    assert "does not look like a waybill number" in refused["text"]
+    [mismatch] = await world.say(ann, "ＳＸ０００　０００　０００　０００")
+    assert "does not belong to this claim" in mismatch["text"]
+    assert (await status(world, claim_id))[1] == version
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in number.lower())
+    grouped = "\u3000".join(full_width[i : i + 4] for i in range(0, len(full_width), 4))
+    noted, _ = await world.say(ann, grouped)
+    assert "on its way" in noted["text"], noted["text"]
+    assert (await status(world, claim_id))[1] == version + 1
+    await no_rejected_calls(world)
+
+
 async def test_handing_the_return_over_without_typing_the_number(world: World) -> None:
     ann = 855
     await bound_buyer(world, ann, "BF10", ("H-1",))
@@ -553,6 +611,39 @@ async def test_rating_without_a_comment_in_chinese(world: World) -> None:
     assert "谢谢" in thanks["text"]
     async with world.uows() as uow:
         assert await uow.claims.rating(claim_id) == (5, "")
+    await no_rejected_calls(world)
+
+
+async def test_a_rating_given_from_the_buyers_other_chat_ends_the_one_waiting_here(
+    world: World,
+) -> None:
+    """Two Telegram accounts bound to one buyer both start rating a closed claim; the second
+    finishes first. The first one's comment is then told the claim is rated already, once:
+    the bot does not go on waiting for a comment it can never take."""
+    ann, ann_phone = 866, 867
+    me = await bound_buyer(world, ann, "BF16", ("Y-1", "Y-2"))
+    await world.user(ann_phone)
+    await world.say(ann_phone, f"/start {await world.token('buyer', me.buyer_id)}")
+    await _to_description(world, ann, "Y-1", "Refund only", "Quality issue")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [claim_id] = await claim_ids(world)
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    [withdrawn] = await press(world, ann, "Withdraw", card)
+    [stars] = await press(world, ann, "⭐ Rate", withdrawn)
+    await press(world, ann, "⭐⭐⭐⭐", stars)
+    [card] = await world.say(ann_phone, f"/claim {claim_id}")
+    [stars] = await press(world, ann_phone, "⭐ Rate", card)
+    await press(world, ann_phone, "⭐⭐", stars)
+    [thanks] = await press(world, ann_phone, "Finish without a comment")
+    assert "Thank you" in thanks["text"]
+    [late] = await world.say(ann, "Great service")
+    assert f"You have already rated claim #{claim_id}" in late["text"]
+    assert await draft(world, ann) is None
+    [orders] = await world.say(ann, "/new")
+    assert "which order" in orders["text"], orders["text"]
+    async with world.uows() as uow:
+        assert await uow.claims.rating(claim_id) == (2, "")
     await no_rejected_calls(world)
 
 
@@ -673,6 +764,38 @@ async def test_an_album_sent_as_the_answer_is_taken_whole(world: World) -> None:
     await no_rejected_calls(world)
 
 
+async def test_after_an_album_answer_nothing_is_said_to_wait_and_cancel_has_nothing_to_cancel(
+    world: World,
+) -> None:
+    """An answer sent as an album has been sent: the bot only gathers the album's other
+    pictures. /cancel then does not say the answer was not sent, and a new claim or another
+    claim's button is not refused as if the bot still waited for the answer."""
+    ann = 878
+    await bound_buyer(world, ann, "BF27", ("AT-1", "AT-2"))
+    claim_id = await _filed_for_a_person(world, ann, "AT-1")
+    await _asked(world, claim_id, "Photos please")
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    await press(world, ann, "Answer", card)
+    [sent, _] = await direct(world, ann, photo=album_photo(0), media_group_id="ANS-3")
+    assert isinstance(sent, Screen) and "is with our team" in sent.text
+    [cancelled] = await world.say(ann, "/cancel")
+    assert cancelled["text"] == "There is nothing to cancel."
+    async with world.uows() as uow:
+        [*_, event] = await uow.claims.timeline(claim_id)
+    assert event.trigger == "provide_info"
+    # Asked again, answered again with an album: a new claim can be started at once.
+    await _asked(world, claim_id, "One more, please")
+    [card] = await world.say(ann, f"/claim {claim_id}")
+    await press(world, ann, "Answer", card)
+    await direct(world, ann, photo=album_photo(1), media_group_id="ANS-4")
+    [orders] = await world.say(ann, "/new")
+    assert "which order" in orders["text"], orders["text"]
+    assert (await draft(world, ann) or ("",))[0] == "file_claim"
+    async with world.uows() as uow:
+        assert await uow.claims.evidence_count(claim_id) == 2
+    await no_rejected_calls(world)
+
+
 async def test_a_photo_at_the_description_step_is_refused_and_a_caption_later_kept(
     world: World,
 ) -> None:
@@ -720,6 +843,52 @@ async def test_an_album_where_a_button_is_wanted_is_answered_once(world: World) 
     # another album later is answered again
     again = await direct(world, ann, photo=album_photo(9), media_group_id="STRAY-2")
     assert isinstance(again[0], Screen) and "buttons" in again[0].text
+    await no_rejected_calls(world)
+
+
+async def test_an_album_where_a_waybill_number_or_a_comment_is_wanted_is_answered_once(
+    world: World,
+) -> None:
+    """Photos of the parcel's label sent as an album where the waybill number is to be typed,
+    or pictures where a rating's comment is: one reply per album, not one per picture."""
+    ann = 879
+    await bound_buyer(world, ann, "BF28", ("AW-1", "AW-2"))
+    await _to_description(world, ann, "AW-1", "Return and refund", "7-day")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    await _to_description(world, ann, "AW-2", "Refund only", "Quality issue")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    returned, withdrawn = await claim_ids(world)
+    [card] = await world.say(ann, f"/claim {withdrawn}")
+    await press(world, ann, "Withdraw", card)
+    await world.back_office()  # the return is approved, its waybill issued
+    [card] = await world.say(ann, f"/claim {returned}")
+    await press(world, ann, "I have sent it back", card)
+    before = await status(world, returned)
+    replies = [
+        await direct(world, ann, photo=album_photo(n), media_group_id="LABEL-1") for n in range(4)
+    ]
+    [refused] = replies[0]
+    assert isinstance(refused, Screen) and "waybill number from the label as text" in refused.text
+    assert replies[1:] == [[], [], []]
+    assert await status(world, returned) == before
+    assert (await draft(world, ann) or ("",))[0] == "return_tracking"
+    [handed, _] = await press(world, ann, "I handed it over")
+    assert "on its way" in handed["text"]
+    # the rating's comment
+    [card] = await world.say(ann, f"/claim {withdrawn}")
+    [stars] = await press(world, ann, "⭐ Rate", card)
+    await press(world, ann, "⭐⭐⭐", stars)
+    replies = [
+        await direct(world, ann, photo=album_photo(n), media_group_id="SMILE-1") for n in range(3)
+    ]
+    [refused] = replies[0]
+    assert isinstance(refused, Screen) and "comment as text" in refused.text
+    assert replies[1:] == [[], []]
+    assert await count(world, t.ClaimRating) == 0
+    [thanks] = await world.say(ann, "Fine")
+    assert "Thank you" in thanks["text"]
     await no_rejected_calls(world)
 
 
