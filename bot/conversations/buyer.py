@@ -272,8 +272,8 @@ async def handed_over(ctx: Ctx, data: HandedOver) -> Outcome:
         conversation is None
         or conversation.flow != TRACKING_FLOW
         or conversation.data.get("claim") != data.claim_id
-    ):
-        return Outcome([Toast(ctx.t("buyer.dialog_over"), alert=True)])
+    ):  # the prompt was answered, or left: not a claim being filed, so not "dialog over"
+        return Outcome([Toast(ctx.t("buyer.not_now"), alert=True)])
     view = await _still_there(ctx, dict(conversation.data), "ship_return")
     if isinstance(view, Outcome):
         return view
@@ -360,8 +360,8 @@ async def skip_pressed(ctx: Ctx, data: RateSkip) -> Outcome:
         conversation is None
         or conversation.flow != RATING_FLOW
         or conversation.data.get("claim") != data.claim_id
-    ):
-        return Outcome([Toast(ctx.t("buyer.dialog_over"), alert=True)])
+    ):  # rated already, or left
+        return Outcome([Toast(ctx.t("buyer.not_now"), alert=True)])
     return await _rated(ctx, dict(conversation.data), "", edit=True)
 
 

@@ -52,8 +52,10 @@ class Incoming:
 
     @property
     def command(self) -> tuple[str, str] | None:
-        """('start', 'args') for '/start args' (also '/start@our_bot args'), else None."""
-        if not self.text or not self.text.startswith("/"):
+        """('start', 'args') for '/start args' (also '/start@our_bot args'), else None. A
+        picture's or a file's caption is never a command: the file is what was sent, and a
+        caption taken as a command would drop it without a word."""
+        if not self.text or not self.text.startswith("/") or self.photo or self.document:
             return None
         head, _, rest = self.text[1:].partition(" ")
         name = head.split("@", 1)[0].lower()

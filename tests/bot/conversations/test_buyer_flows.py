@@ -467,7 +467,7 @@ async def test_a_return_gets_a_qr_waybill_and_the_buyer_sends_it_back(world: Wor
     assert moved[1] == version + 1 and "I have sent it back" not in buttons(redrawn)
     # the prompt's button, pressed after it was done: the dialog is over, nothing fires
     await press(world, ann, "I handed it over", prompt)
-    assert "dialog has ended" in (await toasts(world, ann))[-1]
+    assert (await toasts(world, ann))[-1] == "That button belongs to an earlier step."
     assert await status(world, claim_id) == moved
     await no_rejected_calls(world)
 
@@ -582,7 +582,7 @@ async def test_a_buyer_withdraws_then_rates_the_closed_case_once(world: World) -
         assert await uow.claims.rating(claim_id) == (4, "Quick & <kind>")
     # rated once: the old buttons are answered and change nothing; the card has no Rate
     await press(world, ann, "Finish without a comment", comment)
-    assert "dialog has ended" in (await toasts(world, ann))[-1]
+    assert (await toasts(world, ann))[-1] == "That button belongs to an earlier step."
     out = await direct(world, ann, callback_data=f"br:{claim_id}:2")  # a double press
     assert "cannot be rated" in toast_texts(out)[0]
     await press(world, ann, "⭐ Rate", withdrawn)
@@ -815,6 +815,11 @@ async def test_a_photo_at_the_description_step_is_refused_and_a_caption_later_ke
     assert kept is not None
     assert kept[2]["description"] == "Box <crushed>\nand the corner"
     assert kept[2]["photos"] == ["photo:album-photo-2"]
+    # a caption that looks like a command is a caption: the picture is not dropped for it
+    await direct(world, ann, photo=album_photo(4), text="/claims 3")
+    kept = await draft(world, ann)
+    assert kept is not None and kept[2]["photos"] == ["photo:album-photo-2", "photo:album-photo-4"]
+    assert kept[2]["description"].endswith("/claims 3")
     # where a description is required, the refusal says so
     await world.say(ann, "/cancel")
     await _to_description(world, ann, "CP-1", "Return and refund", "Other")
