@@ -25,10 +25,14 @@ async def start(ctx: Ctx, args: str) -> Outcome:
     if args:  # a binding link (an admin may be a buyer or a consignor too)
         before = {a.role.value: a.party_id for a in ctx.actors}
         binding = await redeem_binding(ctx.uow, ctx.env, CHANNEL, user_id, args)
-        welcome.append(Screen(ctx.t(f"bind.done.{binding.party_kind}")))
-        if before.get(binding.party_kind, binding.party_id) != binding.party_id:
-            # The chat now speaks for another account: a dialog begun for the first one is
+        done = ctx.t(f"bind.done.{binding.party_kind}")
+        if before.get(binding.party_kind, binding.party_id) == binding.party_id:
+            welcome.append(Screen(done))
+        else:
+            # The chat now speaks for another account (one per kind): said so, since the
+            # first account's claims vanish from it. A dialog begun for the first one is
             # about its orders and claims, which this chat can no longer see.
+            welcome.append(Screen(f"{done}\n{ctx.t(f'bind.replaced.{binding.party_kind}')}"))
             welcome += await _drop_dialog(ctx)
     if welcome:
         ctx.actors = await actors_for(ctx.uow, CHANNEL, user_id)

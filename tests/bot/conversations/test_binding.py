@@ -143,7 +143,12 @@ async def test_a_link_to_another_account_drops_the_dialog_begun_for_the_first(
         ann, f"/start {await world.token('buyer', second.buyer_id)}"
     )
     assert "connected to your buyer account" in welcome["text"]
+    assert "connected to another buyer account before" in welcome["text"]
     assert dropped["text"] == "Cancelled. Nothing was filed."
+    # the same account's link again (a new one) says nothing of another account
+    [again, _menu] = await world.say(ann, f"/start {await world.token('buyer', second.buyer_id)}")
+    assert "connected to your buyer account" in again["text"]
+    assert "another" not in again["text"]
     [orders] = await world.say(ann, "/new")
     assert "which order" in orders["text"], orders["text"]
     assert any("T-9" in b for b in buttons(orders)) and not any("T-8" in b for b in buttons(orders))
