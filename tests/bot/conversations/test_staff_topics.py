@@ -390,6 +390,35 @@ async def test_a_reason_is_taken_only_in_the_topic_where_it_was_asked(world: Wor
     assert (await world.client.calls(ok=False))["calls"] == []
 
 
+async def test_a_second_prompt_does_not_silently_drop_the_first(world: World) -> None:
+    """Max is asked for case A's reason in its topic, then presses Ask for information in
+    case B's topic: he is told A's question still waits (and B is not taken by the press),
+    so the reason he then types in A's topic is taken, not met with silence."""
+    group = await staffed(world)
+    assert group is not None
+    a = await file_for_review(world, await parties(world))
+    b = await file_for_review(world, await parties(world, bind=False))
+    await world.back_office()
+    topic_a, _ = await topic_of(world, a)
+    await press_in(world, AGENT, group, await _topic_card(world, group, a), "Reject")
+    await press_in(world, AGENT, group, await _topic_card(world, group, b), "Ask for information")
+    [busy] = (await world.client.messages(group))["callback_answers"][-1:]
+    assert busy["show_alert"] and f"Claim #{a} still waits" in busy["text"], busy
+    assert "/cancel" in busy["text"]
+    async with world.uows() as uow:
+        assert await TopicRepo(uow.session).holds(b) == []  # the press took nothing
+
+    answers = await say_in(world, AGENT, group, "not covered", topic_a)
+    assert answers and await status(world, a) == "rejected"
+    assert await status(world, b) == "needs_review"
+    # With A answered, B's question can be asked.
+    await press_in(world, AGENT, group, await _topic_card(world, group, b), "Ask for information")
+    topic_b, _ = await topic_of(world, b)
+    said = [m.get("text", "") for m in await in_topic(world, group, topic_b) if m["outgoing"]]
+    assert any(f"Claim #{b}: send the question for the buyer" in x for x in said)
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
 async def _topic_card(world: World, group: int, claim_id: int) -> dict[str, Any]:
     """The case's card in its topic (the message the bot recorded as the card)."""
     async with world.uows() as uow:
