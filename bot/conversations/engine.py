@@ -150,6 +150,13 @@ def _with_answer(incoming: Incoming, outputs: list[Output]) -> list[Output]:
     return outputs
 
 
+def _for_another_bot(ctx: Ctx) -> bool:
+    """Whether a command names a bot other than us (bot usernames ignore case)."""
+    addressee = ctx.incoming.addressee
+    ours = ctx.services.config.bot_username
+    return addressee is not None and addressee.lower() != ours.lower()
+
+
 async def route(ctx: Ctx) -> Outcome:
     incoming = ctx.incoming
     who = audience_of(ctx)
@@ -174,6 +181,14 @@ async def route(ctx: Ctx) -> Outcome:
         return Outcome([Screen(ctx.t("dialog.edit_not_read"))])
 
     command = incoming.command
+    if command is not None and not incoming.is_private and _for_another_bot(ctx):
+        # A group may have other bots: their commands are neither ours nor an answer.
+        log.info(
+            "update %s: a command for @%s left alone",
+            incoming.update_id,
+            str(incoming.addressee)[:QUOTED_CHARS],
+        )
+        return Outcome()
     if command is not None:
         name, args = command
         if not ctx.actors and name not in OPEN_COMMANDS:

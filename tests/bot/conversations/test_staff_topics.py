@@ -419,6 +419,26 @@ async def test_a_second_prompt_does_not_silently_drop_the_first(world: World) ->
     assert (await world.client.calls(ok=False))["calls"] == []
 
 
+async def test_a_command_for_another_bot_in_the_group_is_left_to_it(world: World) -> None:
+    """Staff groups have other bots too: "/queue@other_bot" is not answered by ours, and
+    "/cancel@other_bot" typed in a case's topic does not drop the reason asked there."""
+    group = await staffed(world)
+    assert group is not None
+    a = await file_for_review(world, await parties(world))
+    await world.back_office()
+    topic_a, _ = await topic_of(world, a)
+    await press_in(world, AGENT, group, await _topic_card(world, group, a), "Reject")
+    assert await say_in(world, AGENT, group, "/queue@other_bot") == []
+    assert await say_in(world, AGENT, group, "/cancel@other_bot", topic_a) == []
+    assert await say_in(world, AGENT, group, "/help@other_bot 2", topic_a) == []
+    ours = world.services.config.bot_username
+    [queue] = await say_in(world, AGENT, group, f"/queue@{ours.upper()}")
+    assert "Queue (1 waiting" in queue["text"]
+    answers = await say_in(world, AGENT, group, "not covered", topic_a)
+    assert answers and await status(world, a) == "rejected"
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
 async def _topic_card(world: World, group: int, claim_id: int) -> dict[str, Any]:
     """The case's card in its topic (the message the bot recorded as the card)."""
     async with world.uows() as uow:
