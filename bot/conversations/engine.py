@@ -27,7 +27,7 @@ from bot import limits
 from bot.conversations import callbacks
 from bot.conversations.context import CHANNEL, Ctx, Services, asked_here, language_of
 from bot.conversations.model import Incoming, Later, Outcome, Output, Screen, Toast
-from bot.conversations.routes import ANYONE, ROUTES, audience_of, private_only
+from bot.conversations.routes import ANYONE, ROUTES, audience_of, private_only, staff_elsewhere
 from bot.i18n import refusal_key
 from storage.engine import unavailable
 from workflow.errors import AlreadyHandled, DomainError
@@ -170,6 +170,8 @@ async def route(ctx: Ctx) -> Outcome:
             return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
         if not incoming.is_private and private_only(callback_route.audience, who):
             return Outcome([Toast(ctx.t("error.private_button"), alert=True)])
+        if staff_elsewhere(ctx, callback_route.audience, who):
+            return Outcome([Toast(ctx.t("error.staff_button_elsewhere"), alert=True)])
         return await callback_route.handler(ctx, data)
 
     if incoming.edited:  # never taken as a new answer or command: what was read stands
@@ -207,6 +209,12 @@ async def route(ctx: Ctx) -> Outcome:
             log.info("update %s: /%s kept out of a group", incoming.update_id, name)
             bot = html.escape(ctx.services.config.bot_username)
             return Outcome([Screen(ctx.t("error.private_command", command=name, bot=bot))])
+        if staff_elsewhere(ctx, command_route.audience, who):
+            log.info(
+                "update %s: /%s kept out of a group that is not staff's", incoming.update_id, name
+            )
+            bot = html.escape(ctx.services.config.bot_username)
+            return Outcome([Screen(ctx.t("error.staff_command_elsewhere", command=name, bot=bot))])
         return await command_route.handler(ctx, args)
 
     if not ctx.actors:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot import staff_group
+from bot.conversations.callbacks import ClaimAction
 from storage.repositories import TopicRepo
 from tests.bot.conversations.buyer_kit import claim_ids
 from tests.bot.conversations.conftest import World
@@ -18,6 +19,7 @@ from tests.bot.conversations.staff_kit import (
     AGENT,
     BUYER,
     CONSIGNOR,
+    direct,
     file_for_review,
     in_topic,
     manual_budget,
@@ -436,6 +438,41 @@ async def test_a_command_for_another_bot_in_the_group_is_left_to_it(world: World
     assert "Queue (1 waiting" in queue["text"]
     answers = await say_in(world, AGENT, group, "not covered", topic_a)
     assert answers and await status(world, a) == "rejected"
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_staff_commands_in_another_group_show_no_case_there(world: World) -> None:
+    """Someone added the bot to a group that is not the staff group (a buyers' club): a
+    staff member's /case, /find, /queue, /status there — typed, or pressed on the menu /help
+    shows — would show cases to everyone in it. They are refused with where to ask; the
+    staff group and the private chat answer as ever."""
+    group = await staffed(world)
+    assert group is not None
+    p = await parties(world, ref="CLB-1")
+    n = await file_for_review(world, p)
+    await world.back_office()
+    club = int((await world.client.create_chat(title="Buyers' club", members=[AGENT, BUYER]))["id"])
+    typed_there = (f"/case {n}", "/find CLB-1", "/queue", f"/status {n}", f"/refund {n} 5")
+    for typed in typed_there:
+        [reply] = await say_in(world, AGENT, club, typed)
+        assert "only in our private chat" in reply["text"], (typed, reply["text"])
+        assert "staff group" in reply["text"] and "@sandbox_bot" in reply["text"]
+        assert not reply.get("reply_markup") and not reply.get("photo")
+    [menu] = await say_in(world, AGENT, club, "/help")
+    await press_in(world, AGENT, club, menu, "Queue")
+    assert "only in our private chat" in (await toasts_in(world, club))[-1]
+    shown = [m.get("text", "") for m in (await world.client.messages(club))["messages"]]
+    assert not any(f"#{n}" in x or "CLB-1" in x for x in shown if x not in typed_there)
+    for action in ("view", "approve"):  # a card's button, forged into the club
+        data = ClaimAction(n, action, 2).pack()
+        forged = await direct(world, AGENT, callback_data=data, chat_type="supergroup")
+        assert [type(o).__name__ for o in forged] == ["Toast"], forged
+        assert "only in our private chat" in forged[0].text  # type: ignore[union-attr]
+    assert await status(world, n) == "needs_review"
+    [in_group] = await say_in(world, AGENT, group, f"/case {n}")
+    assert f"Claim #{n}" in in_group["text"]
+    [private] = await world.say(AGENT, f"/case {n}")
+    assert f"Claim #{n}" in private["text"]
     assert (await world.client.calls(ok=False))["calls"] == []
 
 
