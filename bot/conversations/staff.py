@@ -31,6 +31,8 @@ STAFF_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 NOTE_FLOW = "staff_note"
 PAGE = 10
 QUEUE_BUTTONS_PER_ROW = 3
+# The claims /find lists, newest first; beyond them it says how many older ones match.
+FOUND_SHOWN = 20
 RESULTS = frozenset(i.value for i in Inspection)
 LIABILITIES = frozenset(x.value for x in Liability)
 
@@ -349,13 +351,15 @@ async def find(ctx: Ctx, args: str) -> Outcome:
     term = args.strip()
     if not term or len(term) > 64:
         return ctx.usage("staff.usage.find")
-    ids = await ctx.uow.claims.find(term)
+    ids = await ctx.uow.claims.find(term)  # newest first
+    numbers = ", ".join(f"#{i}" for i in ids[:FOUND_SHOWN])
     if not ids:
         found = ctx.t("staff.found_none", term=html.escape(term))
+    elif len(ids) > FOUND_SHOWN:
+        more = len(ids) - FOUND_SHOWN
+        found = ctx.t("staff.found_more", term=html.escape(term), numbers=numbers, more=more)
     else:
-        found = ctx.t(
-            "staff.found", term=html.escape(term), numbers=", ".join(f"#{i}" for i in ids)
-        )
+        found = ctx.t("staff.found", term=html.escape(term), numbers=numbers)
     # What happened to the order itself (the overdue sweep flagging it), claims or none.
     trail = [
         ctx.t(

@@ -29,8 +29,8 @@ from tests.bot.conversations.staff_kit import (
 )
 from tests.factories import order, place
 from tests.sandbox.sandbox_testkit import png
-from workflow.claims import Actor, Role
-from workflow.services import review
+from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
+from workflow.services import filing, review
 from workflow.sweeps import run_overdue_orders
 
 
@@ -67,6 +67,35 @@ async def test_find_shows_that_the_system_flagged_an_order_overdue_and_what_it_d
     assert found.startswith("Claims matching “OVF-2”: #")
     assert event.startswith("⏰ Order OVF-2: flagged by the system on ")
     assert event.endswith("; a refund claim was opened for the buyer.")
+
+
+async def test_find_with_many_claims_shows_the_newest_and_says_how_many_more(
+    world: World,
+) -> None:
+    """A buyer with more claims than one answer lists: the newest are shown (the one they
+    are calling about is among them), and the answer says how many older ones there are."""
+    await staffed(world, group=False)
+    p = await parties(world, ref="MNY-1", lines=23)
+    numbers = []
+    for line in p.line_ids:
+        async with world.uows() as uow:
+            claim = await filing.file_claim(
+                uow,
+                world.env,
+                Actor(Role.BUYER, p.buyer_id),
+                ClaimDraft(
+                    ClaimType.REFUND_ONLY, Reason.QUALITY_ISSUE, (LineRequest(line, 1),), "torn"
+                ),
+            )
+            await uow.commit()
+        numbers.append(claim.id)
+    for term in ("MNY-1", "B-MNY-1"):
+        [found] = await world.say(AGENT, f"/find {term}")
+        listed = [int(x) for x in re.findall(r"#(\d+)", found["text"])]
+        assert listed == sorted(numbers, reverse=True)[:20], found["text"]
+        assert "and 3 older" in found["text"], found["text"]
+    [few] = await world.say(AGENT, "/find MNY-1-0")
+    assert few["text"] == "No claim matches “MNY-1-0”."
 
 
 async def test_the_queue_is_paged_oldest_first_with_time_waiting(world: World) -> None:
