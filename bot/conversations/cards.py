@@ -144,6 +144,11 @@ def _draw(ctx: Ctx, view: ClaimView, viewer: Actor, extra: Sequence[str], layout
         "accept_compensation"
     ):
         out.append(ctx.t("card.compensation", amount=money(c.compensation_amount, c.currency)))
+    if c.refund_amount and viewer.role is not Role.CONSIGNOR:
+        # What is (being) paid back, which a goodwill refund or a compensation makes less
+        # than the amount claimed. A consignor sees what their own lines are worth, not
+        # the claim's whole refund.
+        out.append(ctx.t("card.refund", amount=money(c.refund_amount, c.currency)))
     for shipment in view.shipments:
         out.append(
             ctx.t(

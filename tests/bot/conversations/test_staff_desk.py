@@ -242,6 +242,25 @@ async def test_ask_for_info_goodwill_refund_find_and_grant(world: World) -> None
     assert (await world.client.calls(ok=False))["calls"] == []
 
 
+async def test_a_partial_refund_shows_its_amount_on_the_card(world: World) -> None:
+    """/refund N 12.50 on a 100.00 claim: the answer, staff's card later and the buyer's card
+    say 12.50 is refunded — not only the 100.00 claimed next to "Refund in progress"."""
+    await staffed(world, group=False)
+    n = await file_for_review(world, await parties(world))
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {n}")
+    assert "Refund:" not in card["text"]  # nothing refunded yet
+    [answer] = await world.say(AGENT, f"/refund {n} 12.5")
+    assert "Refund in progress" in answer["text"]
+    assert "Refund: 12.50 CNY" in answer["text"], answer["text"]
+    await world.back_office()
+    [again] = await world.say(ADMIN, f"/case {n}")
+    assert "Refund: 12.50 CNY" in again["text"]
+    [buyers] = await world.say(BUYER, f"/claim {n}")
+    assert "Refund: 12.50 CNY" in buyers["text"], buyers["text"]
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
 async def test_inspection_per_line_proposes_compensation(world: World) -> None:
     await staffed(world, group=False)
     p = await parties(world, lines=2)
