@@ -478,8 +478,9 @@ class ClaimRepo(_Repo):
         self.s.add(t.ClaimRating(claim_id=claim_id, score=score, comment=comment, created_at=now))
         await self.s.flush()
 
-    async def find(self, term: str, limit: int = 20) -> list[int]:
-        """Claims on an order reference, of a buyer reference, or with a tracking number."""
+    async def find(self, term: str) -> list[int]:
+        """Claims on an order reference, of a buyer reference, or with a tracking number,
+        newest first (the caller shows as many as fit and says how many more there are)."""
         by_order = (
             select(t.ClaimLine.claim_id)
             .join(t.OrderLine, t.OrderLine.id == t.ClaimLine.order_line_id)
@@ -497,7 +498,7 @@ class ClaimRepo(_Repo):
         ids: set[int] = set()
         for stmt in (by_order, by_buyer, by_tracking):
             ids |= {int(i) for i in (await self.s.scalars(stmt)).all() if i is not None}
-        return sorted(ids)[:limit]
+        return sorted(ids, reverse=True)
 
     async def consignor_ids(self, claim_id: int) -> list[int]:
         stmt = (

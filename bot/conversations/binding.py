@@ -7,7 +7,14 @@ import html
 from bot.conversations.callbacks import LanguageChoice, MenuChoice
 from bot.conversations.context import CHANNEL, LANGUAGES, Ctx, asked_here, waits_for_user
 from bot.conversations.model import Button, Outcome, Output, Screen, Toast
-from bot.conversations.routes import ANYONE, ROUTES, audience_of, commands_for, private_only
+from bot.conversations.routes import (
+    ANYONE,
+    ROUTES,
+    audience_of,
+    commands_for,
+    private_only,
+    staff_elsewhere,
+)
 from workflow.claims import SYSTEM, Role
 from workflow.services.accounts import actors_for, grant_role, redeem_binding
 
@@ -79,6 +86,8 @@ async def menu_pressed(ctx: Ctx, choice: MenuChoice) -> Outcome:
         return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
     if not ctx.incoming.is_private and private_only(route.audience, who):  # a /help in a group
         return Outcome([Toast(ctx.t("error.private_button"), alert=True)])
+    if staff_elsewhere(ctx, route.audience, who):  # a /help in a group that is not staff's
+        return Outcome([Toast(ctx.t("error.staff_button_elsewhere"), alert=True)])
     return await route.handler(ctx, "")
 
 

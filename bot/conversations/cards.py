@@ -16,7 +16,7 @@ from bot import dates, limits
 from bot.conversations.callbacks import ClaimAction, ClaimFlowchart
 from bot.conversations.context import Ctx
 from bot.conversations.model import Button, Outcome, Screen, Toast
-from bot.conversations.routes import ANYONE, ROUTES
+from bot.conversations.routes import ANYONE, ROUTES, STAFF, audience_of, staff_elsewhere
 from bot.i18n import exists
 from workflow import lifecycle
 from workflow.claims import Actor, AuditEvent, Role, Source
@@ -155,6 +155,11 @@ def _draw(ctx: Ctx, view: ClaimView, viewer: Actor, extra: Sequence[str], layout
                 out.append(ctx.t("card.counter_offer", amount=money(counter, c.currency)))
             elif viewer.role is Role.CONSIGNOR:
                 out.append(ctx.t("card.counter_offer.yours", amount=money(counter, c.currency)))
+    if c.refund_amount and viewer.role is not Role.CONSIGNOR:
+        # What is (being) paid back, which a goodwill refund or a compensation makes less
+        # than the amount claimed. A consignor sees what their own lines are worth, not
+        # the claim's whole refund.
+        out.append(ctx.t("card.refund", amount=money(c.refund_amount, c.currency)))
     for shipment in view.shipments:
         out.append(
             ctx.t(
@@ -315,6 +320,9 @@ async def pressed(ctx: Ctx, data: ClaimAction) -> Outcome:
     if viewer.role in (Role.BUYER, Role.CONSIGNOR) and not ctx.incoming.is_private:
         # A party's card is drawn only in their private chat (staff work cards in the group).
         return Outcome([Toast(ctx.t("error.private_button"), alert=True)])
+    if viewer.is_staff and staff_elsewhere(ctx, STAFF, audience_of(ctx)):
+        # Staff's cards are drawn in their private chat and the staff group, nowhere else.
+        return Outcome([Toast(ctx.t("error.staff_button_elsewhere"), alert=True)])
     extra = await extra_lines(ctx, view, viewer)
     if data.action == VIEW:
         keyboard = await buttons(ctx, view, viewer)

@@ -27,7 +27,7 @@ from bot import limits
 from bot.conversations import callbacks
 from bot.conversations.context import CHANNEL, Ctx, Services, asked_here, language_of
 from bot.conversations.model import Incoming, Later, Outcome, Output, Screen, Toast
-from bot.conversations.routes import ANYONE, ROUTES, audience_of, private_only
+from bot.conversations.routes import ANYONE, ROUTES, audience_of, private_only, staff_elsewhere
 from bot.i18n import refusal_key
 from storage.engine import unavailable
 from workflow.errors import AlreadyHandled, DomainError
@@ -150,6 +150,13 @@ def _with_answer(incoming: Incoming, outputs: list[Output]) -> list[Output]:
     return outputs
 
 
+def _for_another_bot(ctx: Ctx) -> bool:
+    """Whether a command names a bot other than us (bot usernames ignore case)."""
+    addressee = ctx.incoming.addressee
+    ours = ctx.services.config.bot_username
+    return addressee is not None and addressee.lower() != ours.lower()
+
+
 async def route(ctx: Ctx) -> Outcome:
     incoming = ctx.incoming
     who = audience_of(ctx)
@@ -163,6 +170,8 @@ async def route(ctx: Ctx) -> Outcome:
             return Outcome([Toast(ctx.t("error.not_for_you"), alert=True)])
         if not incoming.is_private and private_only(callback_route.audience, who):
             return Outcome([Toast(ctx.t("error.private_button"), alert=True)])
+        if staff_elsewhere(ctx, callback_route.audience, who):
+            return Outcome([Toast(ctx.t("error.staff_button_elsewhere"), alert=True)])
         return await callback_route.handler(ctx, data)
 
     if incoming.edited:  # never taken as a new answer or command: what was read stands
@@ -174,6 +183,14 @@ async def route(ctx: Ctx) -> Outcome:
         return Outcome([Screen(ctx.t("dialog.edit_not_read"))])
 
     command = incoming.command
+    if command is not None and not incoming.is_private and _for_another_bot(ctx):
+        # A group may have other bots: their commands are neither ours nor an answer.
+        log.info(
+            "update %s: a command for @%s left alone",
+            incoming.update_id,
+            str(incoming.addressee)[:QUOTED_CHARS],
+        )
+        return Outcome()
     if command is not None:
         name, args = command
         if not ctx.actors and name not in OPEN_COMMANDS:
@@ -192,6 +209,12 @@ async def route(ctx: Ctx) -> Outcome:
             log.info("update %s: /%s kept out of a group", incoming.update_id, name)
             bot = html.escape(ctx.services.config.bot_username)
             return Outcome([Screen(ctx.t("error.private_command", command=name, bot=bot))])
+        if staff_elsewhere(ctx, command_route.audience, who):
+            log.info(
+                "update %s: /%s kept out of a group that is not staff's", incoming.update_id, name
+            )
+            bot = html.escape(ctx.services.config.bot_username)
+            return Outcome([Screen(ctx.t("error.staff_command_elsewhere", command=name, bot=bot))])
         return await command_route.handler(ctx, args)
 
     if not ctx.actors:

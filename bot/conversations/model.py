@@ -62,6 +62,14 @@ class Incoming:
         return (name, rest.strip()) if name else None
 
     @property
+    def addressee(self) -> str | None:
+        """The bot a command names ('our_bot' for '/start@our_bot'), else None."""
+        if not self.text or not self.text.startswith("/"):
+            return None
+        head = self.text[1:].partition(" ")[0]
+        return head.partition("@")[2] or None
+
+    @property
     def is_private(self) -> bool:
         return self.chat_type == "private"
 

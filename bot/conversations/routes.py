@@ -121,5 +121,18 @@ def private_only(audience: Audience, who: set[str]) -> bool:
     return bool(used) and used <= OWN_BUSINESS
 
 
+# Staff's business (cases, the queue, refunds, roles): answered in a private chat and in the
+# staff group only, never in another group someone added the bot to.
+STAFF_BUSINESS: Audience = STAFF | ADMINS
+
+
+def staff_elsewhere(ctx: Ctx, audience: Audience, who: set[str]) -> bool:
+    """Whether a handler, used by this user, would show staff's business in a group that is
+    not the staff group."""
+    if ctx.incoming.is_private or ctx.incoming.chat_id == ctx.services.config.staff_chat_id:
+        return False
+    return bool(audience & who & STAFF_BUSINESS)
+
+
 def commands_for(audiences: set[str]) -> list[CommandRoute]:
     return [r for r in ROUTES.commands.values() if r.audience & audiences]

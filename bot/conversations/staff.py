@@ -17,9 +17,9 @@ from bot.conversations import staff_topics  # also registers "Take" and the card
 from bot.conversations.amounts import typed_amount
 from bot.conversations.callbacks import Callback, ClaimAction
 from bot.conversations.cards import VIEW, ActionHandler, action, card
-from bot.conversations.claim_dialog import as_id
+from bot.conversations.claim_dialog import as_id, other_dialog
 from bot.conversations.context import CHANNEL, Ctx
-from bot.conversations.model import Button, Outcome, Screen
+from bot.conversations.model import Button, Outcome, Screen, Toast
 from bot.conversations.routes import ADMINS, ROUTES, STAFF
 from workflow import lifecycle
 from workflow.claims import Actor, Inspection, Liability, Role
@@ -31,6 +31,8 @@ STAFF_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 NOTE_FLOW = "staff_note"
 PAGE = 10
 QUEUE_BUTTONS_PER_ROW = 3
+# The claims /find lists, newest first; beyond them it says how many older ones match.
+FOUND_SHOWN = 20
 RESULTS = frozenset(i.value for i in Inspection)
 LIABILITIES = frozenset(x.value for x in Liability)
 
@@ -183,25 +185,49 @@ def _note_cancelled(ctx: Ctx, data: dict[str, Any]) -> str:
     return ctx.t("staff.prompt.cancelled", number=int(data["claim"]))
 
 
+def _note_waiting(ctx: Ctx, data: dict[str, Any]) -> str:
+    """A prompt pressed while this one waits: what it waits for, and where to answer it."""
+    return ctx.t("staff.prompt.busy", number=int(data["claim"]))
+
+
+def prompting(handler: ActionHandler) -> ActionHandler:
+    """A card action that asks for a text: refused while another question waits for this
+    staff member (say, a reason asked in another case's topic), which it would otherwise
+    drop without a word; checked before the case is held, so the refused press takes
+    nothing."""
+
+    async def guarded(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
+        if busy := await other_dialog(ctx, NOTE_FLOW, view.claim.id):
+            return Outcome([Toast(busy, alert=True)])
+        return await handler(ctx, actor, view)
+
+    guarded.__doc__ = handler.__doc__
+    return guarded
+
+
 @action("reject", *STAFF_ROLES)
+@prompting
 @held
 async def reject(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return await _ask_note(ctx, "reject", view)
 
 
 @action("request_info", *STAFF_ROLES)
+@prompting
 @held
 async def ask(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return await _ask_note(ctx, "request_info", view)
 
 
 @action("resolve_compensation", *STAFF_ROLES)
+@prompting
 @held
 async def resolve(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return await _ask_note(ctx, "resolve_compensation", view)
 
 
 @action("grant_goodwill", *STAFF_ROLES)
+@prompting
 @held
 async def goodwill(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     return await _ask_note(ctx, "grant_goodwill", view)
@@ -220,7 +246,7 @@ def _typed_for(ctx: Ctx, step: str, view: ClaimView, text: str) -> Money | Scree
     return typed_amount(ctx, text, currency, view.claim.claimed_amount)
 
 
-@ROUTES.dialog(NOTE_FLOW, cancelled=_note_cancelled)
+@ROUTES.dialog(NOTE_FLOW, cancelled=_note_cancelled, busy=_note_waiting)
 async def note_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     """The reason, question or amount a staff member was asked for."""
     text = (ctx.incoming.text or "").strip()
@@ -325,13 +351,15 @@ async def find(ctx: Ctx, args: str) -> Outcome:
     term = args.strip()
     if not term or len(term) > 64:
         return ctx.usage("staff.usage.find")
-    ids = await ctx.uow.claims.find(term)
+    ids = await ctx.uow.claims.find(term)  # newest first
+    numbers = ", ".join(f"#{i}" for i in ids[:FOUND_SHOWN])
     if not ids:
         found = ctx.t("staff.found_none", term=html.escape(term))
+    elif len(ids) > FOUND_SHOWN:
+        more = len(ids) - FOUND_SHOWN
+        found = ctx.t("staff.found_more", term=html.escape(term), numbers=numbers, more=more)
     else:
-        found = ctx.t(
-            "staff.found", term=html.escape(term), numbers=", ".join(f"#{i}" for i in ids)
-        )
+        found = ctx.t("staff.found", term=html.escape(term), numbers=numbers)
     # What happened to the order itself (the overdue sweep flagging it), claims or none.
     trail = [
         ctx.t(

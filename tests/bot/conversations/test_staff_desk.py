@@ -29,8 +29,8 @@ from tests.bot.conversations.staff_kit import (
 )
 from tests.factories import order, place
 from tests.sandbox.sandbox_testkit import png
-from workflow.claims import Actor, Role
-from workflow.services import review
+from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
+from workflow.services import filing, review
 from workflow.sweeps import run_overdue_orders
 
 
@@ -67,6 +67,35 @@ async def test_find_shows_that_the_system_flagged_an_order_overdue_and_what_it_d
     assert found.startswith("Claims matching “OVF-2”: #")
     assert event.startswith("⏰ Order OVF-2: flagged by the system on ")
     assert event.endswith("; a refund claim was opened for the buyer.")
+
+
+async def test_find_with_many_claims_shows_the_newest_and_says_how_many_more(
+    world: World,
+) -> None:
+    """A buyer with more claims than one answer lists: the newest are shown (the one they
+    are calling about is among them), and the answer says how many older ones there are."""
+    await staffed(world, group=False)
+    p = await parties(world, ref="MNY-1", lines=23)
+    numbers = []
+    for line in p.line_ids:
+        async with world.uows() as uow:
+            claim = await filing.file_claim(
+                uow,
+                world.env,
+                Actor(Role.BUYER, p.buyer_id),
+                ClaimDraft(
+                    ClaimType.REFUND_ONLY, Reason.QUALITY_ISSUE, (LineRequest(line, 1),), "torn"
+                ),
+            )
+            await uow.commit()
+        numbers.append(claim.id)
+    for term in ("MNY-1", "B-MNY-1"):
+        [found] = await world.say(AGENT, f"/find {term}")
+        listed = [int(x) for x in re.findall(r"#(\d+)", found["text"])]
+        assert listed == sorted(numbers, reverse=True)[:20], found["text"]
+        assert "and 3 older" in found["text"], found["text"]
+    [few] = await world.say(AGENT, "/find MNY-1-0")
+    assert few["text"] == "No claim matches “MNY-1-0”."
 
 
 async def test_the_queue_is_paged_oldest_first_with_time_waiting(world: World) -> None:
@@ -210,6 +239,25 @@ async def test_ask_for_info_goodwill_refund_find_and_grant(world: World) -> None
     for party in (BUYER,):
         seen = " ".join(await texts(world, party))
         assert "Max" not in seen and "Zoe" not in seen
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_a_partial_refund_shows_its_amount_on_the_card(world: World) -> None:
+    """/refund N 12.50 on a 100.00 claim: the answer, staff's card later and the buyer's card
+    say 12.50 is refunded — not only the 100.00 claimed next to "Refund in progress"."""
+    await staffed(world, group=False)
+    n = await file_for_review(world, await parties(world))
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {n}")
+    assert "Refund:" not in card["text"]  # nothing refunded yet
+    [answer] = await world.say(AGENT, f"/refund {n} 12.5")
+    assert "Refund in progress" in answer["text"]
+    assert "Refund: 12.50 CNY" in answer["text"], answer["text"]
+    await world.back_office()
+    [again] = await world.say(ADMIN, f"/case {n}")
+    assert "Refund: 12.50 CNY" in again["text"]
+    [buyers] = await world.say(BUYER, f"/claim {n}")
+    assert "Refund: 12.50 CNY" in buyers["text"], buyers["text"]
     assert (await world.client.calls(ok=False))["calls"] == []
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot import staff_group
+from bot.conversations.callbacks import ClaimAction
 from storage.repositories import TopicRepo
 from tests.bot.conversations.buyer_kit import claim_ids
 from tests.bot.conversations.conftest import World
@@ -18,6 +19,7 @@ from tests.bot.conversations.staff_kit import (
     AGENT,
     BUYER,
     CONSIGNOR,
+    direct,
     file_for_review,
     in_topic,
     manual_budget,
@@ -387,6 +389,90 @@ async def test_a_reason_is_taken_only_in_the_topic_where_it_was_asked(world: Wor
         [event] = [e for e in await uow.claims.timeline(a) if e.trigger == "reject"]
     assert event.note == "not covered: wear and tear"
     assert await say_in(world, AGENT, group, "done with A", topic_a) == []
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_a_second_prompt_does_not_silently_drop_the_first(world: World) -> None:
+    """Max is asked for case A's reason in its topic, then presses Ask for information in
+    case B's topic: he is told A's question still waits (and B is not taken by the press),
+    so the reason he then types in A's topic is taken, not met with silence."""
+    group = await staffed(world)
+    assert group is not None
+    a = await file_for_review(world, await parties(world))
+    b = await file_for_review(world, await parties(world, bind=False))
+    await world.back_office()
+    topic_a, _ = await topic_of(world, a)
+    await press_in(world, AGENT, group, await _topic_card(world, group, a), "Reject")
+    await press_in(world, AGENT, group, await _topic_card(world, group, b), "Ask for information")
+    [busy] = (await world.client.messages(group))["callback_answers"][-1:]
+    assert busy["show_alert"] and f"Claim #{a} still waits" in busy["text"], busy
+    assert "/cancel" in busy["text"]
+    async with world.uows() as uow:
+        assert await TopicRepo(uow.session).holds(b) == []  # the press took nothing
+
+    answers = await say_in(world, AGENT, group, "not covered", topic_a)
+    assert answers and await status(world, a) == "rejected"
+    assert await status(world, b) == "needs_review"
+    # With A answered, B's question can be asked.
+    await press_in(world, AGENT, group, await _topic_card(world, group, b), "Ask for information")
+    topic_b, _ = await topic_of(world, b)
+    said = [m.get("text", "") for m in await in_topic(world, group, topic_b) if m["outgoing"]]
+    assert any(f"Claim #{b}: send the question for the buyer" in x for x in said)
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_a_command_for_another_bot_in_the_group_is_left_to_it(world: World) -> None:
+    """Staff groups have other bots too: "/queue@other_bot" is not answered by ours, and
+    "/cancel@other_bot" typed in a case's topic does not drop the reason asked there."""
+    group = await staffed(world)
+    assert group is not None
+    a = await file_for_review(world, await parties(world))
+    await world.back_office()
+    topic_a, _ = await topic_of(world, a)
+    await press_in(world, AGENT, group, await _topic_card(world, group, a), "Reject")
+    assert await say_in(world, AGENT, group, "/queue@other_bot") == []
+    assert await say_in(world, AGENT, group, "/cancel@other_bot", topic_a) == []
+    assert await say_in(world, AGENT, group, "/help@other_bot 2", topic_a) == []
+    ours = world.services.config.bot_username
+    [queue] = await say_in(world, AGENT, group, f"/queue@{ours.upper()}")
+    assert "Queue (1 waiting" in queue["text"]
+    answers = await say_in(world, AGENT, group, "not covered", topic_a)
+    assert answers and await status(world, a) == "rejected"
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
+async def test_staff_commands_in_another_group_show_no_case_there(world: World) -> None:
+    """Someone added the bot to a group that is not the staff group (a buyers' club): a
+    staff member's /case, /find, /queue, /status there — typed, or pressed on the menu /help
+    shows — would show cases to everyone in it. They are refused with where to ask; the
+    staff group and the private chat answer as ever."""
+    group = await staffed(world)
+    assert group is not None
+    p = await parties(world, ref="CLB-1")
+    n = await file_for_review(world, p)
+    await world.back_office()
+    club = int((await world.client.create_chat(title="Buyers' club", members=[AGENT, BUYER]))["id"])
+    typed_there = (f"/case {n}", "/find CLB-1", "/queue", f"/status {n}", f"/refund {n} 5")
+    for typed in typed_there:
+        [reply] = await say_in(world, AGENT, club, typed)
+        assert "only in our private chat" in reply["text"], (typed, reply["text"])
+        assert "staff group" in reply["text"] and "@sandbox_bot" in reply["text"]
+        assert not reply.get("reply_markup") and not reply.get("photo")
+    [menu] = await say_in(world, AGENT, club, "/help")
+    await press_in(world, AGENT, club, menu, "Queue")
+    assert "only in our private chat" in (await toasts_in(world, club))[-1]
+    shown = [m.get("text", "") for m in (await world.client.messages(club))["messages"]]
+    assert not any(f"#{n}" in x or "CLB-1" in x for x in shown if x not in typed_there)
+    for action in ("view", "approve"):  # a card's button, forged into the club
+        data = ClaimAction(n, action, 2).pack()
+        forged = await direct(world, AGENT, callback_data=data, chat_type="supergroup")
+        assert [type(o).__name__ for o in forged] == ["Toast"], forged
+        assert "only in our private chat" in forged[0].text  # type: ignore[union-attr]
+    assert await status(world, n) == "needs_review"
+    [in_group] = await say_in(world, AGENT, group, f"/case {n}")
+    assert f"Claim #{n}" in in_group["text"]
+    [private] = await world.say(AGENT, f"/case {n}")
+    assert f"Claim #{n}" in private["text"]
     assert (await world.client.calls(ok=False))["calls"] == []
 
 
