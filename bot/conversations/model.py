@@ -31,6 +31,15 @@ class Document:
     file_size: int | None
 
 
+def _command_parts(text: str) -> tuple[str, str]:
+    """'/case 12' → ('case', '12'): the command ends at any white space, a line break too
+    ('/case' and '12' on two lines is the same command)."""
+    parts = text[1:].split(None, 1)
+    if not parts or text[1:2].isspace():
+        return "", ""
+    return parts[0], parts[1].strip() if len(parts) > 1 else ""
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """One update, as the conversations see it."""
@@ -57,17 +66,16 @@ class Incoming:
         caption taken as a command would drop it without a word."""
         if not self.text or not self.text.startswith("/") or self.photo or self.document:
             return None
-        head, _, rest = self.text[1:].partition(" ")
+        head, rest = _command_parts(self.text)
         name = head.split("@", 1)[0].lower()
-        return (name, rest.strip()) if name else None
+        return (name, rest) if name else None
 
     @property
     def addressee(self) -> str | None:
         """The bot a command names ('our_bot' for '/start@our_bot'), else None."""
         if not self.text or not self.text.startswith("/"):
             return None
-        head = self.text[1:].partition(" ")[0]
-        return head.partition("@")[2] or None
+        return _command_parts(self.text)[0].partition("@")[2] or None
 
     @property
     def is_private(self) -> bool:

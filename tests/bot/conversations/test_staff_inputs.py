@@ -84,6 +84,10 @@ async def test_bad_command_arguments_get_a_clear_answer_and_change_nothing(world
         assert [expected in m["text"] for m in replies] == [True], (typed[:40], replies)
         assert await _case(world, n) == before, typed[:40]
     assert await _roles(world, ADMIN) == ["admin"]  # still able to grant
+    # the number on the next line (or after a tab) is the command's argument all the same
+    for typed in (f"/case\n{n}", f"/case\t {n} "):
+        [card] = await world.say(AGENT, typed)
+        assert card["text"].startswith(f"Claim #{n} ·"), (typed, card["text"][:60])
     [granted] = await world.say(ADMIN, "/grant 12345 agent")  # never wrote to the bot: fine
     assert "User 12345 is now agent" in granted["text"]
     assert (await world.client.calls(ok=False))["calls"] == []
