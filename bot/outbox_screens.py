@@ -15,7 +15,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from bot import dates, limits
+from bot import dates, i18n, limits
 from bot.conversations.callbacks import ClaimAction
 from bot.conversations.cards import rule_reason
 from bot.conversations.context import Services
@@ -33,7 +33,7 @@ def money_texts(payload: Mapping[str, Any]) -> dict[str, str]:
     consignor's settlement total is a change to their account, not a balance: it is signed."""
     currency = str(payload.get("currency") or "CNY")
     texts = {}
-    for key in ("amount", "counter_offer", "consignor_total"):
+    for key in ("amount", "refund", "counter_offer", "consignor_total"):
         value = payload.get(key)
         if isinstance(value, int):
             texts[f"{key}_text"] = Money(value, currency).format()
@@ -53,7 +53,10 @@ def render(services: Services, lang: str, row: t.Outbox) -> Screen:
     rule = row.payload.get("rule")
     if rule and "reason" not in params:  # a rule decided: why, in the reader's words
         params["reason"] = rule_reason(partial(services.translate, lang), services.env.policy, rule)
-    text = services.translate(lang, f"notify.{row.template}", **params)
+    key = f"notify.{row.template}"
+    if "refund_text" in params and i18n.exists(lang, f"{key}.amount"):
+        key = f"{key}.amount"  # says how much; a message written without it, the plain text
+    text = services.translate(lang, key, **params)
     keyboard: tuple[tuple[Button, ...], ...] = ()
     if row.claim_id is not None:
         label = services.translate(lang, "notify.open_claim")

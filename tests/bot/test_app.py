@@ -131,8 +131,8 @@ async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
         f"Claim #{first}: the return parcel is on its way",
         f"Claim #{first}: the return has arrived at the warehouse",
         f"Claim #{first} has been inspected",
-        f"Claim #{first}: the refund is being processed",
-        f"Claim #{first}: the refund has been paid",
+        f"Claim #{first}: a refund of 680.00 CNY is being processed",
+        f"Claim #{first}: the refund of 680.00 CNY has been paid",
         f"Claim #{first} is complete",
     ):
         assert seen_by("Wang Mei", stage, story1), stage
@@ -144,7 +144,7 @@ async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
         "Wang Mei",
         f"🔍 Claim #{first} has been inspected.\n"
         + " " * 16
-        + f"💸 Claim #{first}: the refund is being processed.",
+        + f"💸 Claim #{first}: a refund of 680.00 CNY is being processed.",
         story1,
     )
     assert seen_by(
@@ -159,7 +159,7 @@ async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
     for stage in (
         "A buyer filed claim",
         "has been inspected",
-        "the buyer has been refunded",
+        "the buyer has been refunded 680.00 CNY",
         "has been settled",
     ):
         assert seen_by("Ms Lin", stage, story1), stage
@@ -173,7 +173,7 @@ async def test_the_demo_script_shows_every_stage_to_every_party() -> None:
         ("Park Studio", "Status: Compensation disputed"),
         ("Zoe", f"Claim #{second}: the compensation needs a decision"),
         ("Zoe", "▸ [Resolve compensation]"),
-        ("Tom", f"Claim #{second}: the refund has been paid"),
+        ("Tom", f"Claim #{second}: the refund of 188.00 CNY has been paid"),
         ("Park Studio", f"Claim #{second} has been settled"),
         ("Tom", f"Claim #{second} is complete"),
     ):

@@ -110,7 +110,8 @@ async def notify(
         actor=actor.role.value,
         buyer_id=claim.buyer_id,
         consignor_ids=tuple(await uow.claims.consignor_ids(claim.id)),
-        params=params,
+        # Amounts are minor units of the claim's currency: the messages say which.
+        params={"currency": claim.currency, **params},
         actor_party=actor.party_id,
         origin_chat=actor.chat,
     )

@@ -112,7 +112,12 @@ async def record_refund_result(uow: UnitOfWork, env: Env, result: RefundResult) 
         s == RefundStatus.SUCCEEDED for s in latest.values()
     ):
         await transition(
-            uow, env, claim, "refund_succeeded", SYSTEM, params={"amount": claim.refund_amount}
+            uow,
+            env,
+            claim,
+            "refund_succeeded",
+            SYSTEM,
+            params={"amount": claim.refund_amount, "refund": claim.refund_amount},
         )
         claim.settle_due_at = now + env.policy.settlement_hold
     return True

@@ -184,7 +184,12 @@ async def inspect_return(
 
     if not damaged:
         await transition(
-            uow, env, claim, "refund_intact", actor, params={"amount": claim.claimed_amount}
+            uow,
+            env,
+            claim,
+            "refund_intact",
+            actor,
+            params={"amount": claim.claimed_amount, "refund": claim.claimed_amount},
         )
         await request_refunds(uow, env, claim, claim.claimed_amount)
         return claim

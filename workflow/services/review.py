@@ -217,7 +217,9 @@ async def grant_goodwill(
     if amount <= 0 or amount > claim.claimed_amount:
         raise InvalidAmount(str(amount))
     claim.liability = liability.value
-    await transition(uow, env, claim, "grant_goodwill", actor, params={"amount": amount})
+    await transition(
+        uow, env, claim, "grant_goodwill", actor, params={"amount": amount, "refund": amount}
+    )
     claim.review_due_at = None
     claim.info_due_at = None
     await request_refunds(uow, env, claim, amount)
@@ -229,7 +231,12 @@ async def after_approval(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> None:
     ctype = ClaimType(claim.claim_type)
     if ctype is ClaimType.REFUND_ONLY:
         await transition(
-            uow, env, claim, "start_refund", SYSTEM, params={"amount": claim.claimed_amount}
+            uow,
+            env,
+            claim,
+            "start_refund",
+            SYSTEM,
+            params={"amount": claim.claimed_amount, "refund": claim.claimed_amount},
         )
         await request_refunds(uow, env, claim, claim.claimed_amount)
         return

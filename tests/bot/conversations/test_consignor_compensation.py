@@ -170,6 +170,8 @@ async def test_a_counter_offer_in_a_currency_without_decimals_is_asked_for_as_su
     "25.50" that would itself be refused."""
     k = await proposal(world, ref="K-17", consignor_chat=811, currency="JPY")
     chat = k.consignor_chat
+    told = text_of(await message_with(world, chat, "We propose"))  # in the claim's currency
+    assert "We propose a compensation of 3000 JPY" in told and "CNY" not in told, told
     card = await open_card(world, chat, k.claim_id, "We propose a compensation")
     await press(world, chat, card, "Dispute")
     prompt = text_of((await outgoing(world, chat))[-1])

@@ -258,6 +258,9 @@ async def test_a_partial_refund_shows_its_amount_on_the_card(world: World) -> No
     assert "Refund: 12.50 CNY" in again["text"]
     [buyers] = await world.say(BUYER, f"/claim {n}")
     assert "Refund: 12.50 CNY" in buyers["text"], buyers["text"]
+    # … and so do the buyer's messages, not a bare "the refund is being processed"
+    told = [m.get("text") or "" for m in (await world.client.messages(BUYER))["messages"]]
+    assert any(f"Claim #{n}: a refund of 12.50 CNY is being processed" in t for t in told), told
     assert (await world.client.calls(ok=False))["calls"] == []
 
 

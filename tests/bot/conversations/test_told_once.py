@@ -150,7 +150,7 @@ async def test_a_consignor_who_accepts_a_proposal_is_not_told_it_again(world: Wo
     news = [text_of(m) for m in (await outgoing(world, k.consignor_chat))[before:]]
     assert not any("being refunded" in t for t in news), news
     assert any(
-        f"Claim #{k.claim_id}: the refund is being processed" in text_of(m)
+        f"Claim #{k.claim_id}: a refund of " in text_of(m) and "is being processed" in text_of(m)
         for m in await outgoing(world, buyer_chat)
     )
     [accepted] = [
@@ -278,20 +278,20 @@ async def test_steps_of_one_transaction_arrive_as_one_message_in_each_language(
                 f"📝 Claim #{claim_id} has been filed (100.00 CNY). We are reviewing it.",
                 f"👀 Claim #{claim_id} is waiting for a review by our team.",
                 f"✅ Claim #{claim_id} has been approved.\n"
-                f"💸 Claim #{claim_id}: the refund is being processed.",
+                f"💸 Claim #{claim_id}: a refund of 100.00 CNY is being processed.",
             ]
             assert text_of(consignor[-1]) == (
                 f"✅ Claim #{claim_id} about your item has been approved.\n"
-                f"💸 Claim #{claim_id} about your item: the buyer is being refunded."
+                f"💸 Claim #{claim_id} about your item: the buyer is being refunded 100.00 CNY."
             )
         else:
             assert len(buyer) == 3, [text_of(m) for m in buyer]
             assert text_of(buyer[-1]) == (
-                f"✅ 售后单 #{claim_id} 已通过。\n💸 售后单 #{claim_id}：退款处理中。"
+                f"✅ 售后单 #{claim_id} 已通过。\n💸 售后单 #{claim_id}：100.00 CNY 的退款处理中。"
             )
             assert text_of(consignor[-1]) == (
                 f"✅ 关于您商品的售后单 #{claim_id} 已通过。\n"
-                f"💸 关于您商品的售后单 #{claim_id}：正在给买家退款。"
+                f"💸 关于您商品的售后单 #{claim_id}：正在给买家退款 100.00 CNY。"
             )
         for message in (buyer[-1], consignor[-1]):
             assert len(kit.buttons(message)) == 1  # one Open claim
