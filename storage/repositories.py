@@ -30,6 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement, TextClause
 from storage import tables as t
 from workflow import lifecycle
 from workflow.claims import (
+    STAFF_ROLES,
     AuditEvent,
     CarrierClaimPosting,
     ClaimDraft,
@@ -893,9 +894,15 @@ class AccountRepo(_Repo):
         return out
 
     async def all_staff_externals(self, channel: str) -> list[int]:
+        """The chats of everyone on staff now (a member whose role was taken away is not)."""
         stmt = (
             select(t.Identity.external_id)
-            .where(t.Identity.channel == channel, t.Identity.party_kind == "staff")
+            .join(t.Staff, t.Staff.id == t.Identity.party_id)
+            .where(
+                t.Identity.channel == channel,
+                t.Identity.party_kind == "staff",
+                t.Staff.role.in_(sorted(r.value for r in STAFF_ROLES)),
+            )
             .order_by(t.Identity.id)
         )
         return list((await self.s.scalars(stmt)).all())

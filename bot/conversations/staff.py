@@ -373,20 +373,29 @@ async def find(ctx: Ctx, args: str) -> Outcome:
     return Outcome([Screen("\n".join([found, *trail]))])
 
 
+NO_ROLE = "none"  # /grant USER none: no longer staff
+
+
 @ROUTES.command("grant", ADMINS)
 async def grant(ctx: Ctx, args: str) -> Outcome:
-    """/grant TELEGRAM_USER_ID agent|supervisor|admin"""
+    """/grant TELEGRAM_USER_ID agent|supervisor|admin, or ``none`` to take the role away."""
     parts = args.split()
     roles = {r.value: r for r in STAFF_ROLES}
     user_id = _telegram_id(parts[0]) if len(parts) == 2 else None
-    if user_id is None or parts[1] not in roles:
+    if user_id is None or (parts[1] not in roles and parts[1] != NO_ROLE):
         return ctx.usage("staff.usage.grant")
     known = await ctx.uow.chat.user(CHANNEL, user_id)
-    name = known.first_name if known else parts[0]
-    await accounts.grant_role(
-        ctx.uow, ctx.env, _staff(ctx), CHANNEL, user_id, roles[parts[1]], name
-    )
-    outcome = Outcome([Screen(ctx.t("staff.granted", user=user_id, role=parts[1]))])
+    if parts[1] == NO_ROLE:
+        if not await accounts.revoke_role(ctx.uow, ctx.env, _staff(ctx), CHANNEL, user_id):
+            return Outcome([Screen(ctx.t("staff.not_staff", user=user_id))])
+        said = ctx.t("staff.revoked", user=user_id)
+    else:
+        name = known.first_name if known else parts[0]
+        await accounts.grant_role(
+            ctx.uow, ctx.env, _staff(ctx), CHANNEL, user_id, roles[parts[1]], name
+        )
+        said = ctx.t("staff.granted", user=user_id, role=parts[1])
+    outcome = Outcome([Screen(said)])
     if known is not None:  # Telegram knows no chat with a user who never wrote to the bot
         from bot.commands_menu import chat_menu  # the menu module imports the routes
 

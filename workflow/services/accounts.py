@@ -88,6 +88,27 @@ async def actors_for(uow: UnitOfWork, channel: str, external_id: int) -> list[Ac
     return actors
 
 
+# A staff member whose role was taken away: their name stays on what they did, they are
+# no longer staff (``actors_for``), and staff messages no longer reach their chats.
+REVOKED = "revoked"
+
+
+async def revoke_role(
+    uow: UnitOfWork, env: Env, actor: Actor, channel: str, external_id: int
+) -> bool:
+    """An admin takes a chat user's staff role away (someone who left). False: they were not
+    staff. Nobody takes their own role away (there must stay an admin able to grant)."""
+    if actor.role not in (Role.ADMIN, Role.SYSTEM):
+        raise Forbidden("admins only")
+    for existing in await actors_for(uow, channel, external_id):
+        if existing.is_staff and existing.party_id is not None:
+            if existing.party_id == actor.party_id:
+                raise Forbidden("own_role")
+            await uow.accounts.set_staff_role(existing.party_id, REVOKED)
+            return True
+    return False
+
+
 async def grant_role(
     uow: UnitOfWork, env: Env, actor: Actor, channel: str, external_id: int, role: Role, name: str
 ) -> Actor:

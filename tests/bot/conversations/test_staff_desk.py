@@ -242,6 +242,30 @@ async def test_ask_for_info_goodwill_refund_find_and_grant(world: World) -> None
     assert (await world.client.calls(ok=False))["calls"] == []
 
 
+async def test_an_admin_takes_a_staff_role_away_and_can_give_it_again(world: World) -> None:
+    """Someone who left: /grant USER none. They no longer use staff's commands or hear staff
+    messages; their name stays on what they did; an admin cannot take their own role."""
+    await staffed(world, group=False)
+    [own] = await world.say(ADMIN, f"/grant {ADMIN} none")
+    assert "cannot change your own role" in own["text"]
+    [nobody] = await world.say(ADMIN, "/grant 424242 none")
+    assert nobody["text"] == "User 424242 is not staff: nothing was changed."
+    [revoked] = await world.say(ADMIN, f"/grant {AGENT} none")
+    assert f"User {AGENT} is no longer staff" in revoked["text"]
+    [queue] = await world.say(AGENT, "/queue")  # no role left: a stranger to the bot
+    assert "I don't know who you are yet" in queue["text"], queue["text"]
+    before = len(await texts(world, AGENT))
+    n = await file_for_review(world, await parties(world))
+    await world.back_office()
+    assert any(f"#{n}" in x for x in await texts(world, ADMIN))  # staff are told …
+    assert not any(f"#{n}" in x for x in (await texts(world, AGENT))[before:])  # … not them
+    [again] = await world.say(ADMIN, f"/grant {AGENT} agent")
+    assert "now agent" in again["text"]
+    [queue] = await world.say(AGENT, "/queue")
+    assert f"#{n}" in queue["text"]
+    assert (await world.client.calls(ok=False))["calls"] == []
+
+
 async def test_a_partial_refund_shows_its_amount_on_the_card(world: World) -> None:
     """/refund N 12.50 on a 100.00 claim: the answer, staff's card later and the buyer's card
     say 12.50 is refunded — not only the 100.00 claimed next to "Refund in progress"."""
