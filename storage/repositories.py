@@ -481,20 +481,23 @@ class ClaimRepo(_Repo):
 
     async def find(self, term: str) -> list[int]:
         """Claims on an order reference, of a buyer reference, or with a tracking number,
-        newest first (the caller shows as many as fit and says how many more there are)."""
+        newest first (the caller shows as many as fit and says how many more there are).
+        The term as typed, or in capitals or small letters (references and tracking numbers
+        are printed in capitals and typed in any case): each an index lookup, never a scan."""
+        terms = sorted({term, term.upper(), term.lower()})
         by_order = (
             select(t.ClaimLine.claim_id)
             .join(t.OrderLine, t.OrderLine.id == t.ClaimLine.order_line_id)
             .join(t.Order, t.Order.id == t.OrderLine.order_id)
-            .where(t.Order.external_ref == term)
+            .where(t.Order.external_ref.in_(terms))
         )
         by_buyer = (
             select(t.Claim.id)
             .join(t.Buyer, t.Buyer.id == t.Claim.buyer_id)
-            .where(t.Buyer.external_ref == term)
+            .where(t.Buyer.external_ref.in_(terms))
         )
         by_tracking = select(t.Shipment.claim_id).where(
-            t.Shipment.tracking_number == term, t.Shipment.claim_id.is_not(None)
+            t.Shipment.tracking_number.in_(terms), t.Shipment.claim_id.is_not(None)
         )
         ids: set[int] = set()
         for stmt in (by_order, by_buyer, by_tracking):

@@ -225,6 +225,8 @@ async def test_ask_for_info_goodwill_refund_find_and_grant(world: World) -> None
     assert f"#{n}" in by_order["text"]
     [by_buyer] = await world.say(AGENT, "/find B-FND-1")
     assert f"#{n}" in by_buyer["text"]
+    [typed_small] = await world.say(AGENT, "/find fnd-1")  # printed in capitals, typed not
+    assert f"#{n}" in typed_small["text"]
     [nothing] = await world.say(AGENT, "/find <nope>")
     assert "No claim matches “<nope>”" in nothing["text"]
     [find_usage] = await world.say(AGENT, "/find")
