@@ -133,6 +133,8 @@ async def hold(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome | None:
 
     Taking by acting is recorded like a take, and rolled back with the action if that is
     refused. The case's topic card is redrawn to name the new holder (see :func:`news`)."""
+    if (own := _own_claim(ctx, view)) is not None:
+        return own
     me = _holder_of(actor)
     claim_id = view.claim.id
     topics = TopicRepo(ctx.uow.session)
@@ -216,6 +218,21 @@ async def _already_yours(ctx: Ctx, claim_id: int) -> Outcome:
     return Outcome(list(outputs))  # a list of Output is no list of Output | Later
 
 
+def _own_claim(ctx: Ctx, view: ClaimView) -> Outcome | None:
+    """Nobody on staff handles a claim of their own (they are its buyer, or a consignor of
+    its items, in another role of the same chat): a colleague must, so no one approves or
+    refunds themselves. They may still read its card."""
+    claim = view.claim
+    for actor in ctx.actors:
+        mine = (actor.role is Role.BUYER and actor.party_id == claim.buyer_id) or (
+            actor.role is Role.CONSIGNOR and actor.party_id in view.consignor_ids
+        )
+        if mine:
+            said = ctx.t("staff.own_claim", number=claim.id)
+            return Outcome([Toast(said, alert=True) if ctx.incoming.callback_id else Screen(said)])
+    return None
+
+
 def _ended(ctx: Ctx, view: ClaimView) -> Outcome | None:
     """A case that has ended is nobody's to take (the cards offer no Take then; a button
     drawn for its last version, or forged, is answered so — and nothing is recorded)."""
@@ -230,8 +247,8 @@ async def take(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     holds it and offered to take it over."""
     me = _holder_of(actor)
     claim_id = view.claim.id
-    if (ended := _ended(ctx, view)) is not None:
-        return ended
+    if (refused := _ended(ctx, view) or _own_claim(ctx, view)) is not None:
+        return refused
     topics = TopicRepo(ctx.uow.session)
     before = await topics.get(claim_id)
     if before is not None and before.taken_by == me:
@@ -256,8 +273,8 @@ async def take_over(ctx: Ctx, actor: Actor, view: ClaimView) -> Outcome:
     them): recorded in ``claim_holds``; the topic's card names the new holder."""
     me = _holder_of(actor)
     claim_id = view.claim.id
-    if (ended := _ended(ctx, view)) is not None:
-        return ended
+    if (refused := _ended(ctx, view) or _own_claim(ctx, view)) is not None:
+        return refused
     topics = TopicRepo(ctx.uow.session)
     before = await topics.get(claim_id)
     previous = before.taken_by if before is not None else None

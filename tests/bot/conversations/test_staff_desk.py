@@ -268,6 +268,26 @@ async def test_an_admin_takes_a_staff_role_away_and_can_give_it_again(world: Wor
     assert (await world.client.calls(ok=False))["calls"] == []
 
 
+async def test_nobody_on_staff_handles_a_claim_of_their_own(world: World) -> None:
+    """Max on staff also buys on the platform: his own claim is a colleague's to decide. He
+    can read its card; Take, Approve, /refund and /inspect are refused and change nothing."""
+    await staffed(world, group=False)
+    p = await parties(world, bind=False)
+    await world.say(AGENT, f"/start {await world.token('buyer', p.buyer_id)}")
+    n = await file_for_review(world, p)
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {n}")  # read as its buyer: no staff buttons
+    assert f"Claim #{n}" in card["text"] and "Approve" not in buttons(card)
+    assert "Take" not in " ".join(buttons(card))
+    for typed in (f"/refund {n} 5", f"/inspect {n} intact"):
+        [refused] = await world.say(AGENT, typed)
+        assert refused["text"].startswith(f"Claim #{n} is your own"), (typed, refused["text"])
+    assert await status(world, n) == "needs_review"
+    [colleague] = await world.say(ADMIN, f"/case {n}")
+    await press(world, ADMIN, "Approve", colleague)
+    assert await status(world, n) != "needs_review"
+
+
 async def test_a_partial_refund_shows_its_amount_on_the_card(world: World) -> None:
     """/refund N 12.50 on a 100.00 claim: the answer, staff's card later and the buyer's card
     say 12.50 is refunded — not only the 100.00 claimed next to "Refund in progress"."""
