@@ -330,6 +330,9 @@ async def refund(ctx: Ctx, args: str) -> Outcome:
         return ctx.usage("staff.usage.refund")
     view = await claim_view(ctx.uow, _staff(ctx), number)  # a missing claim: "not found"
     amount: Money | None = None
+    if parts[1] == "retry" and not await refunds.failed_refunds(ctx.uow, number):
+        # nothing to send again: nothing done, so the case is not taken by the way either
+        return Outcome([Screen(ctx.t("staff.retried.none", number=number))])
     if parts[1] != "retry":  # a bad amount is answered before the case is held
         typed = typed_amount(ctx, parts[1], view.claim.currency, view.claim.claimed_amount)
         if isinstance(typed, Screen):

@@ -123,18 +123,25 @@ async def record_refund_result(uow: UnitOfWork, env: Env, result: RefundResult) 
     return True
 
 
+async def failed_refunds(uow: UnitOfWork, claim_id: int) -> list[tuple[int, int, int]]:
+    """(order id, attempt, amount) of every order of the claim whose latest refund failed."""
+    latest: dict[int, tuple[int, str, int]] = {}
+    for r in await uow.money.refunds_for_claim(claim_id):
+        if r.order_id not in latest or r.attempt > latest[r.order_id][0]:
+            latest[r.order_id] = (r.attempt, r.status, r.amount)
+    return [
+        (order_id, attempt, amount)
+        for order_id, (attempt, status, amount) in sorted(latest.items())
+        if status == RefundStatus.FAILED
+    ]
+
+
 async def retry_failed_refunds(uow: UnitOfWork, env: Env, actor: Actor, claim_id: int) -> int:
     """Send a new attempt for every order whose latest refund failed; returns how many."""
     if actor.role is not SYSTEM.role:
         require_staff(actor)
     claim = await load_claim(uow, actor, claim_id)
-    latest: dict[int, tuple[int, str, int]] = {}
-    for r in await uow.money.refunds_for_claim(claim.id):
-        if r.order_id not in latest or r.attempt > latest[r.order_id][0]:
-            latest[r.order_id] = (r.attempt, r.status, r.amount)
-    retried = 0
-    for order_id, (attempt, status, amount) in sorted(latest.items()):
-        if status == RefundStatus.FAILED:
-            await _reserve(uow, env, claim, order_id, amount, attempt + 1)
-            retried += 1
-    return retried
+    failed = await failed_refunds(uow, claim.id)
+    for order_id, attempt, amount in failed:
+        await _reserve(uow, env, claim, order_id, amount, attempt + 1)
+    return len(failed)
