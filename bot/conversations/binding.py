@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
+from typing import Any
 
 from bot.conversations.callbacks import LanguageChoice, MenuChoice
-from bot.conversations.context import CHANNEL, LANGUAGES, Ctx, asked_here, waits_for_user
+from bot.conversations.context import (
+    ASKED_IN,
+    CHANNEL,
+    LANGUAGES,
+    Ctx,
+    asked_here,
+    waits_for_user,
+)
 from bot.conversations.model import Button, Outcome, Output, Screen, Toast
 from bot.conversations.routes import (
     ANYONE,
@@ -124,9 +133,19 @@ async def cancel(ctx: Ctx, args: str) -> Outcome:
     # private dialog is not ended, nor talked about, where others read.
     elsewhere = conversation is not None and not ctx.incoming.is_private
     if conversation is None or (elsewhere and not asked_here(conversation.data, ctx.incoming)):
+        if conversation is not None and _asked_in_this_chat(conversation.data, ctx):
+            # a prompt in another topic of this same (staff) group: where to cancel it
+            claim = conversation.data.get("claim")
+            return Outcome([Screen(ctx.t("dialog.cancel_in_its_topic", number=claim))])
         return Outcome([Screen(ctx.t("dialog.nothing_to_cancel"))])
     dropped = await _drop_dialog(ctx)
     return Outcome([*dropped] if dropped else [Screen(ctx.t("dialog.nothing_to_cancel"))])
+
+
+def _asked_in_this_chat(data: Mapping[str, Any], ctx: Ctx) -> bool:
+    """A question asked in this group chat, in another of its topics, about a claim."""
+    place = data.get(ASKED_IN)
+    return place is not None and place[0] == ctx.incoming.chat_id and "claim" in data
 
 
 async def _drop_dialog(ctx: Ctx) -> list[Output]:

@@ -40,7 +40,7 @@ _ASCII_PUNCTUATION_IN_CHINESE = re.compile(
 )
 # Texts read by staff or the operator running the demo (addressed as 你), by key.
 _COLLEAGUES = ("staff.", "cli.")
-_TO_STAFF = {"dialog.open_elsewhere"}  # a staff prompt, answered in the staff group's topic
+_TO_STAFF = {"dialog.open_elsewhere", "dialog.cancel_in_its_topic"}  # staff prompts in topics
 # One word per thing in zh-CN: claim 售后单, consignor 寄售人, staff 客服, compensation 赔偿,
 # carrier 物流公司, tracking number 运单号, withdraw 撤回. These are the words we do not use.
 _NOT_OUR_WORDS = (

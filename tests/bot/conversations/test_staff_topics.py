@@ -409,13 +409,16 @@ async def test_a_second_prompt_does_not_silently_drop_the_first(world: World) ->
     assert "/cancel" in busy["text"]
     async with world.uows() as uow:
         assert await TopicRepo(uow.session).holds(b) == []  # the press took nothing
+    # /cancel in B's topic: not "nothing to cancel" while A's question waits; where to go
+    topic_b, _ = await topic_of(world, b)
+    [where] = await say_in(world, AGENT, group, "/cancel", topic_b)
+    assert f"your question about claim #{a} waits in that claim's topic" in where["text"]
 
     answers = await say_in(world, AGENT, group, "not covered", topic_a)
     assert answers and await status(world, a) == "rejected"
     assert await status(world, b) == "needs_review"
     # With A answered, B's question can be asked.
     await press_in(world, AGENT, group, await _topic_card(world, group, b), "Ask for information")
-    topic_b, _ = await topic_of(world, b)
     said = [m.get("text", "") for m in await in_topic(world, group, topic_b) if m["outgoing"]]
     assert any(f"Claim #{b}: send the question for the buyer" in x for x in said)
     assert (await world.client.calls(ok=False))["calls"] == []
