@@ -23,6 +23,7 @@ from bot.conversations import claim_dialog
 from bot.conversations.callbacks import Callback, ClaimAction
 from bot.conversations.cards import EXTRA_BUTTONS, VIEW, action, card
 from bot.conversations.claim_dialog import (
+    OVER,
     PAGE,
     BuyerPage,
     as_id,
@@ -363,6 +364,14 @@ async def skip_pressed(ctx: Ctx, data: RateSkip) -> Outcome:
     ):  # rated already, or left
         return Outcome([Toast(ctx.t("buyer.not_now"), alert=True)])
     return await _rated(ctx, dict(conversation.data), "", edit=True)
+
+
+async def _rated_meanwhile(ctx: Ctx, data: dict[str, Any]) -> bool:
+    """A rating dialog is over once its claim has a rating (given from the other chat)."""
+    return await ctx.uow.claims.rating(int(data["claim"])) is not None
+
+
+OVER[RATING_FLOW] = _rated_meanwhile
 
 
 @ROUTES.dialog(

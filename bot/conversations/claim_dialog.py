@@ -102,19 +102,27 @@ async def other_dialog(ctx: Ctx, flow: str, claim: int | None = None) -> str | N
     conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
     if conversation is None or (conversation.flow, conversation.data.get("claim")) == (flow, claim):
         return None
-    if await _waits_for_nobody(ctx, conversation.data):
+    if await _waits_for_nobody(ctx, conversation.flow, conversation.data):
         await end(ctx)
         return None
     busy = ROUTES.busy_texts.get(conversation.flow)
     return busy(ctx, dict(conversation.data)) if busy else ctx.t("dialog.busy")
 
 
-async def _waits_for_nobody(ctx: Ctx, data: dict[str, Any]) -> bool:
+# A dialog that knows by itself when it is over (a rating, once the claim was rated from the
+# buyer's other chat): its flow → whether the dialog, with this data, waits for nobody now.
+OVER: dict[str, Callable[[Ctx, dict[str, Any]], Awaitable[bool]]] = {}
+
+
+async def _waits_for_nobody(ctx: Ctx, flow: str, data: dict[str, Any]) -> bool:
     """A dialog drawn for a claim as it stood (an answer for staff, a waybill number: their
     draft holds the claim's version) is dead once the claim has moved on — staff decided
     without the answer, the return window closed — and must not hold up a new one; nor must
-    one that has had its answer (an album's other pictures may still be on their way)."""
+    one that has had its answer (an album's other pictures may still be on their way), nor
+    one its flow finds over (:data:`OVER`)."""
     if not waits_for_user(data):  # it has had its answer already
+        return True
+    if (over := OVER.get(flow)) is not None and await over(ctx, data):
         return True
     claim_id, version = data.get("claim"), data.get("version")
     if claim_id is None or version is None:

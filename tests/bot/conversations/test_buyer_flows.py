@@ -644,6 +644,23 @@ async def test_a_rating_given_from_the_buyers_other_chat_ends_the_one_waiting_he
     assert "which order" in orders["text"], orders["text"]
     async with world.uows() as uow:
         assert await uow.claims.rating(claim_id) == (2, "")
+    # again on another claim, and /new comes before any comment: it is not held up either
+    await world.say(ann, "/cancel")
+    await _to_description(world, ann, "Y-2", "Refund only", "Quality issue")
+    for label in ("Skip", "Done", "Confirm"):
+        await press(world, ann, label)
+    [_, second] = await claim_ids(world)
+    [card] = await world.say(ann, f"/claim {second}")
+    [withdrawn] = await press(world, ann, "Withdraw", card)
+    [stars] = await press(world, ann, "⭐ Rate", withdrawn)
+    await press(world, ann, "⭐⭐⭐⭐", stars)
+    [card] = await world.say(ann_phone, f"/claim {second}")
+    [stars] = await press(world, ann_phone, "⭐ Rate", card)
+    await press(world, ann_phone, "⭐⭐⭐", stars)
+    await press(world, ann_phone, "Finish without a comment")
+    replies = await world.say(ann, "/new")
+    assert not any("waiting for your comment" in m["text"] for m in replies), replies
+    assert await draft(world, ann) is not None  # a new claim's dialog has begun
     await no_rejected_calls(world)
 
 
