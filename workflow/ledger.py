@@ -122,12 +122,21 @@ def compensation_charged(liability: Liability) -> bool:
 
 
 def split(total: int, weights: Sequence[int]) -> list[int]:
-    """Split ``total`` by ``weights`` exactly (largest remainder goes last)."""
+    """Split ``total`` by ``weights`` exactly, each part within one minor unit of its share.
+
+    Largest remainder: every part gets its share rounded down, and the minor units left over
+    go one each to the parts whose shares lost the most (the later one on a tie). So no part
+    gets more than its share rounded up — a refund split over a claim's orders never puts on
+    one order more than its claimed items are worth — and a weight of zero gets nothing.
+    """
     whole = sum(weights)
     if whole <= 0:
         return [0 for _ in weights]
     parts = [total * w // whole for w in weights]
-    parts[-1] += total - sum(parts)
+    left = total - sum(parts)  # fewer than the parts whose shares were rounded down
+    by_loss = sorted(range(len(weights)), key=lambda i: (total * weights[i] % whole, i))
+    for i in by_loss[len(by_loss) - left :] if left else ():
+        parts[i] += 1
     return parts
 
 
