@@ -61,6 +61,10 @@ class SettledLine:
     inspection: Inspection | None
     # When the sale credit this line undoes becomes available (None: no such credit found).
     sale_available_at: datetime | None = None
+    # What other claims' settlements already undid of the order line: how many of its units,
+    # and how much of its commission they gave back.
+    units_undone_before: int = 0
+    commission_returned_before: int = 0
 
     @property
     def value(self) -> int:
@@ -68,7 +72,13 @@ class SettledLine:
 
     @property
     def commission_share(self) -> int:
-        return Money(self.line_commission, "XXX").share(self.quantity, self.ordered_quantity).amount
+        """The commission given back for these units: the share of the line's commission
+        for every unit undone so far, these included, less what was given back before. Each
+        claim rounding its own share would not add up: three claims of one unit each on a
+        commission of 0.50 would give back 0.17 three times, 0.51."""
+        undone = self.units_undone_before + self.quantity
+        due = Money(self.line_commission, "XXX").share(undone, self.ordered_quantity).amount
+        return due - self.commission_returned_before
 
 
 @dataclass(frozen=True, slots=True)

@@ -410,3 +410,49 @@ async def test_goodwill_across_three_orders_leaves_every_order_its_own_refund_ro
     async with uows() as uow:
         [refund] = await uow.money.refunds_for_claim(later)
     assert (refund.order_id, refund.amount) == (three.order_id, 10_000)
+
+
+async def test_commission_given_back_over_separate_claims_on_one_line_adds_up_to_what_was_taken(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """Three units sold on one line for a commission of 0.50, each unit refunded on its own
+    claim at the consignor's fault: the sale is undone in full, so the commission given back
+    is 0.50 and the consignor's account for the line comes back to zero. (Each claim gave
+    back its own share rounded half up, 0.17 three times: 0.51, a fen the platform never
+    took.)"""
+    payment = SimulatedPaymentGateway(clock, seed=3)
+    carrier = SimulatedCarrier(clock, seed=3)
+    [p] = await place(
+        uows, clock.now(), order("CM-1", clock.now(), lines=(("CM-A", "C1", 3, 1_000, 50),))
+    )
+    [line_id] = p.line_ids
+    for _ in range(3):
+        claim_id = await _file(
+            uows,
+            env,
+            p.buyer_id,
+            ClaimDraft(ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(line_id, 1),)),
+        )
+        async with uows() as uow:
+            await review.auto_review(uow, env, claim_id)
+            await uow.commit()
+        async with uows() as uow:
+            await review.approve(uow, env, STAFF, claim_id, liability=Liability.CONSIGNOR)
+            await uow.commit()
+        await _pump(uows, env, payment, carrier)
+        clock.advance(timedelta(hours=1))
+        await _pump(uows, env, payment, carrier)
+        assert await _status(uows, claim_id) == "closed"
+    async with uows() as uow:
+        entries = (
+            await uow.session.scalars(
+                select(t.LedgerEntry).where(t.LedgerEntry.order_line_id == line_id)
+            )
+        ).all()
+        o = await uow.orders.get(p.order_id)
+    assert o.refunded_amount == 3_000
+    given_back = sum(
+        e.amount for e in entries if e.claim_id is not None and e.kind == LedgerKind.COMMISSION
+    )
+    assert given_back == 50
+    assert sum(e.amount for e in entries) == 0
