@@ -602,6 +602,20 @@ class MoneyRepo(_Repo):
         )
         return (await self.s.execute(stmt)).scalar_one_or_none()
 
+    async def undone_on_line(self, order_line_id: int, except_claim: int) -> tuple[int, int]:
+        def total(kind: LedgerKind) -> ColumnElement[int]:
+            return func.coalesce(
+                func.sum(t.LedgerEntry.amount).filter(t.LedgerEntry.kind == kind.value), 0
+            )
+
+        stmt = select(total(LedgerKind.RETURN_REVERSAL), total(LedgerKind.COMMISSION)).where(
+            t.LedgerEntry.order_line_id == order_line_id,
+            t.LedgerEntry.claim_id.is_not(None),
+            t.LedgerEntry.claim_id != except_claim,
+        )
+        reversed_value, commission = (await self.s.execute(stmt)).one()
+        return int(reversed_value), int(commission)
+
     async def entries_for_consignor(
         self, consignor_id: int, limit: int = 20
     ) -> Sequence[LedgerPosting]:

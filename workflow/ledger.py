@@ -61,6 +61,10 @@ class SettledLine:
     inspection: Inspection | None
     # When the sale credit this line undoes becomes available (None: no such credit found).
     sale_available_at: datetime | None = None
+    # What other claims' settlements already undid of the order line: how many of its units,
+    # and how much of its commission they gave back.
+    units_undone_before: int = 0
+    commission_returned_before: int = 0
 
     @property
     def value(self) -> int:
@@ -68,7 +72,13 @@ class SettledLine:
 
     @property
     def commission_share(self) -> int:
-        return Money(self.line_commission, "XXX").share(self.quantity, self.ordered_quantity).amount
+        """The commission given back for these units: the share of the line's commission
+        for every unit undone so far, these included, less what was given back before. Each
+        claim rounding its own share would not add up: three claims of one unit each on a
+        commission of 0.50 would give back 0.17 three times, 0.51."""
+        undone = self.units_undone_before + self.quantity
+        due = Money(self.line_commission, "XXX").share(undone, self.ordered_quantity).amount
+        return due - self.commission_returned_before
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +132,21 @@ def compensation_charged(liability: Liability) -> bool:
 
 
 def split(total: int, weights: Sequence[int]) -> list[int]:
-    """Split ``total`` by ``weights`` exactly (largest remainder goes last)."""
+    """Split ``total`` by ``weights`` exactly, each part within one minor unit of its share.
+
+    Largest remainder: every part gets its share rounded down, and the minor units left over
+    go one each to the parts whose shares lost the most (the later one on a tie). So no part
+    gets more than its share rounded up — a refund split over a claim's orders never puts on
+    one order more than its claimed items are worth — and a weight of zero gets nothing.
+    """
     whole = sum(weights)
     if whole <= 0:
         return [0 for _ in weights]
     parts = [total * w // whole for w in weights]
-    parts[-1] += total - sum(parts)
+    left = total - sum(parts)  # fewer than the parts whose shares were rounded down
+    by_loss = sorted(range(len(weights)), key=lambda i: (total * weights[i] % whole, i))
+    for i in by_loss[len(by_loss) - left :] if left else ():
+        parts[i] += 1
     return parts
 
 

@@ -225,6 +225,11 @@ class MoneyRepository(Protocol):
         line has no sale credit."""
         ...
 
+    async def undone_on_line(self, order_line_id: int, except_claim: int) -> tuple[int, int]:
+        """What the settlements of claims other than ``except_claim`` undid of an order line's
+        sale: (sale value reversed, a negative amount; commission given back)."""
+        ...
+
     async def entries_for_consignor(
         self, consignor_id: int, limit: int = 20
     ) -> Sequence[LedgerPosting]:

@@ -348,3 +348,111 @@ async def test_claims_filed_together_are_reviewed_as_one_filing(
         await _split_and_reviewed(uows, env, clock, "LV", (5_000,) * 4)
         == [("approve", "evidenced_damage")] * 4
     )
+
+
+async def test_goodwill_across_three_orders_leaves_every_order_its_own_refund_room(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """A goodwill refund split over a claim's orders gives no order more than its share:
+    300.00 on a claim of 100.00 + 100.00 + 100.01 from three orders is at most what each
+    order's claimed items are worth, so the third order's other item (100.00) can still be
+    refunded in full later. (The remainder of the rounding all went to the last order: 100.02
+    of it, and that later refund was refused over the ceiling.)"""
+    now = clock.now()
+    one, two, three = await place(
+        uows,
+        now,
+        order("GW-1", now, lines=(("GW-A", "C1", 1, 10_000, 1_000),)),
+        order("GW-2", now, lines=(("GW-B", "C1", 1, 10_000, 1_000),)),
+        order("GW-3", now, lines=(("GW-C", "C1", 1, 10_001, 1_000), ("GW-D", "C1", 1, 10_000, 0))),
+    )
+    claimed = (one.line_ids[0], two.line_ids[0], three.line_ids[0])
+    claim_id = await _file(
+        uows,
+        env,
+        one.buyer_id,
+        ClaimDraft(
+            ClaimType.REFUND_ONLY,
+            Reason.NOT_AS_DESCRIBED,
+            tuple(LineRequest(line, 1) for line in claimed),
+        ),
+    )
+    async with uows() as uow:
+        decision = await review.auto_review(uow, env, claim_id)
+        await uow.commit()
+    assert decision is not None and decision.rule == "needs_human"
+    async with uows() as uow:
+        await review.grant_goodwill(uow, env, STAFF, claim_id, None, 30_000)
+        await uow.commit()
+    async with uows() as uow:
+        refunds = {r.order_id: r.amount for r in await uow.money.refunds_for_claim(claim_id)}
+    assert sum(refunds.values()) == 30_000
+    worth = {one.order_id: 10_000, two.order_id: 10_000, three.order_id: 10_001}
+    assert all(refunds[o] <= worth[o] for o in worth), refunds
+
+    # The third order's other item, refunded in full: within what that order was paid.
+    later = await _file(
+        uows,
+        env,
+        three.buyer_id,
+        ClaimDraft(
+            ClaimType.REFUND_ONLY,
+            Reason.NOT_AS_DESCRIBED,
+            (LineRequest(three.line_ids[1], 1),),
+        ),
+    )
+    async with uows() as uow:
+        await review.auto_review(uow, env, later)
+        await uow.commit()
+    async with uows() as uow:
+        await review.approve(uow, env, STAFF, later)
+        await uow.commit()
+    async with uows() as uow:
+        [refund] = await uow.money.refunds_for_claim(later)
+    assert (refund.order_id, refund.amount) == (three.order_id, 10_000)
+
+
+async def test_commission_given_back_over_separate_claims_on_one_line_adds_up_to_what_was_taken(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """Three units sold on one line for a commission of 0.50, each unit refunded on its own
+    claim at the consignor's fault: the sale is undone in full, so the commission given back
+    is 0.50 and the consignor's account for the line comes back to zero. (Each claim gave
+    back its own share rounded half up, 0.17 three times: 0.51, a fen the platform never
+    took.)"""
+    payment = SimulatedPaymentGateway(clock, seed=3)
+    carrier = SimulatedCarrier(clock, seed=3)
+    [p] = await place(
+        uows, clock.now(), order("CM-1", clock.now(), lines=(("CM-A", "C1", 3, 1_000, 50),))
+    )
+    [line_id] = p.line_ids
+    for _ in range(3):
+        claim_id = await _file(
+            uows,
+            env,
+            p.buyer_id,
+            ClaimDraft(ClaimType.REFUND_ONLY, Reason.NOT_AS_DESCRIBED, (LineRequest(line_id, 1),)),
+        )
+        async with uows() as uow:
+            await review.auto_review(uow, env, claim_id)
+            await uow.commit()
+        async with uows() as uow:
+            await review.approve(uow, env, STAFF, claim_id, liability=Liability.CONSIGNOR)
+            await uow.commit()
+        await _pump(uows, env, payment, carrier)
+        clock.advance(timedelta(hours=1))
+        await _pump(uows, env, payment, carrier)
+        assert await _status(uows, claim_id) == "closed"
+    async with uows() as uow:
+        entries = (
+            await uow.session.scalars(
+                select(t.LedgerEntry).where(t.LedgerEntry.order_line_id == line_id)
+            )
+        ).all()
+        o = await uow.orders.get(p.order_id)
+    assert o.refunded_amount == 3_000
+    given_back = sum(
+        e.amount for e in entries if e.claim_id is not None and e.kind == LedgerKind.COMMISSION
+    )
+    assert given_back == 50
+    assert sum(e.amount for e in entries) == 0

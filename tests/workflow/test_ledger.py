@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workflow.claims import ClaimType, Inspection, LedgerKind, Liability
 from workflow.ledger import Outcome, SettledLine, settlement_postings
@@ -140,3 +142,39 @@ def test_undoing_a_sale_whose_credit_is_pending_falls_due_with_that_credit() -> 
     assert due[(LedgerKind.RETURN_REVERSAL, released.order_line_id)] == AT
     assert due[(LedgerKind.COMMISSION, released.order_line_id)] == AT
     assert due[(LedgerKind.COMPENSATION, pending.order_line_id)] == AT  # a charge is due now
+
+
+@given(st.data())
+def test_commission_given_back_over_claims_adds_up_to_the_lines_commission(
+    data: st.DataObject,
+) -> None:
+    """However an order line's units are undone over separate claims, the commission given
+    back adds up to the line's commission once every unit is back, and never goes past it
+    (each claim's share rounded on its own gave back 0.51 of a 0.50 commission over three
+    units, or 0.99 of 1.00)."""
+    ordered = data.draw(st.integers(min_value=1, max_value=12), label="units")
+    price = data.draw(st.integers(min_value=1, max_value=100_000), label="unit price")
+    commission = data.draw(st.integers(min_value=0, max_value=price * ordered), label="commission")
+    undone = returned = 0
+    while undone < ordered:
+        units = data.draw(st.integers(min_value=1, max_value=ordered - undone), label="claim")
+        line = SettledLine(
+            1,
+            11,
+            7,
+            units,
+            ordered,
+            price,
+            commission,
+            Inspection.INTACT,
+            units_undone_before=undone,
+            commission_returned_before=returned,
+        )
+        postings, _ = settlement_postings(
+            Outcome(undone + 1, ClaimType.RETURN_REFUND, "CNY", Liability.PLATFORM, (line,)), AT
+        )
+        back = sum(p.amount for p in postings if p.kind is LedgerKind.COMMISSION)
+        assert back >= 0
+        undone, returned = undone + units, returned + back
+        assert returned <= commission
+    assert returned == commission

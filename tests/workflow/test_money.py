@@ -78,3 +78,23 @@ def test_split_is_exact(total: int, weights: list[int]) -> None:
     if sum(weights):
         assert sum(parts) == total
         assert all(p >= 0 for p in parts)
+
+
+@given(
+    st.integers(min_value=0, max_value=10**9),
+    st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=8),
+)
+def test_split_gives_each_part_its_share_within_one_minor_unit(
+    total: int, weights: list[int]
+) -> None:
+    """No part is more than one minor unit off its exact share (total × weight / sum): a
+    refund split over a claim's orders never puts on one order more than it is due (with a
+    total up to the sum, never more than its weight), nor anything on a weight of zero."""
+    whole = sum(weights)
+    if not whole:
+        return
+    parts = split(total, weights)
+    for part, weight in zip(parts, weights, strict=True):
+        assert abs(part * whole - total * weight) < whole, (parts, weights)
+        if total <= whole:
+            assert part <= weight

@@ -15,11 +15,16 @@ async def outcome_of(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> Outcome:
     for line in await uow.claims.lines(claim.id):
         order_line = await uow.orders.line(line.order_line_id)
         assert order_line is not None
-        order = await uow.orders.get(order_line.order_id)
+        # Locked: what other claims on the line undid is read below, and a claim on the same
+        # line settling in another process at once must wait for it, not read past it.
+        order = await uow.orders.get(order_line.order_id, lock=True)
         assert order is not None
         shipped.append(order.shipped_at is not None)
         item = await uow.orders.item(order_line.item_id)
         assert item is not None
+        reversed_before, commission_before = await uow.money.undone_on_line(
+            order_line.id, except_claim=claim.id
+        )
         lines.append(
             SettledLine(
                 claim_line_id=line.id,
@@ -31,6 +36,10 @@ async def outcome_of(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> Outcome:
                 line_commission=order_line.commission,
                 inspection=Inspection(line.inspection) if line.inspection else None,
                 sale_available_at=await uow.money.sale_available_at(order_line.id),
+                units_undone_before=(
+                    -reversed_before // order_line.unit_price if order_line.unit_price else 0
+                ),
+                commission_returned_before=commission_before,
             )
         )
     timeline = await uow.claims.timeline(claim.id)
