@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     no_reason_window_days: int = 7
     claim_window_days: int = 30
     manual_review_above: int = 100_000
+    # The currency manual_review_above is in, and limits for other currencies, e.g.
+    # AFTERSALES_MANUAL_REVIEW_ABOVE_IN=JPY=2000000,USD=15000 (minor units). A claim in a
+    # currency with no limit set always goes to a person.
+    manual_review_currency: str = "CNY"
+    manual_review_above_in: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     max_claims_per_30_days: int = 3
     review_sla_hours: int = 24
     info_deadline_days: int = 3
@@ -69,6 +74,22 @@ class Settings(BaseSettings):
             return [int(part) for part in text.replace(" ", "").split(",") if part]
         return value
 
+    @field_validator("manual_review_above_in", mode="before")
+    @classmethod
+    def _split_limits(cls, value: object) -> object:
+        """``JPY=2000000,USD=15000`` → {"JPY": 2000000, "USD": 15000}."""
+        if not isinstance(value, str):
+            return value
+        limits: dict[str, int] = {}
+        for part in value.replace(" ", "").split(","):
+            if not part:
+                continue
+            currency, _, amount = part.partition("=")
+            if not currency.isalpha() or not amount.isdigit():
+                raise ValueError(f"{part!r} is not CURRENCY=minor units, like JPY=2000000")
+            limits[currency.upper()] = int(amount)
+        return limits
+
     @field_validator("always_manual", mode="before")
     @classmethod
     def _split_pairs(cls, value: object) -> object:
@@ -92,6 +113,8 @@ class Settings(BaseSettings):
             no_reason_window=timedelta(days=self.no_reason_window_days),
             claim_window=timedelta(days=self.claim_window_days),
             manual_review_above=self.manual_review_above,
+            manual_review_currency=self.manual_review_currency,
+            manual_review_above_in=tuple(sorted(self.manual_review_above_in.items())),
             max_claims_per_30_days=self.max_claims_per_30_days,
             review_sla=timedelta(hours=self.review_sla_hours),
             info_deadline=timedelta(days=self.info_deadline_days),

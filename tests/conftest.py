@@ -22,6 +22,7 @@ from storage.engine import make_engine, sqlite_url_for
 from storage.migrate import upgrade
 from storage.tables import Base
 from storage.uow import UnitOfWorkFactory
+from workflow.rules import ReviewPolicy
 from workflow.services.common import Env
 from workflow.simulated import ManualClock
 
@@ -113,6 +114,12 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+# The tests' platform also sells in yen, with a value limit for automatic approval set for
+# it as an operator would (AFTERSALES_MANUAL_REVIEW_ABOVE_IN); unset, every yen claim would
+# need a person (tests/workflow/test_rules.py).
+YEN_LIMIT = (("JPY", 100_000),)
+
+
 @pytest.fixture
 def env(clock: ManualClock) -> Env:
-    return Env(clock=clock)
+    return Env(clock=clock, policy=ReviewPolicy(manual_review_above_in=YEN_LIMIT))

@@ -36,7 +36,12 @@ class ReviewPolicy:
     # The after-sales period: a buyer may file a claim on a delivered order until this long
     # after delivery (staff may still open one for them later).
     claim_window: timedelta = timedelta(days=30)
-    manual_review_above: int = 100_000  # minor units: 1,000.00
+    manual_review_above: int = 100_000  # minor units of ``manual_review_currency``: 1,000.00
+    # The currency ``manual_review_above`` is in. A claim in another currency is held to the
+    # limit set for that currency here (minor units), or, with none set, goes to a person:
+    # 100,000 minor units are 1,000.00 CNY but only 100,000 JPY.
+    manual_review_currency: str = "CNY"
+    manual_review_above_in: tuple[tuple[str, int], ...] = ()
     max_claims_per_30_days: int = 3
     always_manual: frozenset[tuple[Reason, ClaimType]] = field(
         default_factory=lambda: frozenset(
@@ -62,6 +67,13 @@ class ReviewPolicy:
     # offers the buyer to open one (False). Consignor and staff are told either way.
     overdue_opens_claim: bool = True
 
+    def review_limit(self, currency: str) -> int | None:
+        """The most a claim in ``currency`` may be worth to be approved by the rules (minor
+        units); None: no limit is set for that currency, so every such claim needs a person."""
+        if currency == self.manual_review_currency:
+            return self.manual_review_above
+        return dict(self.manual_review_above_in).get(currency)
+
 
 @dataclass(frozen=True, slots=True)
 class ReviewFacts:
@@ -81,6 +93,7 @@ class ReviewFacts:
     # When the buyer filed: a window the buyer filed within stays met however late the
     # review runs (a sweep held up by a restart or a backlog). None: ``now``.
     filed_at: datetime | None = None
+    currency: str = "CNY"  # of ``amount``
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +132,13 @@ def _outside_window(f: ReviewFacts, p: ReviewPolicy) -> Decision | None:
 
 
 def _high_value(f: ReviewFacts, p: ReviewPolicy) -> Decision | None:
-    if f.amount > p.manual_review_above:
-        return Decision(Verdict.MANUAL, "high_value", f"{f.amount} > {p.manual_review_above}")
+    limit = p.review_limit(f.currency)
+    if limit is None:
+        return Decision(
+            Verdict.MANUAL, "high_value", f"no automatic approval limit in {f.currency}"
+        )
+    if f.amount > limit:
+        return Decision(Verdict.MANUAL, "high_value", f"{f.amount} > {limit} {f.currency}")
     return None
 
 

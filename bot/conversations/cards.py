@@ -216,10 +216,14 @@ def staff_note(ctx: Ctx, event: AuditEvent, currency: str) -> str | None:
     key = f"rule_note.{event.trigger}.{event.rule}"
     if event.rule and exists(ctx.lang, key):
         policy = ctx.env.policy
+        limit = policy.review_limit(currency)
+        if limit is None and exists(ctx.lang, f"{key}.no_limit"):
+            key = f"{key}.no_limit"  # no limit set for this currency: always a person
         return ctx.t(
             key,
             days=policy.no_reason_window.days,
-            limit=Money(policy.manual_review_above, currency).format(),
+            limit=Money(limit or 0, currency).format(),
+            currency=currency,
             claims=policy.max_claims_per_30_days,
         )
     if event.trigger == "file" and event.note in _SOURCES:

@@ -117,6 +117,19 @@ def test_a_dotenv_file_is_read_and_the_environment_wins(
     assert Settings().policy().manual_review_above == 7000
 
 
+def test_limits_for_other_currencies_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AFTERSALES_MANUAL_REVIEW_ABOVE_IN", "jpy=2000000, USD=15000")
+    policy = Settings().policy()
+    assert policy.review_limit("CNY") == 100_000
+    assert policy.review_limit("JPY") == 2_000_000 and policy.review_limit("USD") == 15_000
+    assert policy.review_limit("EUR") is None
+    monkeypatch.setenv("AFTERSALES_MANUAL_REVIEW_ABOVE_IN", "JPY=lots")
+    with pytest.raises(ValueError, match="JPY=lots"):
+        Settings()
+
+
 def test_a_bad_value_is_refused() -> None:
     with pytest.raises(ValueError, match="manual_review_above"):
         Settings(manual_review_above="a lot")  # type: ignore[arg-type]

@@ -103,6 +103,19 @@ def test_policy_values_are_data() -> None:
     assert decide(replace(BASE, delivered_at=NOW - timedelta(hours=1)), strict).rule == "high_value"
 
 
+def test_the_value_limit_is_held_in_the_claims_own_currency() -> None:
+    """100,000 minor units are 1,000.00 CNY but only 100,000 JPY: a yen claim is held to
+    the limit set for yen, or, with none set, always goes to a person."""
+    yen = replace(BASE, amount=99_999, currency="JPY")
+    decision = decide(yen, POLICY)
+    assert (decision.verdict, decision.rule) == (Verdict.MANUAL, "high_value")
+    assert "JPY" in decision.why
+    with_yen = replace(POLICY, manual_review_above_in=(("JPY", 150_000),))
+    assert decide(yen, with_yen).verdict is Verdict.APPROVE
+    assert decide(replace(yen, amount=150_001), with_yen).rule == "high_value"
+    assert decide(replace(BASE, amount=99_999), with_yen).verdict is Verdict.APPROVE  # CNY
+
+
 _MOMENTS = st.one_of(
     st.none(), st.integers(-30 * 24, 30 * 24).map(lambda h: NOW + timedelta(hours=h))
 )

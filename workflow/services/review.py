@@ -62,6 +62,7 @@ async def auto_review(uow: UnitOfWork, env: Env, claim_id: int) -> Decision | No
         - 1,
         evidence_count=await uow.claims.evidence_count(claim.id),
         filed_at=claim.created_at,
+        currency=claim.currency,
     )
     decision = decide(facts, env.policy)
     claim.review_rule = decision.rule

@@ -288,6 +288,32 @@ async def test_nobody_on_staff_handles_a_claim_of_their_own(world: World) -> Non
     assert await status(world, n) != "needs_review"
 
 
+async def test_a_claim_in_a_currency_with_no_value_limit_goes_to_a_person_who_is_told_why(
+    world: World,
+) -> None:
+    """A dollar return the rules would approve in yuan: with no limit set for USD it waits
+    for staff, and the card says why in words (not "over 1,000.00 USD")."""
+    await staffed(world, group=False)
+    now = world.env.clock.now()
+    [p] = await place(world.uows, now, order("USD-1", now, buyer="B-USD", currency="USD"))
+    async with world.uows() as uow:
+        claim = await filing.file_claim(
+            uow,
+            world.env,
+            Actor(Role.BUYER, p.buyer_id),
+            ClaimDraft(
+                ClaimType.RETURN_REFUND,
+                Reason.NO_REASON_7_DAYS,
+                (LineRequest(p.line_ids[0], 1),),
+            ),
+        )
+        await uow.commit()
+    await world.back_office()
+    assert await status(world, claim.id) == "needs_review"
+    [card] = await world.say(AGENT, f"/case {claim.id}")
+    assert "no limit for automatic approval is set for USD" in card["text"], card["text"]
+
+
 async def test_a_partial_refund_shows_its_amount_on_the_card(world: World) -> None:
     """/refund N 12.50 on a 100.00 claim: the answer, staff's card later and the buyer's card
     say 12.50 is refunded — not only the 100.00 claimed next to "Refund in progress"."""
