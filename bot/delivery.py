@@ -289,20 +289,8 @@ async def _unreachable(uow: SqlUnitOfWork, services: Services, d: t.Delivery, er
     user = await uow.chat.user(CHANNEL, d.chat_id)
     if user is not None and not user.unreachable:
         user.unreachable = True
-        await uow.outbox.add(
-            OutboxMessage(
-                dedupe_key=f"unreachable:{d.chat_id}:{d.id}",
-                recipient_kind="staff",
-                recipient_id=None,
-                template="staff.unreachable",
-                params={
-                    "name": user.first_name,
-                    "chat_id": d.chat_id,
-                    "parties": await _parties(uow, d.chat_id),
-                },
-                claim_id=None,
-            ),
-            services.env.clock.now(),
+        await _tell_staff(
+            uow, services, f"unreachable:{d.chat_id}:{d.id}", "staff.unreachable", d.chat_id, {}
         )
 
 
@@ -316,31 +304,47 @@ async def _refused(
     first = outcome.item.outbox
     if first.recipient_kind == "staff" or outcome.item.screen is None:
         return
-    user = await uow.chat.user(CHANNEL, d.chat_id)
     said = limits.clip(limits.plain(outcome.item.screen.text), _REFUSED_EXCERPT)
-    await uow.outbox.add(
-        OutboxMessage(
-            dedupe_key=f"refused:{d.id}",
-            recipient_kind="staff",
-            recipient_id=None,
-            template="staff.undelivered",
-            params={
-                "name": user.first_name if user is not None else "-",
-                "chat_id": d.chat_id,
-                "parties": await _parties(uow, d.chat_id),
-                "error": outcome.error or "",
-                "said": said,
-            },
-            claim_id=first.claim_id,
-        ),
-        services.env.clock.now(),
+    await _tell_staff(
+        uow,
+        services,
+        f"refused:{d.id}",
+        "staff.undelivered",
+        d.chat_id,
+        {"error": outcome.error or "", "said": said},
+        claim_id=first.claim_id,
     )
 
 
-async def _parties(uow: SqlUnitOfWork, chat_id: int) -> str:
-    """Who a chat is, for staff: the platform accounts bound to it."""
+async def _tell_staff(
+    uow: SqlUnitOfWork,
+    services: Services,
+    key: str,
+    template: str,
+    chat_id: int,
+    params: dict[str, object],
+    claim_id: int | None = None,
+) -> None:
+    """A word to staff about a party's chat, naming who it is: the user's name, the chat and
+    the platform accounts bound to it (in the case's topic when ``claim_id`` is given)."""
+    user = await uow.chat.user(CHANNEL, chat_id)
     bindings = await uow.accounts.bindings(CHANNEL, chat_id)
-    return ", ".join(f"{b.party_kind} {b.party_id}" for b in bindings) or "-"
+    who = {
+        "name": user.first_name if user is not None else "-",
+        "chat_id": chat_id,
+        "parties": ", ".join(f"{b.party_kind} {b.party_id}" for b in bindings) or "-",
+    }
+    await uow.outbox.add(
+        OutboxMessage(
+            dedupe_key=key,
+            recipient_kind="staff",
+            recipient_id=None,
+            template=template,
+            params={**who, **params},
+            claim_id=claim_id,
+        ),
+        services.env.clock.now(),
+    )
 
 
 class _Recorder:

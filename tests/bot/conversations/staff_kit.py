@@ -80,25 +80,47 @@ async def photos(world: World, count: int) -> tuple[str, ...]:
     return tuple(refs[-count:]) if count else ()
 
 
-async def file_for_review(
-    world: World, p: Placed, evidence: tuple[str, ...] = (), claim_type: ClaimType | None = None
+async def file_as_buyer(
+    world: World,
+    buyer_id: int,
+    claim_type: ClaimType,
+    reason: Reason,
+    lines: tuple[int, ...],
+    description: str = "",
+    evidence: tuple[str, ...] = (),
 ) -> int:
-    """A claim the rules send to a person (a quality issue)."""
+    """A claim the buyer filed (one unit of each order line in ``lines``), as the dialog's
+    Confirm files it; returns its number."""
     async with world.uows() as uow:
         claim = await filing.file_claim(
             uow,
             world.env,
-            Actor(Role.BUYER, p.buyer_id),
+            Actor(Role.BUYER, buyer_id),
             ClaimDraft(
-                claim_type or ClaimType.RETURN_REFUND,
-                Reason.QUALITY_ISSUE,
-                tuple(LineRequest(line, 1) for line in p.line_ids),
-                "cracked",
+                claim_type,
+                reason,
+                tuple(LineRequest(line, 1) for line in lines),
+                description,
                 evidence,
             ),
         )
         await uow.commit()
     return claim.id
+
+
+async def file_for_review(
+    world: World, p: Placed, evidence: tuple[str, ...] = (), claim_type: ClaimType | None = None
+) -> int:
+    """A claim the rules send to a person (a quality issue)."""
+    return await file_as_buyer(
+        world,
+        p.buyer_id,
+        claim_type or ClaimType.RETURN_REFUND,
+        Reason.QUALITY_ISSUE,
+        p.line_ids,
+        "cracked",
+        evidence,
+    )
 
 
 async def status(world: World, claim_id: int) -> str:

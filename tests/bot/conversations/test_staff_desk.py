@@ -19,6 +19,7 @@ from tests.bot.conversations.staff_kit import (
     BUYER,
     CONSIGNOR,
     direct,
+    file_as_buyer,
     file_for_review,
     parties,
     press_in,
@@ -29,8 +30,8 @@ from tests.bot.conversations.staff_kit import (
 )
 from tests.factories import order, place
 from tests.sandbox.sandbox_testkit import png
-from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
-from workflow.services import filing, review
+from workflow.claims import Actor, ClaimType, Reason, Role
+from workflow.services import review
 from workflow.sweeps import run_overdue_orders
 
 
@@ -78,17 +79,10 @@ async def test_find_with_many_claims_shows_the_newest_and_says_how_many_more(
     p = await parties(world, ref="MNY-1", lines=23)
     numbers = []
     for line in p.line_ids:
-        async with world.uows() as uow:
-            claim = await filing.file_claim(
-                uow,
-                world.env,
-                Actor(Role.BUYER, p.buyer_id),
-                ClaimDraft(
-                    ClaimType.REFUND_ONLY, Reason.QUALITY_ISSUE, (LineRequest(line, 1),), "torn"
-                ),
-            )
-            await uow.commit()
-        numbers.append(claim.id)
+        number = await file_as_buyer(
+            world, p.buyer_id, ClaimType.REFUND_ONLY, Reason.QUALITY_ISSUE, (line,), "torn"
+        )
+        numbers.append(number)
     for term in ("MNY-1", "B-MNY-1"):
         [found] = await world.say(AGENT, f"/find {term}")
         listed = [int(x) for x in re.findall(r"#(\d+)", found["text"])]
@@ -296,21 +290,12 @@ async def test_a_claim_in_a_currency_with_no_value_limit_goes_to_a_person_who_is
     await staffed(world, group=False)
     now = world.env.clock.now()
     [p] = await place(world.uows, now, order("USD-1", now, buyer="B-USD", currency="USD"))
-    async with world.uows() as uow:
-        claim = await filing.file_claim(
-            uow,
-            world.env,
-            Actor(Role.BUYER, p.buyer_id),
-            ClaimDraft(
-                ClaimType.RETURN_REFUND,
-                Reason.NO_REASON_7_DAYS,
-                (LineRequest(p.line_ids[0], 1),),
-            ),
-        )
-        await uow.commit()
+    n = await file_as_buyer(
+        world, p.buyer_id, ClaimType.RETURN_REFUND, Reason.NO_REASON_7_DAYS, p.line_ids
+    )
     await world.back_office()
-    assert await status(world, claim.id) == "needs_review"
-    [card] = await world.say(AGENT, f"/case {claim.id}")
+    assert await status(world, n) == "needs_review"
+    [card] = await world.say(AGENT, f"/case {n}")
     assert "no limit for automatic approval is set for USD" in card["text"], card["text"]
 
 
