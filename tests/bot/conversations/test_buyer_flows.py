@@ -84,16 +84,22 @@ async def _to_description(world: World, ann: int, ref: str, kind: str, reason: s
     await press(world, ann, reason)
 
 
-async def _filed_for_a_person(
-    world: World, ann: int, ref: str, reason: str = "Not as described"
-) -> int:
-    """A refund-only claim, filed through the dialog, that review gives to a person."""
-    await _to_description(world, ann, ref, "Refund only", reason)
+async def _filed(world: World, ann: int, ref: str, kind: str, reason: str) -> int:
+    """A claim filed through the dialog (no description, no photos) and reviewed by the back
+    office; its number (the buyer's only one)."""
+    await _to_description(world, ann, ref, kind, reason)
     for label in ("Skip", "Done", "Confirm"):
         await press(world, ann, label)
     [claim_id] = await claim_ids(world)
     await world.back_office()
     return claim_id
+
+
+async def _filed_for_a_person(
+    world: World, ann: int, ref: str, reason: str = "Not as described"
+) -> int:
+    """A refund-only claim, filed through the dialog, that review gives to a person."""
+    return await _filed(world, ann, ref, "Refund only", reason)
 
 
 async def _asked(world: World, claim_id: int, question: str) -> None:
@@ -433,11 +439,8 @@ async def test_an_answer_to_a_claim_that_moved_on_is_not_sent(world: World) -> N
 async def test_a_return_gets_a_qr_waybill_and_the_buyer_sends_it_back(world: World) -> None:
     ann = 851
     await bound_buyer(world, ann, "BF9", ("R-1",))
-    await _to_description(world, ann, "R-1", "Return and refund", "7-day")
-    for label in ("Skip", "Done", "Confirm"):
-        await press(world, ann, label)
-    [claim_id] = await claim_ids(world)
-    await world.back_office()  # auto approval, the carrier's waybill, the message with its QR
+    # reviewed: auto approval, the carrier's waybill, the message with its QR
+    claim_id = await _filed(world, ann, "R-1", "Return and refund", "7-day")
     state, version = await status(world, claim_id)
     assert "ship_return" in lifecycle.allowed_triggers(state, "return_refund", Role.BUYER)
     async with world.uows() as uow:
@@ -506,11 +509,7 @@ async def test_a_waybill_number_typed_full_width_or_in_groups_is_read_as_on_the_
     number in groups: both are the number on the label, not "not a waybill number"."""
     ann = 857
     await bound_buyer(world, ann, "BF15", ("FW-1",))
-    await _to_description(world, ann, "FW-1", "Return and refund", "7-day")
-    for label in ("Skip", "Done", "Confirm"):
-        await press(world, ann, label)
-    [claim_id] = await claim_ids(world)
-    await world.back_office()
+    claim_id = await _filed(world, ann, "FW-1", "Return and refund", "7-day")
     async with world.uows() as uow:
         [shipment] = (await uow.session.scalars(select(t.Shipment))).all()
     number = shipment.tracking_number
@@ -533,11 +532,7 @@ async def test_a_waybill_number_typed_full_width_or_in_groups_is_read_as_on_the_
 async def test_handing_the_return_over_without_typing_the_number(world: World) -> None:
     ann = 855
     await bound_buyer(world, ann, "BF10", ("H-1",))
-    await _to_description(world, ann, "H-1", "Return and refund", "7-day")
-    for label in ("Skip", "Done", "Confirm"):
-        await press(world, ann, label)
-    [claim_id] = await claim_ids(world)
-    await world.back_office()
+    claim_id = await _filed(world, ann, "H-1", "Return and refund", "7-day")
     [card] = await world.say(ann, f"/claim {claim_id}")
     await press(world, ann, "I have sent it back", card)
     version = (await status(world, claim_id))[1]
