@@ -9,6 +9,8 @@ from sqlalchemy import select
 from storage import tables as t
 from storage.uow import UnitOfWorkFactory
 from tests.factories import order, place
+from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
+from workflow.services import filing, review
 from workflow.services.common import Env
 from workflow.services.effects import (
     RECONCILE_AFTER,
@@ -93,3 +95,42 @@ async def test_a_refund_the_gateway_is_still_working_on_is_left_pending(
     clock.advance(timedelta(hours=6))
     assert await reconcile_refunds(uows, env, payment) == 1
     assert (await _claim(uows, claim_id)).status == "refunded"
+
+
+async def _exchange_approved(uows: UnitOfWorkFactory, env: Env, clock: ManualClock) -> int:
+    """A wrong item with a photo: an exchange the rules approve, its replacement's waybill
+    now asked of the carrier. Returns the claim's id."""
+    [placed] = await place(uows, clock.now(), order("X-1", clock.now()))
+    draft = ClaimDraft(
+        ClaimType.EXCHANGE, Reason.WRONG_ITEM, (LineRequest(placed.line_ids[0], 1),), "", ("p",)
+    )
+    async with uows() as uow:
+        claim = await filing.file_claim(uow, env, Actor(Role.BUYER, placed.buyer_id), draft)
+        await uow.commit()
+    await run_all(uows, env)
+    assert (await _claim(uows, claim.id)).status == "approved"
+    return claim.id
+
+
+async def test_no_replacement_is_shipped_for_an_exchange_withdrawn_while_the_carrier_was_down(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """The carrier's API is down when the exchange is approved; the buyer, seeing nothing
+    happen, withdraws the claim. Once the carrier is back, the replacement's waybill is not
+    asked for: no parcel goes out to a buyer who no longer wants it."""
+    payment = SimulatedPaymentGateway(clock)
+    carrier = SimulatedCarrier(clock, unavailable_rate=1.0)
+    claim_id = await _exchange_approved(uows, env, clock)
+    assert await run_provider_commands(uows, env, payment, carrier) == 0  # retried later
+    async with uows() as uow:
+        buyer = Actor(Role.BUYER, (await _claim(uows, claim_id)).buyer_id)
+        await review.withdraw(uow, env, buyer, claim_id)
+        await uow.commit()
+    carrier.unavailable_rate = 0.0
+    clock.advance(timedelta(hours=2))
+    await run_provider_commands(uows, env, payment, carrier)
+    assert carrier.parcels == {}  # no label printed, no replacement handed to the carrier
+    async with uows() as uow:
+        assert await uow.outbox.due_commands(clock.now() + timedelta(days=1), 10) == []
+        assert await uow.shipments.for_claim(claim_id) == []
+    assert (await _claim(uows, claim_id)).status == "withdrawn"

@@ -27,12 +27,23 @@ from workflow.services.refunds import request_refunds
 from workflow.services.settlement import outcome_of
 
 
+def _waybill_step(claim: ClaimRecord) -> str:
+    return "issue_waybill" if claim.claim_type == ClaimType.RETURN_REFUND else "ship_replacement"
+
+
+async def waybill_wanted(uow: UnitOfWork, claim_id: int) -> bool:
+    """Whether the claim still waits for its waybill. Asked before the carrier is: a claim the
+    buyer withdrew while the carrier was down must not get a label printed, let alone a
+    replacement parcel sent to them."""
+    claim = await uow.claims.get(claim_id)
+    return claim is not None and can_fire(claim, _waybill_step(claim), SYSTEM.role)
+
+
 async def apply_waybill(uow: UnitOfWork, env: Env, claim_id: int, waybill: Waybill) -> bool:
     """The carrier issued a waybill (after commit, by idempotency key): record it and move on."""
     claim = await load_claim(uow, SYSTEM, claim_id)
     ctype = ClaimType(claim.claim_type)
-    trigger = "issue_waybill" if ctype is ClaimType.RETURN_REFUND else "ship_replacement"
-    if not can_fire(claim, trigger, SYSTEM.role):
+    if not can_fire(claim, _waybill_step(claim), SYSTEM.role):
         return False
     now = env.clock.now()
     if ctype is ClaimType.RETURN_REFUND:
