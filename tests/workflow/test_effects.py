@@ -11,6 +11,7 @@ from storage.uow import UnitOfWorkFactory
 from tests.factories import order, place
 from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
 from workflow.services import filing, review
+from workflow.services.backoffice import run_until_quiet
 from workflow.services.common import Env
 from workflow.services.effects import (
     RECONCILE_AFTER,
@@ -134,3 +135,50 @@ async def test_no_replacement_is_shipped_for_an_exchange_withdrawn_while_the_car
         assert await uow.outbox.due_commands(clock.now() + timedelta(days=1), 10) == []
         assert await uow.shipments.for_claim(claim_id) == []
     assert (await _claim(uows, claim_id)).status == "withdrawn"
+
+
+async def test_a_return_parcel_that_arrives_after_its_claim_expired_is_told_not_lost(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """The buyer sends the item back after the return deadline expired the claim. The parcel
+    reaches the warehouse all the same: staff are told to book it in and settle with the
+    buyer, the buyer that it arrived and will be looked into (once each), and the parcel is
+    no longer tracked as on its way."""
+    payment = SimulatedPaymentGateway(clock)
+    carrier = SimulatedCarrier(clock)
+    [placed] = await place(uows, clock.now(), order("L-1", clock.now()))
+    draft = ClaimDraft(
+        ClaimType.RETURN_REFUND,
+        Reason.NO_REASON_7_DAYS,
+        (LineRequest(placed.line_ids[0], 1),),
+        "",
+        (),
+    )
+    async with uows() as uow:
+        claim = await filing.file_claim(uow, env, Actor(Role.BUYER, placed.buyer_id), draft)
+        await uow.commit()
+    await run_until_quiet(uows, env, payment, carrier)
+    assert (await _claim(uows, claim.id)).status == "awaiting_return"
+    clock.advance(env.policy.return_deadline + timedelta(hours=1))
+    await run_until_quiet(uows, env, payment, carrier)
+    assert (await _claim(uows, claim.id)).status == "expired"
+    async with uows() as uow:
+        [parcel] = await uow.shipments.for_claim(claim.id)
+    carrier.hand_over(parcel.tracking_number)
+    clock.advance(carrier.transit + timedelta(hours=1))
+    for _ in range(2):  # polled again: nobody is told twice
+        await run_until_quiet(uows, env, payment, carrier)
+    async with uows() as uow:
+        told = [
+            (m.recipient_kind, m.template, m.payload["tracking_number"])
+            for m in await uow.outbox.messages(claim.id)
+            if "tracking_number" in m.payload and m.template.endswith(".late_return")
+        ]
+        [parcel] = await uow.shipments.for_claim(claim.id)
+        assert parcel.status == "delivered"
+        assert await uow.shipments.open_tracking_numbers() == []
+    assert told == [
+        ("buyer", "claim.late_return", parcel.tracking_number),
+        ("staff", "staff.late_return", parcel.tracking_number),
+    ]
+    assert (await _claim(uows, claim.id)).status == "expired"
