@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     compensation_deadline_days: int = 2
     settlement_hold_hours: int = 0
     shipping_sla_hours: int = 48
+    parcel_overdue_days: int = 7
     # "reason:type" pairs that always go to a person, e.g.
     # AFTERSALES_ALWAYS_MANUAL=other:refund_only,quality_issue:refund_only (default: the
     # domain's list; an empty value means none).
@@ -123,6 +124,7 @@ class Settings(BaseSettings):
             compensation_deadline=timedelta(days=self.compensation_deadline_days),
             settlement_hold=timedelta(hours=self.settlement_hold_hours),
             shipping_sla=timedelta(hours=self.shipping_sla_hours),
+            parcel_overdue=timedelta(days=self.parcel_overdue_days),
             always_manual=default.always_manual
             if self.always_manual is None
             else self.always_manual,

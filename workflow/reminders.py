@@ -8,7 +8,10 @@ transition, so they are set on entering a state and cleared on leaving it:
   the past); the buyer is then reminded of the deadline once.
 * ``staff_due_at`` — while only a person on staff can move the case
   (:data:`lifecycle.WAITING_FOR_STAFF`), ``policy.review_sla`` after entering the state; staff
-  are then alerted once that the case waits longer than the SLA.
+  are then alerted once that the case waits longer than the SLA. While the case waits for a
+  parcel to be delivered (:data:`IN_TRANSIT`: a replacement, a return handed over), it is
+  ``policy.parcel_overdue`` after the parcel went out: a lost parcel is never scanned, and
+  without the alert nobody would ever hear of the case again.
 
 Each message's dedupe key names the claim's version, which the reminder does not change and
 every transition does: one message per stay in a state, however often a sweep is retried.
@@ -28,11 +31,23 @@ SLA_BREACH = "staff.sla_breach"
 # The buyer is to hand the return parcel over (read off the table, like every list of states).
 AWAITING_PARCEL: tuple[str, ...] = lifecycle.sources_of("ship_return")
 STAFF_STATES: tuple[str, ...] = tuple(sorted(lifecycle.WAITING_FOR_STAFF))
+# A parcel is on its way and only its delivery scan moves the claim on (or staff booking it in).
+IN_TRANSIT: tuple[str, ...] = (
+    *lifecycle.sources_of("deliver_replacement"),
+    *lifecycle.sources_of("receive_return"),
+)
+# Where the staff alert (``staff_due_at``) is armed: the staff SLA, or an overdue parcel.
+STAFF_ALERT_STATES: tuple[str, ...] = (*STAFF_STATES, *IN_TRANSIT)
 
 
 def follow_state(claim: ClaimRecord, policy: ReviewPolicy, now: datetime) -> None:
     """Set or clear the alert deadlines for the state the claim has just entered."""
-    claim.staff_due_at = now + policy.review_sla if claim.status in STAFF_STATES else None
+    if claim.status in STAFF_STATES:
+        claim.staff_due_at = now + policy.review_sla
+    elif claim.status in IN_TRANSIT:
+        claim.staff_due_at = now + policy.parcel_overdue
+    else:
+        claim.staff_due_at = None
     if claim.status in AWAITING_PARCEL and claim.return_by is not None:
         claim.remind_due_at = max(now, claim.return_by - policy.return_reminder_before)
     else:
@@ -54,7 +69,7 @@ def sla_breached(claim: ClaimRecord, now: datetime) -> bool:
     return (
         claim.staff_due_at is not None
         and claim.staff_due_at <= now
-        and claim.status in STAFF_STATES
+        and claim.status in STAFF_ALERT_STATES
     )
 
 

@@ -63,6 +63,9 @@ class ReviewPolicy:
     compensation_deadline: timedelta = timedelta(days=2)
     settlement_hold: timedelta = timedelta(0)
     shipping_sla: timedelta = timedelta(hours=48)
+    # A parcel a claim waits for (a replacement, a return the buyer handed over) not delivered
+    # this long after it went out: staff are told (it may be lost; no scan will move the claim).
+    parcel_overdue: timedelta = timedelta(days=7)
     # An order not shipped by its deadline: the system opens a refund-only claim (True) or
     # offers the buyer to open one (False). Consignor and staff are told either way.
     overdue_opens_claim: bool = True

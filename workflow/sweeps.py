@@ -1,7 +1,8 @@
 """Time-driven work: each sweep claims due rows in short batches and fires their transitions.
 
 The last sweeps move no state: they remind the buyer of the return deadline and alert staff to a
-case waiting longer than the review SLA (:mod:`workflow.services.reminders`), once each.
+case waiting longer than the review SLA, or for a parcel that has not arrived in time
+(:mod:`workflow.services.reminders`), once each.
 
 Deadlines live in indexed columns of the claims themselves, so any number of processes can run
 the same sweeps: on PostgreSQL a batch is claimed with ``FOR UPDATE SKIP LOCKED``; on SQLite the
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from workflow.errors import DomainError
 from workflow.lifecycle import sources_of
 from workflow.ports import UnitOfWork, UnitOfWorkFactory
-from workflow.reminders import AWAITING_PARCEL, STAFF_STATES
+from workflow.reminders import AWAITING_PARCEL, STAFF_ALERT_STATES
 from workflow.services.common import Env
 from workflow.services.overdue import flag_overdue_order
 from workflow.services.reminders import alert_staff, remind_return
@@ -54,7 +55,7 @@ SWEEPS: tuple[Sweep, ...] = (
     _sweep("settlement", "settle_due_at", "settle", settle),
     # Tell, move nothing; after the steps above, so a return that expired is not reminded of.
     Sweep("return_reminder", "remind_due_at", AWAITING_PARCEL, remind_return),
-    Sweep("staff_sla_alert", "staff_due_at", STAFF_STATES, alert_staff),
+    Sweep("staff_sla_alert", "staff_due_at", STAFF_ALERT_STATES, alert_staff),
 )
 
 

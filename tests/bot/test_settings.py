@@ -25,6 +25,7 @@ POLICY_FIELDS = (
     "shipping_sla_hours",
     "return_reminder_before_hours",
     "claim_window_days",
+    "parcel_overdue_days",
 )
 
 
@@ -63,6 +64,7 @@ def test_policy_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert policy.shipping_sla == timedelta(hours=100)
     assert policy.return_reminder_before == timedelta(hours=110)
     assert policy.claim_window == timedelta(days=120)
+    assert policy.parcel_overdue == timedelta(days=130)
 
 
 def test_every_policy_setting_reaches_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:

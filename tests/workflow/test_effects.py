@@ -9,6 +9,9 @@ from sqlalchemy import select
 from storage import tables as t
 from storage.uow import UnitOfWorkFactory
 from tests.factories import order, place
+from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
+from workflow.services import filing, review
+from workflow.services.backoffice import run_until_quiet
 from workflow.services.common import Env
 from workflow.services.effects import (
     RECONCILE_AFTER,
@@ -93,3 +96,89 @@ async def test_a_refund_the_gateway_is_still_working_on_is_left_pending(
     clock.advance(timedelta(hours=6))
     assert await reconcile_refunds(uows, env, payment) == 1
     assert (await _claim(uows, claim_id)).status == "refunded"
+
+
+async def _exchange_approved(uows: UnitOfWorkFactory, env: Env, clock: ManualClock) -> int:
+    """A wrong item with a photo: an exchange the rules approve, its replacement's waybill
+    now asked of the carrier. Returns the claim's id."""
+    [placed] = await place(uows, clock.now(), order("X-1", clock.now()))
+    draft = ClaimDraft(
+        ClaimType.EXCHANGE, Reason.WRONG_ITEM, (LineRequest(placed.line_ids[0], 1),), "", ("p",)
+    )
+    async with uows() as uow:
+        claim = await filing.file_claim(uow, env, Actor(Role.BUYER, placed.buyer_id), draft)
+        await uow.commit()
+    await run_all(uows, env)
+    assert (await _claim(uows, claim.id)).status == "approved"
+    return claim.id
+
+
+async def test_no_replacement_is_shipped_for_an_exchange_withdrawn_while_the_carrier_was_down(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """The carrier's API is down when the exchange is approved; the buyer, seeing nothing
+    happen, withdraws the claim. Once the carrier is back, the replacement's waybill is not
+    asked for: no parcel goes out to a buyer who no longer wants it."""
+    payment = SimulatedPaymentGateway(clock)
+    carrier = SimulatedCarrier(clock, unavailable_rate=1.0)
+    claim_id = await _exchange_approved(uows, env, clock)
+    assert await run_provider_commands(uows, env, payment, carrier) == 0  # retried later
+    async with uows() as uow:
+        buyer = Actor(Role.BUYER, (await _claim(uows, claim_id)).buyer_id)
+        await review.withdraw(uow, env, buyer, claim_id)
+        await uow.commit()
+    carrier.unavailable_rate = 0.0
+    clock.advance(timedelta(hours=2))
+    await run_provider_commands(uows, env, payment, carrier)
+    assert carrier.parcels == {}  # no label printed, no replacement handed to the carrier
+    async with uows() as uow:
+        assert await uow.outbox.due_commands(clock.now() + timedelta(days=1), 10) == []
+        assert await uow.shipments.for_claim(claim_id) == []
+    assert (await _claim(uows, claim_id)).status == "withdrawn"
+
+
+async def test_a_return_parcel_that_arrives_after_its_claim_expired_is_told_not_lost(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """The buyer sends the item back after the return deadline expired the claim. The parcel
+    reaches the warehouse all the same: staff are told to book it in and settle with the
+    buyer, the buyer that it arrived and will be looked into (once each), and the parcel is
+    no longer tracked as on its way."""
+    payment = SimulatedPaymentGateway(clock)
+    carrier = SimulatedCarrier(clock)
+    [placed] = await place(uows, clock.now(), order("L-1", clock.now()))
+    draft = ClaimDraft(
+        ClaimType.RETURN_REFUND,
+        Reason.NO_REASON_7_DAYS,
+        (LineRequest(placed.line_ids[0], 1),),
+        "",
+        (),
+    )
+    async with uows() as uow:
+        claim = await filing.file_claim(uow, env, Actor(Role.BUYER, placed.buyer_id), draft)
+        await uow.commit()
+    await run_until_quiet(uows, env, payment, carrier)
+    assert (await _claim(uows, claim.id)).status == "awaiting_return"
+    clock.advance(env.policy.return_deadline + timedelta(hours=1))
+    await run_until_quiet(uows, env, payment, carrier)
+    assert (await _claim(uows, claim.id)).status == "expired"
+    async with uows() as uow:
+        [parcel] = await uow.shipments.for_claim(claim.id)
+    carrier.hand_over(parcel.tracking_number)
+    clock.advance(carrier.transit + timedelta(hours=1))
+    for _ in range(2):  # polled again: nobody is told twice
+        await run_until_quiet(uows, env, payment, carrier)
+    async with uows() as uow:
+        told = [
+            (m.recipient_kind, m.template, m.payload["tracking_number"])
+            for m in await uow.outbox.messages(claim.id)
+            if "tracking_number" in m.payload and m.template.endswith(".late_return")
+        ]
+        [parcel] = await uow.shipments.for_claim(claim.id)
+        assert parcel.status == "delivered"
+        assert await uow.shipments.open_tracking_numbers() == []
+    assert told == [
+        ("buyer", "claim.late_return", parcel.tracking_number),
+        ("staff", "staff.late_return", parcel.tracking_number),
+    ]
+    assert (await _claim(uows, claim.id)).status == "expired"

@@ -16,7 +16,7 @@ from tests.factories import order, place
 from workflow import lifecycle
 from workflow.claims import Actor, ClaimDraft, ClaimType, LineRequest, Reason, Role
 from workflow.ports import Waybill
-from workflow.reminders import RETURN_REMINDER, SLA_BREACH, STAFF_STATES
+from workflow.reminders import RETURN_REMINDER, SLA_BREACH, STAFF_ALERT_STATES, STAFF_STATES
 from workflow.services import filing, returns, review
 from workflow.services.common import Env
 from workflow.simulated import ManualClock
@@ -289,9 +289,56 @@ async def test_two_sweepers_at_once_alert_each_case_once(
     assert sorted(m.claim_id for m in told) == sorted(reminders)
 
 
+async def test_staff_are_told_once_of_a_parcel_that_never_arrives(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """A replacement the carrier never delivers (a lost parcel) and a return the buyer said
+    they handed over that never reaches the warehouse: no scan will ever move these claims,
+    so a week after the parcel went out staff are told, once each, rather than the claims
+    waiting for ever unnoticed."""
+    [placed] = await place(uows, clock.now(), order("X-1", clock.now(), buyer="X-1"))
+    async with uows() as uow:
+        exchange = await filing.file_claim(
+            uow,
+            env,
+            Actor(Role.BUYER, placed.buyer_id),
+            ClaimDraft(
+                ClaimType.EXCHANGE,
+                Reason.WRONG_ITEM,
+                (LineRequest(placed.line_ids[0], 1),),
+                "",
+                ("photo",),
+            ),
+        )
+        await uow.commit()
+    returned = await _awaiting_return(uows, env)
+    buyer = Actor(Role.BUYER, (await _claim(uows, returned)).buyer_id)
+    async with uows() as uow:
+        assert await returns.apply_waybill(uow, env, exchange.id, Waybill("sim", "T-X", "qr:X"))
+        await returns.mark_return_shipped(uow, env, buyer, returned)
+        await uow.commit()
+    assert (await _claim(uows, exchange.id)).status == "replacement_shipped"
+    assert (await _claim(uows, returned)).status == "return_in_transit"
+
+    clock.advance(timedelta(days=7) - timedelta(minutes=1))
+    assert (await run_all(uows, env))["staff_sla_alert"] == 0
+    clock.advance(timedelta(minutes=1))
+    assert (await run_all(uows, env))["staff_sla_alert"] == 2
+    clock.advance(timedelta(days=30))
+    assert (await run_all(uows, env))["staff_sla_alert"] == 0  # once, not a nag
+    alerts = {m.claim_id: m for m in await _messages(uows, SLA_BREACH)}
+    assert {k: (m.template, m.recipient_kind) for k, m in alerts.items()} == {
+        exchange.id: (f"{SLA_BREACH}.replacement_shipped", "staff"),
+        returned: (f"{SLA_BREACH}.return_in_transit", "staff"),
+    }
+    assert alerts[exchange.id].payload["waited_hours"] == 7 * 24
+    for claim_id in (exchange.id, returned):  # told, nothing moved
+        assert (await _claim(uows, claim_id)).status in ("replacement_shipped", "return_in_transit")
+
+
 def test_every_state_waiting_for_staff_has_words_for_its_alert() -> None:
     assert set(STAFF_STATES) == lifecycle.WAITING_FOR_STAFF
     for lang in i18n.LANGUAGES:
-        for state in STAFF_STATES:
+        for state in STAFF_ALERT_STATES:
             assert i18n.exists(lang, f"notify.{SLA_BREACH}.{state}"), (lang, state)
         assert i18n.exists(lang, f"notify.{RETURN_REMINDER}"), lang

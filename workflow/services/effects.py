@@ -21,7 +21,7 @@ from workflow.ports import (
 )
 from workflow.services.common import Env
 from workflow.services.refunds import record_refund_result
-from workflow.services.returns import apply_waybill, tracking_update
+from workflow.services.returns import apply_waybill, tracking_update, waybill_wanted
 
 BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(hours=1))
 # A refund still pending this long after its request: its callback is taken as lost.
@@ -51,6 +51,13 @@ async def run_provider_commands(
                     await uow.commit()
             elif command.kind == "carrier.waybill":
                 claim_id = int(command.params["claim_id"])
+                async with uows() as uow:
+                    wanted = await waybill_wanted(uow, claim_id)
+                if not wanted:  # withdrawn meanwhile (say, while the carrier was down)
+                    async with uows() as uow:
+                        await uow.outbox.command_done(outbox_id, env.clock.now())
+                        await uow.commit()
+                    continue
                 reference = f"{command.params['shipment_kind']}-{claim_id}"
                 waybill = await carrier.create_waybill(command.idempotency_key, reference)
                 async with uows() as uow:

@@ -14,25 +14,38 @@ from workflow.claims import (
     Inspection,
     Liability,
     ListingStatus,
+    OutboxMessage,
     Role,
     ShipmentKind,
+    ShipmentRecord,
     ShipmentStatus,
 )
 from workflow.errors import Forbidden, InvalidAmount, InvalidClaim, NotFound
 from workflow.ledger import Outcome
-from workflow.lifecycle import can_fire
+from workflow.lifecycle import DROPPED_STATES, can_fire
 from workflow.ports import UnitOfWork, Waybill
 from workflow.services.common import Env, load_claim, require_role, require_staff, transition
 from workflow.services.refunds import request_refunds
 from workflow.services.settlement import outcome_of
 
 
+def _waybill_step(claim: ClaimRecord) -> str:
+    return "issue_waybill" if claim.claim_type == ClaimType.RETURN_REFUND else "ship_replacement"
+
+
+async def waybill_wanted(uow: UnitOfWork, claim_id: int) -> bool:
+    """Whether the claim still waits for its waybill. Asked before the carrier is: a claim the
+    buyer withdrew while the carrier was down must not get a label printed, let alone a
+    replacement parcel sent to them."""
+    claim = await uow.claims.get(claim_id)
+    return claim is not None and can_fire(claim, _waybill_step(claim), SYSTEM.role)
+
+
 async def apply_waybill(uow: UnitOfWork, env: Env, claim_id: int, waybill: Waybill) -> bool:
     """The carrier issued a waybill (after commit, by idempotency key): record it and move on."""
     claim = await load_claim(uow, SYSTEM, claim_id)
     ctype = ClaimType(claim.claim_type)
-    trigger = "issue_waybill" if ctype is ClaimType.RETURN_REFUND else "ship_replacement"
-    if not can_fire(claim, trigger, SYSTEM.role):
+    if not can_fire(claim, _waybill_step(claim), SYSTEM.role):
         return False
     now = env.clock.now()
     if ctype is ClaimType.RETURN_REFUND:
@@ -81,7 +94,8 @@ async def mark_return_shipped(
 async def tracking_update(
     uow: UnitOfWork, env: Env, tracking_number: str, status: ShipmentStatus
 ) -> bool:
-    """A carrier tracking event: moves the claim its shipment belongs to, if it is due to move."""
+    """A carrier tracking event: moves the claim its shipment belongs to, if it is due to move
+    (or tells of a return that arrived too late to). Returns whether anything was recorded."""
     shipment = await uow.shipments.by_tracking(tracking_number)
     if shipment is None or shipment.claim_id is None:
         raise NotFound("shipment", tracking_number)
@@ -97,7 +111,55 @@ async def tracking_update(
         shipment.status = status.value
         if can_fire(claim, "settle", Role.SYSTEM):  # a delivered replacement: settle next
             claim.settle_due_at = env.clock.now() + env.policy.settlement_hold
-    return moved
+        return True
+    return await _late_return(uow, env, claim, shipment, status)
+
+
+# A return parcel delivered to the warehouse after its claim ended with nothing for the buyer
+# (expired, withdrawn): staff and the buyer are told (``staff.late_return``, ``claim.…``).
+LATE_RETURN = "late_return"
+
+
+async def _late_return(
+    uow: UnitOfWork,
+    env: Env,
+    claim: ClaimRecord,
+    shipment: ShipmentRecord,
+    status: ShipmentStatus,
+) -> bool:
+    """The buyer sent the item back after all (say, after the return deadline expired the
+    claim): no step is left to take, but the goods are at the warehouse and the buyer has
+    nothing back for them. Staff are told to book the item in and settle with the buyer, the
+    buyer that the parcel arrived and will be looked into, once (the parcel is then no longer
+    tracked)."""
+    late = (
+        status is ShipmentStatus.DELIVERED
+        and shipment.kind == ShipmentKind.RETURN.value
+        and shipment.status != status.value
+        and claim.status in DROPPED_STATES
+    )
+    if not late:
+        return False
+    shipment.status = status.value
+    now = env.clock.now()
+    params = {"claim_id": claim.id, "tracking_number": shipment.tracking_number}
+    key = f"{LATE_RETURN}:{shipment.tracking_number}"
+    for kind, recipient, template in (
+        ("buyer", claim.buyer_id, f"claim.{LATE_RETURN}"),
+        ("staff", None, f"staff.{LATE_RETURN}"),
+    ):
+        await uow.outbox.add(
+            OutboxMessage(
+                dedupe_key=f"{key}:{kind}" + (f":{recipient}" if recipient else ""),
+                recipient_kind=kind,
+                recipient_id=recipient,
+                template=template,
+                params=params,
+                claim_id=claim.id,
+            ),
+            now,
+        )
+    return True
 
 
 # What a parcel scan can mean for its claim, in the order the steps happen.
