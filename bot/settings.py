@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     review_sla_hours: int = 24
     info_deadline_days: int = 3
     return_deadline_days: int = 7
+    return_scan_grace_hours: int = 24
     return_reminder_before_hours: int = 48
     compensation_deadline_days: int = 2
     settlement_hold_hours: int = 0
@@ -120,6 +121,7 @@ class Settings(BaseSettings):
             review_sla=timedelta(hours=self.review_sla_hours),
             info_deadline=timedelta(days=self.info_deadline_days),
             return_deadline=timedelta(days=self.return_deadline_days),
+            return_scan_grace=timedelta(hours=self.return_scan_grace_hours),
             return_reminder_before=timedelta(hours=self.return_reminder_before_hours),
             compensation_deadline=timedelta(days=self.compensation_deadline_days),
             settlement_hold=timedelta(hours=self.settlement_hold_hours),

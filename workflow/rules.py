@@ -58,6 +58,10 @@ class ReviewPolicy:
     review_sla: timedelta = timedelta(hours=24)
     info_deadline: timedelta = timedelta(days=3)
     return_deadline: timedelta = timedelta(days=7)
+    # A carrier's scan of a return parcel can reach us hours after the drop-off (scans are
+    # often uploaded in batches): a claim expires this long after its return deadline, so a
+    # parcel handed over in time is never expired before its scan arrives.
+    return_scan_grace: timedelta = timedelta(hours=24)
     # The buyer is reminded this long before the return deadline (at once if it is nearer).
     return_reminder_before: timedelta = timedelta(days=2)
     compensation_deadline: timedelta = timedelta(days=2)

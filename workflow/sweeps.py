@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from workflow.errors import DomainError
 from workflow.lifecycle import sources_of
 from workflow.ports import UnitOfWork, UnitOfWorkFactory
 from workflow.reminders import AWAITING_PARCEL, STAFF_ALERT_STATES
+from workflow.rules import ReviewPolicy
 from workflow.services.common import Env
 from workflow.services.overdue import flag_overdue_order
 from workflow.services.reminders import alert_staff, remind_return
@@ -34,12 +36,18 @@ log = logging.getLogger(__name__)
 Handler = Callable[[UnitOfWork, Env, int], Awaitable[object]]
 
 
+def _no_grace(policy: ReviewPolicy) -> timedelta:
+    return timedelta(0)
+
+
 @dataclass(frozen=True, slots=True)
 class Sweep:
     name: str
     deadline: str
     states: tuple[str, ...]
     handler: Handler
+    # How long after its deadline a row is due (the handler checks the same).
+    grace: Callable[[ReviewPolicy], timedelta] = _no_grace
 
 
 def _sweep(name: str, deadline: str, trigger: str, handler: Handler) -> Sweep:
@@ -50,7 +58,13 @@ def _sweep(name: str, deadline: str, trigger: str, handler: Handler) -> Sweep:
 SWEEPS: tuple[Sweep, ...] = (
     _sweep("auto_review", "review_due_at", "auto_approve", auto_review),
     _sweep("info_overdue", "info_due_at", "info_overdue", info_overdue),
-    _sweep("return_expiry", "return_by", "expire", expire_return),
+    Sweep(
+        "return_expiry",
+        "return_by",
+        sources_of("expire"),
+        expire_return,
+        grace=lambda policy: policy.return_scan_grace,
+    ),
     _sweep("compensation_escalation", "respond_by", "escalate_compensation", escalate_compensation),
     _sweep("settlement", "settle_due_at", "settle", settle),
     # Tell, move nothing; after the steps above, so a return that expired is not reminded of.
@@ -72,7 +86,10 @@ async def run_sweep(uows: UnitOfWorkFactory, env: Env, sweep: Sweep, batch: int 
             ids = [
                 i
                 for i in await uow.claims.due(
-                    sweep.deadline, env.clock.now(), sweep.states, batch + len(failed)
+                    sweep.deadline,
+                    env.clock.now() - sweep.grace(env.policy),
+                    sweep.states,
+                    batch + len(failed),
                 )
                 if i not in failed
             ][:batch]

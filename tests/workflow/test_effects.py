@@ -137,6 +137,38 @@ async def test_no_replacement_is_shipped_for_an_exchange_withdrawn_while_the_car
     assert (await _claim(uows, claim_id)).status == "withdrawn"
 
 
+async def test_a_return_handed_over_a_minute_before_its_deadline_is_not_expired(
+    uows: UnitOfWorkFactory, env: Env, clock: ManualClock
+) -> None:
+    """The buyer drops the parcel off a minute before the deadline; the back office next runs
+    two minutes later, its expiry sweep before the carrier's scan is read. The claim is on
+    its way, not expired: a claim expires only once a scan has had time to come."""
+    payment = SimulatedPaymentGateway(clock)
+    carrier = SimulatedCarrier(clock)
+    [placed] = await place(uows, clock.now(), order("G-1", clock.now()))
+    draft = ClaimDraft(
+        ClaimType.RETURN_REFUND,
+        Reason.NO_REASON_7_DAYS,
+        (LineRequest(placed.line_ids[0], 1),),
+        "",
+        (),
+    )
+    async with uows() as uow:
+        claim = await filing.file_claim(uow, env, Actor(Role.BUYER, placed.buyer_id), draft)
+        await uow.commit()
+    await run_until_quiet(uows, env, payment, carrier)
+    awaiting = await _claim(uows, claim.id)
+    assert awaiting.status == "awaiting_return" and awaiting.return_by is not None
+    clock.advance(env.policy.return_deadline - timedelta(minutes=1))
+    async with uows() as uow:
+        [parcel] = await uow.shipments.for_claim(claim.id)
+    carrier.hand_over(parcel.tracking_number)
+    clock.advance(timedelta(minutes=2))
+    assert (await run_all(uows, env))["return_expiry"] == 0  # the sweeps run first
+    await run_until_quiet(uows, env, payment, carrier)
+    assert (await _claim(uows, claim.id)).status == "return_in_transit"
+
+
 async def test_a_return_parcel_that_arrives_after_its_claim_expired_is_told_not_lost(
     uows: UnitOfWorkFactory, env: Env, clock: ManualClock
 ) -> None:
@@ -159,7 +191,7 @@ async def test_a_return_parcel_that_arrives_after_its_claim_expired_is_told_not_
         await uow.commit()
     await run_until_quiet(uows, env, payment, carrier)
     assert (await _claim(uows, claim.id)).status == "awaiting_return"
-    clock.advance(env.policy.return_deadline + timedelta(hours=1))
+    clock.advance(env.policy.return_deadline + env.policy.return_scan_grace + timedelta(hours=1))
     await run_until_quiet(uows, env, payment, carrier)
     assert (await _claim(uows, claim.id)).status == "expired"
     async with uows() as uow:

@@ -112,7 +112,8 @@ async def test_the_buyer_is_reminded_once_ahead_of_the_return_deadline(
     assert after.remind_due_at is None
     assert (after.status, after.version) == (claim.status, claim.version)  # nothing moved
 
-    clock.advance(env.policy.return_reminder_before)  # the deadline passes: it expires
+    # the deadline passes, and the time a carrier's scan may take: it expires
+    clock.advance(env.policy.return_reminder_before + env.policy.return_scan_grace)
     moved = await run_all(uows, env)
     assert (moved["return_expiry"], moved["return_reminder"]) == (1, 0)
     assert len(await _messages(uows, RETURN_REMINDER)) == 1
@@ -157,6 +158,8 @@ async def test_no_reminder_once_the_deadline_has_passed(
     clock.advance(env.policy.return_deadline)  # no sweep ran in between
     assert await run_sweep(uows, env, REMINDER) == 0  # the return expires instead
     assert await _messages(uows, RETURN_REMINDER) == []
+    clock.advance(env.policy.return_scan_grace)  # once a scan has had time to come
+    assert await run_sweep(uows, env, REMINDER) == 0
     assert (await run_all(uows, env))["return_expiry"] == 1
     assert (await _claim(uows, claim_id)).remind_due_at is None
 

@@ -400,10 +400,11 @@ async def _buyer_refund(uow: UnitOfWork, env: Env, claim: ClaimRecord) -> int:
 
 
 async def expire_return(uow: UnitOfWork, env: Env, claim_id: int) -> bool:
-    """Sweep: the return was not shipped by its deadline."""
+    """Sweep: the return was not shipped by its deadline (and no scan of it came within the
+    grace a carrier's scans may take, ``ReviewPolicy.return_scan_grace``)."""
     claim = await load_claim(uow, SYSTEM, claim_id)
     now = env.clock.now()
-    due = claim.return_by is not None and claim.return_by <= now
+    due = claim.return_by is not None and claim.return_by + env.policy.return_scan_grace <= now
     if not (due and can_fire(claim, "expire", SYSTEM.role)):
         return False
     await transition(uow, env, claim, "expire", SYSTEM, rule="return_deadline")
