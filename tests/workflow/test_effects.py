@@ -46,6 +46,33 @@ async def _claim(uows: UnitOfWorkFactory, claim_id: int) -> t.Claim:
         return claim
 
 
+async def _awaiting_return(
+    uows: UnitOfWorkFactory,
+    env: Env,
+    clock: ManualClock,
+    payment: SimulatedPaymentGateway,
+    carrier: SimulatedCarrier,
+    ref: str,
+) -> t.Claim:
+    """A no-reason return filed by the buyer and approved: its waybill issued, the claim
+    waiting for the parcel."""
+    [placed] = await place(uows, clock.now(), order(ref, clock.now()))
+    draft = ClaimDraft(
+        ClaimType.RETURN_REFUND,
+        Reason.NO_REASON_7_DAYS,
+        (LineRequest(placed.line_ids[0], 1),),
+        "",
+        (),
+    )
+    async with uows() as uow:
+        claim = await filing.file_claim(uow, env, Actor(Role.BUYER, placed.buyer_id), draft)
+        await uow.commit()
+    await run_until_quiet(uows, env, payment, carrier)
+    awaiting = await _claim(uows, claim.id)
+    assert awaiting.status == "awaiting_return"
+    return awaiting
+
+
 async def test_a_lost_callback_is_reconciled_once_and_a_late_one_changes_nothing(
     uows: UnitOfWorkFactory, env: Env, clock: ManualClock
 ) -> None:
@@ -145,20 +172,8 @@ async def test_a_return_handed_over_a_minute_before_its_deadline_is_not_expired(
     its way, not expired: a claim expires only once a scan has had time to come."""
     payment = SimulatedPaymentGateway(clock)
     carrier = SimulatedCarrier(clock)
-    [placed] = await place(uows, clock.now(), order("G-1", clock.now()))
-    draft = ClaimDraft(
-        ClaimType.RETURN_REFUND,
-        Reason.NO_REASON_7_DAYS,
-        (LineRequest(placed.line_ids[0], 1),),
-        "",
-        (),
-    )
-    async with uows() as uow:
-        claim = await filing.file_claim(uow, env, Actor(Role.BUYER, placed.buyer_id), draft)
-        await uow.commit()
-    await run_until_quiet(uows, env, payment, carrier)
-    awaiting = await _claim(uows, claim.id)
-    assert awaiting.status == "awaiting_return" and awaiting.return_by is not None
+    claim = await _awaiting_return(uows, env, clock, payment, carrier, "G-1")
+    assert claim.return_by is not None
     clock.advance(env.policy.return_deadline - timedelta(minutes=1))
     async with uows() as uow:
         [parcel] = await uow.shipments.for_claim(claim.id)
@@ -178,19 +193,7 @@ async def test_a_return_parcel_that_arrives_after_its_claim_expired_is_told_not_
     no longer tracked as on its way."""
     payment = SimulatedPaymentGateway(clock)
     carrier = SimulatedCarrier(clock)
-    [placed] = await place(uows, clock.now(), order("L-1", clock.now()))
-    draft = ClaimDraft(
-        ClaimType.RETURN_REFUND,
-        Reason.NO_REASON_7_DAYS,
-        (LineRequest(placed.line_ids[0], 1),),
-        "",
-        (),
-    )
-    async with uows() as uow:
-        claim = await filing.file_claim(uow, env, Actor(Role.BUYER, placed.buyer_id), draft)
-        await uow.commit()
-    await run_until_quiet(uows, env, payment, carrier)
-    assert (await _claim(uows, claim.id)).status == "awaiting_return"
+    claim = await _awaiting_return(uows, env, clock, payment, carrier, "L-1")
     clock.advance(env.policy.return_deadline + env.policy.return_scan_grace + timedelta(hours=1))
     await run_until_quiet(uows, env, payment, carrier)
     assert (await _claim(uows, claim.id)).status == "expired"
