@@ -14,6 +14,12 @@ from datetime import UTC, datetime, timedelta
 from workflow.errors import DomainError
 from workflow.money import MINOR_UNITS, Money
 
+# The most the storage's columns hold: a line's quantity (a 32-bit integer) and an amount in
+# minor units (64-bit). A larger value is the row's fault, reported with it, not a database
+# failure that takes the orders imported alongside down with it.
+MAX_QUANTITY = 2**31 - 1
+MAX_AMOUNT = 2**63 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class LineImport:
@@ -94,9 +100,13 @@ def parse_line(row: Mapping[str, object], currency: str) -> LineImport:
     quantity_raw = _text(row, "quantity")
     if not (quantity_raw.isascii() and quantity_raw.isdigit()) or int(quantity_raw) <= 0:
         raise RowInvalid(f"quantity must be a positive whole number, not {quantity_raw!r}")
+    quantity = int(quantity_raw)
+    if quantity > MAX_QUANTITY:
+        raise RowInvalid(f"quantity is more than {MAX_QUANTITY}")
     unit_price = _amount(row, "unit_price", currency)
     commission = _amount(row, "commission", currency)
-    quantity = int(quantity_raw)
+    if unit_price * quantity > MAX_AMOUNT:
+        raise RowInvalid("the line's price (unit_price × quantity) is too large")
     if commission > unit_price * quantity:
         raise RowInvalid("commission is more than the line's price")
     return LineImport(
@@ -228,6 +238,9 @@ def _build(
         except RowInvalid as exc:
             failed = True
             yield RowError(line_no, ref, str(exc))
+    if not failed and sum(line.unit_price * line.quantity for line in lines) > MAX_AMOUNT:
+        failed = True
+        yield RowError(first_no, ref, "the order's total is too large")
     if not failed:
         yield OrderImport(
             order_ref=header.order_ref,

@@ -348,3 +348,39 @@ def test_demo_plays_every_stage_and_exits_0(tmp_path: Path, lang: str) -> None:
     assert where is not None
     assert Path(where.group(1)).is_file()
     assert not (tmp_path / "unused.db").exists()
+
+
+def test_amounts_and_quantities_too_big_to_store_are_refused_rows(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Not a traceback (SQLite) or 'the database cannot be reached' for the whole chunk."""
+    row = "{ref},B1,Ann,CNY,2026-01-01T10:00:00Z,,,,{sku},Bag,bags,C1,Lin,{qty},{price},0"
+    file = tmp_path / "orders.csv"
+    file.write_text(
+        "\n".join(
+            [
+                HEADER,
+                row.format(ref="BIG-1", sku="BIG-A", qty=1, price="10.00"),
+                row.format(ref="BIG-2", sku="BIG-B", qty=1, price="9" * 20),
+                row.format(ref="BIG-3", sku="BIG-C", qty=3_000_000_000, price="0.01"),
+                row.format(ref="BIG-4", sku="BIG-D", qty=4_000_000, price="9" * 14),
+                # each line fits; the two together do not
+                row.format(ref="BIG-5", sku="BIG-E", qty=1, price="5" + "0" * 16),
+                row.format(ref="BIG-5", sku="BIG-F", qty=1, price="5" + "0" * 16),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    before = counts(db_url)
+    result = run(["import", "orders", str(file)], db_url)
+    out = clean(result)
+    assert result.returncode == 1, out + result.stderr
+    assert "Imported 1 orders; 0 were already there; 4 refused." in out
+    assert {line: ref for line, (ref, _) in refused(out).items()} == {
+        3: "BIG-2",
+        4: "BIG-3",
+        5: "BIG-4",
+        6: "BIG-5",
+    }
+    assert counts(db_url)["orders"] - before["orders"] == 1
