@@ -42,7 +42,13 @@ from bot.settings import Settings
 from storage.engine import make_engine
 from storage.importer import ImportReport, import_orders
 from storage.migrate import current, upgrade
-from workflow.orders import OrderImport, RowError, group_rows, orders_from_documents
+from workflow.orders import (
+    EXTRA_CELLS,
+    OrderImport,
+    RowError,
+    group_rows,
+    orders_from_documents,
+)
 from workflow.simulated import SystemClock
 
 app = typer.Typer(help=help_text("app"), no_args_is_help=True, pretty_exceptions_enable=False)
@@ -107,7 +113,7 @@ def _count_lines(path: Path) -> int:
 def _csv_rows(path: Path, tick: Any) -> Iterator[tuple[int, Mapping[str, object]]]:
     """The file's rows with the line number each starts on; read as the import goes."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(handle, restkey=EXTRA_CELLS)
         missing = sorted(
             set(CSV_COLUMNS)
             - OPTIONAL_COLUMNS

@@ -19,6 +19,11 @@ from workflow.money import MINOR_UNITS, Money
 # failure that takes the orders imported alongside down with it.
 MAX_QUANTITY = 2**31 - 1
 MAX_AMOUNT = 2**63 - 1
+# The key under which a CSV reader puts the cells of a row beyond the header's columns
+# (``csv.DictReader(restkey=EXTRA_CELLS)``): an unquoted "1,299.00" is two cells, and every
+# cell after it would be read as the wrong column. Empty extra cells (a trailing comma on
+# every row) misread nothing and are let through.
+EXTRA_CELLS = "\x00extra cells"
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +229,12 @@ def _build(
     skus: set[str] = set()
     for line_no, row in rows:
         try:
+            extra = row.get(EXTRA_CELLS)
+            if isinstance(extra, list) and any(str(cell).strip() for cell in extra):
+                raise RowInvalid(
+                    "the row has more cells than the header has columns"
+                    " (quote a value that holds a comma)"
+                )
             for key in ("buyer_ref", "currency", "paid_at"):
                 if (
                     key in row

@@ -384,3 +384,34 @@ def test_amounts_and_quantities_too_big_to_store_are_refused_rows(
         6: "BIG-5",
     }
     assert counts(db_url)["orders"] - before["orders"] == 1
+
+
+def test_a_csv_row_with_more_cells_than_the_header_is_refused_not_misread(
+    tmp_path: Path, db_url: str
+) -> None:
+    """An unquoted '1,299.00' splits into two cells: it was read as a commission of 1.00."""
+    file = tmp_path / "orders.csv"
+    file.write_text(
+        "\n".join(
+            [
+                HEADER,
+                "CEL-1,B1,Ann,CNY,2026-01-01T10:00:00Z,,,,CEL-A,Bag,bags,C1,Lin,1,2500.00,1,299.00",
+                'CEL-2,B1,Ann,CNY,2026-01-01T10:00:00Z,,,,CEL-B,Bag,bags,C1,Lin,1,2500.00,"1,299.00"',
+                # a trailing comma misreads nothing
+                "CEL-3,B1,Ann,CNY,2026-01-01T10:00:00Z,,,,CEL-C,Bag,bags,C1,Lin,1,2500.00,1299.00,",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    before = counts(db_url)
+    result = run(["import", "orders", str(file)], db_url)
+    out = clean(result)
+    assert result.returncode == 1, out + result.stderr
+    assert "Imported 2 orders; 0 were already there; 1 refused." in out
+    assert list(refused(out)) == [2]
+    assert refused(out)[2][0] == "CEL-1"
+    assert "more cells" in refused(out)[2][1]
+    after = counts(db_url)
+    assert after["orders"] - before["orders"] == 2
+    assert after["ledger_entries"] - before["ledger_entries"] == 4
