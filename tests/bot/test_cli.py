@@ -415,3 +415,25 @@ def test_a_csv_row_with_more_cells_than_the_header_is_refused_not_misread(
     after = counts(db_url)
     assert after["orders"] - before["orders"] == 2
     assert after["ledger_entries"] - before["ledger_entries"] == 4
+
+
+def test_a_database_upgraded_by_a_newer_version_is_one_clear_sentence(tmp_path: Path) -> None:
+    """After rolling the code back, its schema revision is one this version does not know."""
+    import sqlite3
+
+    db = tmp_path / "newer.db"
+    assert run(["db", "upgrade"], db).returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    orders = tmp_path / "orders.csv"
+    orders.write_text("\n".join([HEADER, ROWS[0]]) + "\n", encoding="utf-8")
+
+    for args, lang, words in (
+        (["db", "upgrade"], "en", "The database is at revision 9999, made by a newer version"),
+        (["db", "upgrade"], "zh-CN", "数据库的版本是 9999"),
+        (["import", "orders", str(orders)], "en", "made by a newer version of aftersales"),
+    ):
+        result = invoke(args, db, lang=lang)
+        assert result.exit_code == 2, result.stdout
+        assert words in " ".join(clean(result).split())
+    assert counts(sqlite_url_for(db))["orders"] == 0
