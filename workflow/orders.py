@@ -73,8 +73,14 @@ class RowInvalid(ValueError):
     pass
 
 
+def _cell(row: Mapping[str, object], key: str) -> str:
+    """A value as text: a JSON number 0 is "0", not a missing value; null is missing."""
+    value = row.get(key)
+    return "" if value is None else str(value).strip()
+
+
 def _text(row: Mapping[str, object], key: str, *, required: bool = True, limit: int = 200) -> str:
-    value = str(row.get(key) or "").strip()
+    value = _cell(row, key)
     if required and not value:
         raise RowInvalid(f"{key} is missing")
     if len(value) > limit:
@@ -180,8 +186,8 @@ def group_rows(
             yield from _build(current, shipping_sla, seen)
 
     for line_no, row in rows:
-        ref = str(row.get("order_ref") or "").strip()
-        if current and ref != str(current[0][1].get("order_ref") or "").strip():
+        ref = _cell(row, "order_ref")
+        if current and ref != _cell(current[0][1], "order_ref"):
             yield from flush()
             current = []
         current.append((line_no, row))
@@ -197,13 +203,11 @@ def orders_from_documents(
     for number, document in documents:
         lines = document.get("lines")
         if not isinstance(lines, list) or not lines:
-            yield RowError(
-                number, str(document.get("order_ref") or ""), "lines is missing or empty"
-            )
+            yield RowError(number, _cell(document, "order_ref"), "lines is missing or empty")
             continue
         flat = [(number, {**document, **line}) for line in lines if isinstance(line, Mapping)]
         if len(flat) != len(lines):
-            yield RowError(number, str(document.get("order_ref") or ""), "a line is not an object")
+            yield RowError(number, _cell(document, "order_ref"), "a line is not an object")
             continue
         yield from _build(flat, shipping_sla, seen)
 
@@ -212,7 +216,7 @@ def _build(
     rows: Sequence[tuple[int, Mapping[str, object]]], shipping_sla: timedelta, seen: set[str]
 ) -> Iterator[OrderImport | RowError]:
     first_no, first = rows[0]
-    ref = str(first.get("order_ref") or "").strip()
+    ref = _cell(first, "order_ref")
     try:
         header = parse_header(first, shipping_sla)
     except RowInvalid as exc:
@@ -236,10 +240,7 @@ def _build(
                     " (quote a value that holds a comma)"
                 )
             for key in ("buyer_ref", "currency", "paid_at"):
-                if (
-                    key in row
-                    and str(row.get(key) or "").strip() != str(first.get(key) or "").strip()
-                ):
+                if key in row and _cell(row, key) != _cell(first, key):
                     raise RowInvalid(f"{key} differs from the order's first row")
             line = parse_line(row, header.currency)
             if line.sku in skus:

@@ -437,3 +437,38 @@ def test_a_database_upgraded_by_a_newer_version_is_one_clear_sentence(tmp_path: 
         assert result.exit_code == 2, result.stdout
         assert words in " ".join(clean(result).split())
     assert counts(sqlite_url_for(db))["orders"] == 0
+
+
+def test_a_json_zero_is_zero_not_missing(tmp_path: Path, db_url: str) -> None:
+    """JSON numbers as the platform writes them: ``"commission": 0`` was 'commission is missing'."""
+
+    def order(ref: str, **line: object) -> dict[str, object]:
+        base = {"sku": f"{ref}-A", "title": "Cup", "consignor_ref": "C1", "quantity": 1}
+        return {
+            "order_ref": ref,
+            "buyer_ref": "B1",
+            "currency": "JPY",
+            "paid_at": "2026-02-01T08:00:00Z",
+            "lines": [base | {"unit_price": 1200, "commission": 120} | line],
+        }
+
+    file = tmp_path / "orders.jsonl"
+    file.write_text(
+        "\n".join(
+            json.dumps(o)
+            for o in (
+                order("Z-1", commission=0),
+                order("Z-2", unit_price=0, commission=0),
+                order("Z-3", quantity=0),
+            )
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    before = counts(db_url)
+    result = run(["import", "orders", str(file)], db_url)
+    out = clean(result)
+    assert result.returncode == 1, out + result.stderr
+    assert "Imported 2 orders; 0 were already there; 1 refused." in out
+    assert refused(out) == {3: ("Z-3", "quantity must be a positive whole number, not '0'")}
+    assert counts(db_url)["orders"] - before["orders"] == 2
