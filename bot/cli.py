@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,6 +37,7 @@ from bot.cli_common import (
     run,
     say_error,
 )
+from bot.json_stream import JsonSyntaxError, json_documents
 from bot.settings import Settings
 from storage.engine import make_engine
 from storage.importer import ImportReport, import_orders
@@ -140,55 +140,19 @@ def _jsonl_documents(path: Path, tick: Any) -> Iterator[tuple[int, Mapping[str, 
                 yield number, _as_object(json.loads(raw))
 
 
-_ORDERS_ARRAY = re.compile(r'\s*\{\s*"orders"\s*:\s*\[')
-_JSON_BLANK = " \t\r\n"
-
-
-def _skip_blank(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in _JSON_BLANK:
-        pos += 1
-    return pos
-
-
 def _json_documents(path: Path, tick: Any) -> Iterator[tuple[int, Mapping[str, object]]]:
-    """The orders of a JSON array (or ``{"orders": [...]}``), each with the line it starts on.
-
-    Decoded one element at a time, so a bad order is reported at its own line.
-    """
-    text = path.read_text(encoding="utf-8-sig")
-    wrapped = _ORDERS_ARRAY.match(text)
-    pos = wrapped.end() if wrapped else _skip_blank(text, 0)
-    if not wrapped:
-        if text[pos : pos + 1] != "[":
-            yield 1, _as_object(json.loads(text))  # a single order, or an error where it is
-            return
-        pos += 1
-    decoder = json.JSONDecoder()
-    line, counted, first = 1, 0, True
-    while True:
-        pos = _skip_blank(text, pos)
-        if text[pos : pos + 1] == "]":
-            break
-        if not first:
-            if text[pos : pos + 1] != ",":
-                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-            pos = _skip_blank(text, pos + 1)
-        value, end = decoder.raw_decode(text, pos)
-        line += text.count("\n", counted, pos)
-        counted = pos
-        tick(end - pos)
-        yield line, _as_object(value)
-        pos, first = end, False
+    for line, document in json_documents(path, tick):
+        yield line, _as_object(document)
 
 
 def _total(path: Path) -> int:
-    """How far the progress bar runs: rows (CSV), lines (JSON Lines) or characters (JSON)."""
+    """How far the progress bar runs: rows (CSV), lines (JSON Lines) or bytes (JSON)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return max(_count_lines(path) - 1, 0)
     if suffix in (".jsonl", ".ndjson"):
         return _count_lines(path)
-    return len(path.read_text(encoding="utf-8-sig"))
+    return path.stat().st_size
 
 
 def parse_file(
@@ -246,7 +210,7 @@ def import_orders_command(
                 )
                 progress.update(task, completed=total)
             return report
-        except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+        except (json.JSONDecodeError, JsonSyntaxError, UnicodeDecodeError, csv.Error) as exc:
             raise CliFailure("cli.unreadable", path=str(file), error=str(exc)) from exc
         finally:
             await engine.dispose()
