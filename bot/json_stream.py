@@ -108,7 +108,7 @@ def json_documents(path: Path, tick: Callable[[int], None]) -> Iterator[tuple[in
     """Each order of the file as decoded JSON, with the line it starts on.
 
     ``tick(n)`` is called with the number of bytes read. Raises ``JsonSyntaxError`` (where the
-    file stops being JSON) and ``UnicodeDecodeError``.
+    file stops being JSON, or goes on after its list) and ``UnicodeDecodeError``.
     """
     reader = _Reader(path, tick)
     decoder = json.JSONDecoder()
@@ -136,6 +136,9 @@ def json_documents(path: Path, tick: Callable[[int], None]) -> Iterator[tuple[in
             line = reader.line_here()
             yield line, reader.value(decoder)
             first = False
+        reader.pos += 1
+        if not wrapped:  # the rest of a wrapping object is not ours to judge
+            _end(reader)
     finally:
         reader.close()
 

@@ -516,3 +516,24 @@ def test_a_large_json_export_is_read_as_it_goes_not_whole(tmp_path: Path) -> Non
     assert "Imported 150 orders; 0 were already there; 0 refused." in result.stdout
     assert "Traceback" not in result.stdout
     assert peak_mb < size_mb, f"peak {peak_mb} MB for a {size_mb} MB file"
+
+
+def test_two_json_exports_run_together_are_refused_not_half_read(tmp_path: Path) -> None:
+    """``cat monday.json tuesday.json``: Tuesday's orders were skipped without a word."""
+    db = tmp_path / "two.db"
+
+    def export(ref: str) -> str:
+        line = {"sku": ref, "title": "Cup", "consignor_ref": "C1", "quantity": 1}
+        line |= {"unit_price": "10.00", "commission": "1.00"}
+        order = {"order_ref": ref, "buyer_ref": "B1", "currency": "CNY"}
+        order |= {"paid_at": "2026-02-01T08:00:00Z", "lines": [line]}
+        return json.dumps([order], indent=2) + "\n"
+
+    file = tmp_path / "week.json"
+    file.write_text(export("MON-1") + export("TUE-1"), encoding="utf-8")
+    result = invoke(["import", "orders", str(file)], db)
+    assert result.exit_code == 2, result.stdout
+    out = " ".join(clean(result).split())
+    tuesday = len(export("MON-1").splitlines()) + 1
+    assert f"{file} could not be read: Extra data: line {tuesday} column 1" in out
+    assert counts(sqlite_url_for(db))["orders"] == 0
