@@ -145,6 +145,18 @@ def _json_documents(path: Path, tick: Any) -> Iterator[tuple[int, Mapping[str, o
         yield line, _as_object(document)
 
 
+def _first_bad_line(path: Path) -> int:
+    """The number of the first line that is not UTF-8 (the decoder's own position is within
+    whatever piece of the file it was given, which tells the reader nothing)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
+
+
 def _total(path: Path) -> int:
     """How far the progress bar runs: rows (CSV), lines (JSON Lines) or bytes (JSON)."""
     suffix = path.suffix.lower()
@@ -210,7 +222,9 @@ def import_orders_command(
                 )
                 progress.update(task, completed=total)
             return report
-        except (json.JSONDecodeError, JsonSyntaxError, UnicodeDecodeError, csv.Error) as exc:
+        except UnicodeDecodeError as exc:
+            raise CliFailure("cli.not_utf8", path=str(file), line=_first_bad_line(file)) from exc
+        except (json.JSONDecodeError, JsonSyntaxError, csv.Error) as exc:
             raise CliFailure("cli.unreadable", path=str(file), error=str(exc)) from exc
         finally:
             await engine.dispose()

@@ -537,3 +537,36 @@ def test_two_json_exports_run_together_are_refused_not_half_read(tmp_path: Path)
     tuesday = len(export("MON-1").splitlines()) + 1
     assert f"{file} could not be read: Extra data: line {tuesday} column 1" in out
     assert counts(sqlite_url_for(db))["orders"] == 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_file_saved_as_gbk_names_its_first_bad_line_and_the_fix(
+    tmp_path: Path, suffix: str
+) -> None:
+    """Excel's Chinese 'CSV' is GBK: the operator was told of a byte 'in position 5914'."""
+    db = tmp_path / "gbk.db"
+    good = "B1,Ann,CNY,2026-01-01T10:00:00Z,,,,{sku},Bag,bags,C1,Lin,1,10,1"
+    rows = [f"G-{n}," + good.format(sku=f"G-{n}") for n in range(300)]
+    rows.append("G-X,B1,王梅,CNY,2026-01-01T10:00:00Z,,,,G-X,包,bags,C1,林女士,1,10,1")
+    if suffix == ".jsonl":
+        names = HEADER.split(",")
+        rows = [
+            json.dumps(
+                dict(zip(names, row.split(","), strict=True)) | {"lines": []},
+                ensure_ascii=False,
+            )
+            for row in rows
+        ]
+        body = "\n".join(rows[:-1]).encode() + b"\n"
+    else:
+        body = "\n".join([HEADER, *rows[:-1]]).encode() + b"\n"
+    file = tmp_path / f"excel{suffix}"
+    file.write_bytes(body + (rows[-1] + "\n").encode("gbk"))
+    bad_line = len(body.splitlines()) + 1
+    for lang, words in (
+        ("en", f"{file} is not UTF-8 text (line {bad_line}): save it as UTF-8"),
+        ("zh-CN", f"{file} 不是 UTF-8 编码的文本（第 {bad_line} 行）"),
+    ):
+        result = invoke(["import", "orders", str(file)], db, lang=lang)
+        assert result.exit_code == 2, result.stdout
+        assert words in " ".join(clean(result).split())
