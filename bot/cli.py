@@ -193,6 +193,8 @@ def import_orders_command(
     if file.suffix.lower() not in (".csv", *JSON_SUFFIXES):
         raise say_error(language, "cli.bad_format", path=str(file))
 
+    done = ImportReport()  # what committed, even if the file breaks partway
+
     async def go() -> ImportReport:
         engine = make_engine(settings.database_url)
         try:
@@ -218,13 +220,15 @@ def import_orders_command(
                         pending = 0
 
                 report = await import_orders(
-                    engine, parse_file(file, settings, tick), SystemClock().now()
+                    engine, parse_file(file, settings, tick), SystemClock().now(), report=done
                 )
                 progress.update(task, completed=total)
             return report
         except UnicodeDecodeError as exc:
+            _print_partway(language, done)
             raise CliFailure("cli.not_utf8", path=str(file), line=_first_bad_line(file)) from exc
         except (json.JSONDecodeError, JsonSyntaxError, csv.Error) as exc:
+            _print_partway(language, done)
             raise CliFailure("cli.unreadable", path=str(file), error=str(exc)) from exc
         finally:
             await engine.dispose()
@@ -234,6 +238,15 @@ def import_orders_command(
     if report.errors:
         _print_errors(language, report.errors)
         raise typer.Exit(EXIT_SOME_REFUSED)
+
+
+def _print_partway(lang: str, report: ImportReport) -> None:
+    """Before the sentence saying why the file stopped: what was imported up to there (whole
+    orders, kept; importing the mended file again adds only the rest)."""
+    if report.imported or report.unchanged or report.errors:
+        print_import_done(lang, report)
+        if report.errors:
+            _print_errors(lang, sorted(report.errors, key=lambda e: e.line_no))
 
 
 def _print_errors(lang: str, errors: list[RowError]) -> None:

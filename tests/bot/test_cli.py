@@ -570,3 +570,28 @@ def test_a_file_saved_as_gbk_names_its_first_bad_line_and_the_fix(
         result = invoke(["import", "orders", str(file)], db, lang=lang)
         assert result.exit_code == 2, result.stdout
         assert words in " ".join(clean(result).split())
+
+
+def test_a_file_that_breaks_partway_says_what_was_imported_before(tmp_path: Path) -> None:
+    """Exit 2 'could not be read' said nothing of the 1,000 orders already imported."""
+    db = tmp_path / "partway.db"
+    good = "B1,Ann,CNY,2026-01-01T10:00:00Z,,,,{ref},Bag,bags,C1,Lin,1,10,1"
+    rows = [f"P-{n}," + good.format(ref=f"P-{n}") for n in range(1200)]
+    file = tmp_path / "orders.csv"
+    body = "\n".join([HEADER, *rows]).encode() + b"\n"
+    file.write_bytes(
+        body + "P-X,B1,王梅,CNY,2026-01-01T10:00:00Z,,,,P-X,包,bags,C1,林,1,10,1\n".encode("gbk")
+    )
+
+    result = invoke(["import", "orders", str(file)], db)
+    assert result.exit_code == 2
+    out = " ".join(clean(result).split())
+    imported = counts(sqlite_url_for(db))["orders"]
+    assert 0 < imported < 1200  # whole chunks, each whole orders
+    assert f"Imported {imported} orders; 0 were already there; 0 refused." in out
+    assert "is not UTF-8 text (line 1202)" in out
+
+    file.write_bytes(body)
+    again = invoke(["import", "orders", str(file)], db, lang="zh-CN")
+    assert again.exit_code == 0
+    assert f"已导入 {1200 - imported} 个订单；{imported} 个已存在；0 个被拒绝。" in clean(again)
