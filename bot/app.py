@@ -94,13 +94,21 @@ def make_bot(settings: Settings) -> Bot:
 
 
 async def check_token(bot: Bot) -> User:
-    """``getMe``, with a clear exception for a rejected token or an unreachable API."""
+    """``getMe``, with a clear exception for a rejected token or an unreachable API.
+
+    The exceptions' texts never hold the token: the HTTP client's error for a URL it cannot
+    use quotes the request's URL, ``.../bot<TOKEN>/getMe``, and the text is printed and logged.
+    """
     try:
         return await bot.get_me()
     except TelegramUnauthorizedError as exc:
-        raise BotTokenRejected(str(exc)) from exc
+        raise BotTokenRejected(_without_token(str(exc), bot.token)) from exc
     except TelegramNetworkError as exc:
-        raise TelegramUnreachable(str(exc)) from exc
+        raise TelegramUnreachable(_without_token(str(exc), bot.token)) from exc
+
+
+def _without_token(text: str, token: str) -> str:
+    return text.replace(token, "<token>")
 
 
 async def set_default_menus(bot: Bot, services: Services) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,11 +37,18 @@ from bot.cli_common import (
     run,
     say_error,
 )
+from bot.json_stream import JsonSyntaxError, json_documents
 from bot.settings import Settings
 from storage.engine import make_engine
 from storage.importer import ImportReport, import_orders
 from storage.migrate import current, upgrade
-from workflow.orders import OrderImport, RowError, group_rows, orders_from_documents
+from workflow.orders import (
+    EXTRA_CELLS,
+    OrderImport,
+    RowError,
+    group_rows,
+    orders_from_documents,
+)
 from workflow.simulated import SystemClock
 
 app = typer.Typer(help=help_text("app"), no_args_is_help=True, pretty_exceptions_enable=False)
@@ -107,7 +113,7 @@ def _count_lines(path: Path) -> int:
 def _csv_rows(path: Path, tick: Any) -> Iterator[tuple[int, Mapping[str, object]]]:
     """The file's rows with the line number each starts on; read as the import goes."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(handle, restkey=EXTRA_CELLS)
         missing = sorted(
             set(CSV_COLUMNS)
             - OPTIONAL_COLUMNS
@@ -134,55 +140,31 @@ def _jsonl_documents(path: Path, tick: Any) -> Iterator[tuple[int, Mapping[str, 
                 yield number, _as_object(json.loads(raw))
 
 
-_ORDERS_ARRAY = re.compile(r'\s*\{\s*"orders"\s*:\s*\[')
-_JSON_BLANK = " \t\r\n"
-
-
-def _skip_blank(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in _JSON_BLANK:
-        pos += 1
-    return pos
-
-
 def _json_documents(path: Path, tick: Any) -> Iterator[tuple[int, Mapping[str, object]]]:
-    """The orders of a JSON array (or ``{"orders": [...]}``), each with the line it starts on.
+    for line, document in json_documents(path, tick):
+        yield line, _as_object(document)
 
-    Decoded one element at a time, so a bad order is reported at its own line.
-    """
-    text = path.read_text(encoding="utf-8-sig")
-    wrapped = _ORDERS_ARRAY.match(text)
-    pos = wrapped.end() if wrapped else _skip_blank(text, 0)
-    if not wrapped:
-        if text[pos : pos + 1] != "[":
-            yield 1, _as_object(json.loads(text))  # a single order, or an error where it is
-            return
-        pos += 1
-    decoder = json.JSONDecoder()
-    line, counted, first = 1, 0, True
-    while True:
-        pos = _skip_blank(text, pos)
-        if text[pos : pos + 1] == "]":
-            break
-        if not first:
-            if text[pos : pos + 1] != ",":
-                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-            pos = _skip_blank(text, pos + 1)
-        value, end = decoder.raw_decode(text, pos)
-        line += text.count("\n", counted, pos)
-        counted = pos
-        tick(end - pos)
-        yield line, _as_object(value)
-        pos, first = end, False
+
+def _first_bad_line(path: Path) -> int:
+    """The number of the first line that is not UTF-8 (the decoder's own position is within
+    whatever piece of the file it was given, which tells the reader nothing)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
 
 
 def _total(path: Path) -> int:
-    """How far the progress bar runs: rows (CSV), lines (JSON Lines) or characters (JSON)."""
+    """How far the progress bar runs: rows (CSV), lines (JSON Lines) or bytes (JSON)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return max(_count_lines(path) - 1, 0)
     if suffix in (".jsonl", ".ndjson"):
         return _count_lines(path)
-    return len(path.read_text(encoding="utf-8-sig"))
+    return path.stat().st_size
 
 
 def parse_file(
@@ -211,6 +193,8 @@ def import_orders_command(
     if file.suffix.lower() not in (".csv", *JSON_SUFFIXES):
         raise say_error(language, "cli.bad_format", path=str(file))
 
+    done = ImportReport()  # what committed, even if the file breaks partway
+
     async def go() -> ImportReport:
         engine = make_engine(settings.database_url)
         try:
@@ -236,11 +220,15 @@ def import_orders_command(
                         pending = 0
 
                 report = await import_orders(
-                    engine, parse_file(file, settings, tick), SystemClock().now()
+                    engine, parse_file(file, settings, tick), SystemClock().now(), report=done
                 )
                 progress.update(task, completed=total)
             return report
-        except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+        except UnicodeDecodeError as exc:
+            _print_partway(language, done)
+            raise CliFailure("cli.not_utf8", path=str(file), line=_first_bad_line(file)) from exc
+        except (json.JSONDecodeError, JsonSyntaxError, csv.Error) as exc:
+            _print_partway(language, done)
             raise CliFailure("cli.unreadable", path=str(file), error=str(exc)) from exc
         finally:
             await engine.dispose()
@@ -250,6 +238,15 @@ def import_orders_command(
     if report.errors:
         _print_errors(language, report.errors)
         raise typer.Exit(EXIT_SOME_REFUSED)
+
+
+def _print_partway(lang: str, report: ImportReport) -> None:
+    """Before the sentence saying why the file stopped: what was imported up to there (whole
+    orders, kept; importing the mended file again adds only the rest)."""
+    if report.imported or report.unchanged or report.errors:
+        print_import_done(lang, report)
+        if report.errors:
+            _print_errors(lang, sorted(report.errors, key=lambda e: e.line_no))
 
 
 def _print_errors(lang: str, errors: list[RowError]) -> None:

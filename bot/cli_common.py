@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from bot import i18n
 from bot.settings import Settings
 from storage.importer import ImportReport
+from storage.migrate import UnknownRevision
 from workflow.errors import DomainError
 
 T = TypeVar("T")
@@ -89,6 +90,8 @@ def run(lang: str, work: Coroutine[Any, Any, T]) -> T:
         key, params = exc.key, exc.params
     except DomainError as exc:
         key, params = i18n.refusal_key(lang, exc.key, exc.params), exc.params
+    except UnknownRevision as exc:
+        key, params = "cli.db_newer", {"revision": exc.revision}
     except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
         key, params = "cli.bad_database_url", {"error": _first_line(exc)}
     except (OSError, DBAPIError) as exc:

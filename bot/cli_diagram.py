@@ -22,6 +22,8 @@ from storage.uow import UnitOfWorkFactory
 from workflow import diagram
 
 console = Console(stderr=True)
+# Claim ids are 64-bit integers: a larger --claim names no claim (and SQLite cannot take it).
+MAX_CLAIM_ID = 2**63 - 1
 
 
 def _fail(lang: str, key: str, /, **params: Any) -> typer.Exit:
@@ -57,7 +59,12 @@ def diagram_command(
     ] = None,
 ) -> None:
     """Draw the claim lifecycle from the transition table; with --claim, light up one case."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise _fail(
+            lang if lang in i18n.LANGUAGES else "en", "cli.bad_settings", error=exc
+        ) from exc
     language = lang or settings.lang
     if language not in i18n.LANGUAGES:
         raise _fail("en", "diagram.bad_lang", language=language)
@@ -70,9 +77,11 @@ def diagram_command(
     trace = None
     title = i18n.t(language, "diagram.title")
     if claim is not None:
+        if not 1 <= claim <= MAX_CLAIM_ID:  # no such claim, and more than a database holds
+            raise _fail(language, "diagram.no_claim", claim_id=claim)
         try:
             found = asyncio.run(_read_claim(settings.database_url, claim))
-        except (OSError, SQLAlchemyError) as exc:
+        except (OSError, SQLAlchemyError, ModuleNotFoundError) as exc:
             raise _fail(
                 language,
                 "diagram.db_error",

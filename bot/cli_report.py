@@ -59,7 +59,10 @@ async def _run(database_url: str, out: Path, days: int, lang: str) -> list[Path]
     from storage.uow import UnitOfWorkFactory
     from workflow.simulated import SystemClock
 
-    uows = UnitOfWorkFactory(make_engine(database_url))
+    try:
+        uows = UnitOfWorkFactory(make_engine(database_url))
+    except (SQLAlchemyError, ModuleNotFoundError) as exc:  # a URL we cannot use
+        raise _DatabaseError(_first_line(exc)) from exc
     try:
         try:
             async with uows() as uow:
@@ -81,7 +84,12 @@ def report_command(
     lang: Annotated[str | None, typer.Option("--lang", help=_help("help_lang"))] = None,
     days: Annotated[int, typer.Option("--days", help=_help("help_days"))] = stats.DEFAULT_DAYS,
 ) -> None:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise _fail(
+            lang if lang in i18n.LANGUAGES else i18n.DEFAULT, "cli.bad_settings", error=exc
+        ) from exc
     language = lang or settings.lang
     if language not in i18n.LANGUAGES:
         raise _fail(i18n.DEFAULT, "stats.cli.bad_lang", language=language)

@@ -47,9 +47,14 @@ async def import_orders(
     now: datetime,
     chunk_size: int = 1000,
     progress: Any = None,
+    report: ImportReport | None = None,
 ) -> ImportReport:
-    """Import parsed orders; ``progress(n)`` is called with the number of orders handled."""
-    report = ImportReport()
+    """Import parsed orders; ``progress(n)`` is called with the number of orders handled.
+
+    ``report``, if given, is filled in as each chunk commits: when reading ``parsed`` fails
+    partway, it still says what was imported before.
+    """
+    report = ImportReport() if report is None else report
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     for chunk in _chunks(parsed, chunk_size):
         orders = [o for o in chunk if isinstance(o, OrderImport)]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,11 +28,27 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+class UnknownRevision(Exception):
+    """The database is at a revision this code has no migration for: a newer version made it."""
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(revision)
+        self.revision = revision
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database behind ``engine`` to ``revision`` (default: the newest)."""
+    """Bring the database behind ``engine`` to ``revision`` (default: the newest).
+
+    Raises ``UnknownRevision`` when the database is at a revision we do not know (the code was
+    rolled back after a newer version upgraded it), before anything is changed.
+    """
 
     def run(connection: Connection) -> None:
         cfg = alembic_config()
+        known = {script.revision for script in ScriptDirectory.from_config(cfg).walk_revisions()}
+        for head in MigrationContext.configure(connection).get_current_heads():
+            if head not in known:
+                raise UnknownRevision(head)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 
@@ -49,8 +67,6 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
 
 
 async def current(engine: AsyncEngine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     def run(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 

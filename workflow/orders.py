@@ -14,6 +14,17 @@ from datetime import UTC, datetime, timedelta
 from workflow.errors import DomainError
 from workflow.money import MINOR_UNITS, Money
 
+# The most the storage's columns hold: a line's quantity (a 32-bit integer) and an amount in
+# minor units (64-bit). A larger value is the row's fault, reported with it, not a database
+# failure that takes the orders imported alongside down with it.
+MAX_QUANTITY = 2**31 - 1
+MAX_AMOUNT = 2**63 - 1
+# The key under which a CSV reader puts the cells of a row beyond the header's columns
+# (``csv.DictReader(restkey=EXTRA_CELLS)``): an unquoted "1,299.00" is two cells, and every
+# cell after it would be read as the wrong column. Empty extra cells (a trailing comma on
+# every row) misread nothing and are let through.
+EXTRA_CELLS = "\x00extra cells"
+
 
 @dataclass(frozen=True, slots=True)
 class LineImport:
@@ -62,8 +73,14 @@ class RowInvalid(ValueError):
     pass
 
 
+def _cell(row: Mapping[str, object], key: str) -> str:
+    """A value as text: a JSON number 0 is "0", not a missing value; null is missing."""
+    value = row.get(key)
+    return "" if value is None else str(value).strip()
+
+
 def _text(row: Mapping[str, object], key: str, *, required: bool = True, limit: int = 200) -> str:
-    value = str(row.get(key) or "").strip()
+    value = _cell(row, key)
     if required and not value:
         raise RowInvalid(f"{key} is missing")
     if len(value) > limit:
@@ -94,9 +111,13 @@ def parse_line(row: Mapping[str, object], currency: str) -> LineImport:
     quantity_raw = _text(row, "quantity")
     if not (quantity_raw.isascii() and quantity_raw.isdigit()) or int(quantity_raw) <= 0:
         raise RowInvalid(f"quantity must be a positive whole number, not {quantity_raw!r}")
+    quantity = int(quantity_raw)
+    if quantity > MAX_QUANTITY:
+        raise RowInvalid(f"quantity is more than {MAX_QUANTITY}")
     unit_price = _amount(row, "unit_price", currency)
     commission = _amount(row, "commission", currency)
-    quantity = int(quantity_raw)
+    if unit_price * quantity > MAX_AMOUNT:
+        raise RowInvalid("the line's price (unit_price × quantity) is too large")
     if commission > unit_price * quantity:
         raise RowInvalid("commission is more than the line's price")
     return LineImport(
@@ -165,8 +186,8 @@ def group_rows(
             yield from _build(current, shipping_sla, seen)
 
     for line_no, row in rows:
-        ref = str(row.get("order_ref") or "").strip()
-        if current and ref != str(current[0][1].get("order_ref") or "").strip():
+        ref = _cell(row, "order_ref")
+        if current and ref != _cell(current[0][1], "order_ref"):
             yield from flush()
             current = []
         current.append((line_no, row))
@@ -182,13 +203,11 @@ def orders_from_documents(
     for number, document in documents:
         lines = document.get("lines")
         if not isinstance(lines, list) or not lines:
-            yield RowError(
-                number, str(document.get("order_ref") or ""), "lines is missing or empty"
-            )
+            yield RowError(number, _cell(document, "order_ref"), "lines is missing or empty")
             continue
         flat = [(number, {**document, **line}) for line in lines if isinstance(line, Mapping)]
         if len(flat) != len(lines):
-            yield RowError(number, str(document.get("order_ref") or ""), "a line is not an object")
+            yield RowError(number, _cell(document, "order_ref"), "a line is not an object")
             continue
         yield from _build(flat, shipping_sla, seen)
 
@@ -197,7 +216,7 @@ def _build(
     rows: Sequence[tuple[int, Mapping[str, object]]], shipping_sla: timedelta, seen: set[str]
 ) -> Iterator[OrderImport | RowError]:
     first_no, first = rows[0]
-    ref = str(first.get("order_ref") or "").strip()
+    ref = _cell(first, "order_ref")
     try:
         header = parse_header(first, shipping_sla)
     except RowInvalid as exc:
@@ -214,11 +233,14 @@ def _build(
     skus: set[str] = set()
     for line_no, row in rows:
         try:
+            extra = row.get(EXTRA_CELLS)
+            if isinstance(extra, list) and any(str(cell).strip() for cell in extra):
+                raise RowInvalid(
+                    "the row has more cells than the header has columns"
+                    " (quote a value that holds a comma)"
+                )
             for key in ("buyer_ref", "currency", "paid_at"):
-                if (
-                    key in row
-                    and str(row.get(key) or "").strip() != str(first.get(key) or "").strip()
-                ):
+                if key in row and _cell(row, key) != _cell(first, key):
                     raise RowInvalid(f"{key} differs from the order's first row")
             line = parse_line(row, header.currency)
             if line.sku in skus:
@@ -228,6 +250,9 @@ def _build(
         except RowInvalid as exc:
             failed = True
             yield RowError(line_no, ref, str(exc))
+    if not failed and sum(line.unit_price * line.quantity for line in lines) > MAX_AMOUNT:
+        failed = True
+        yield RowError(first_no, ref, "the order's total is too large")
     if not failed:
         yield OrderImport(
             order_ref=header.order_ref,

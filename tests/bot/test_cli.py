@@ -348,3 +348,250 @@ def test_demo_plays_every_stage_and_exits_0(tmp_path: Path, lang: str) -> None:
     assert where is not None
     assert Path(where.group(1)).is_file()
     assert not (tmp_path / "unused.db").exists()
+
+
+def test_amounts_and_quantities_too_big_to_store_are_refused_rows(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Not a traceback (SQLite) or 'the database cannot be reached' for the whole chunk."""
+    row = "{ref},B1,Ann,CNY,2026-01-01T10:00:00Z,,,,{sku},Bag,bags,C1,Lin,{qty},{price},0"
+    file = tmp_path / "orders.csv"
+    file.write_text(
+        "\n".join(
+            [
+                HEADER,
+                row.format(ref="BIG-1", sku="BIG-A", qty=1, price="10.00"),
+                row.format(ref="BIG-2", sku="BIG-B", qty=1, price="9" * 20),
+                row.format(ref="BIG-3", sku="BIG-C", qty=3_000_000_000, price="0.01"),
+                row.format(ref="BIG-4", sku="BIG-D", qty=4_000_000, price="9" * 14),
+                # each line fits; the two together do not
+                row.format(ref="BIG-5", sku="BIG-E", qty=1, price="5" + "0" * 16),
+                row.format(ref="BIG-5", sku="BIG-F", qty=1, price="5" + "0" * 16),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    before = counts(db_url)
+    result = run(["import", "orders", str(file)], db_url)
+    out = clean(result)
+    assert result.returncode == 1, out + result.stderr
+    assert "Imported 1 orders; 0 were already there; 4 refused." in out
+    assert {line: ref for line, (ref, _) in refused(out).items()} == {
+        3: "BIG-2",
+        4: "BIG-3",
+        5: "BIG-4",
+        6: "BIG-5",
+    }
+    assert counts(db_url)["orders"] - before["orders"] == 1
+
+
+def test_a_csv_row_with_more_cells_than_the_header_is_refused_not_misread(
+    tmp_path: Path, db_url: str
+) -> None:
+    """An unquoted '1,299.00' splits into two cells: it was read as a commission of 1.00."""
+    file = tmp_path / "orders.csv"
+    file.write_text(
+        "\n".join(
+            [
+                HEADER,
+                "CEL-1,B1,Ann,CNY,2026-01-01T10:00:00Z,,,,CEL-A,Bag,bags,C1,Lin,1,2500.00,1,299.00",
+                'CEL-2,B1,Ann,CNY,2026-01-01T10:00:00Z,,,,CEL-B,Bag,bags,C1,Lin,1,2500.00,"1,299.00"',
+                # a trailing comma misreads nothing
+                "CEL-3,B1,Ann,CNY,2026-01-01T10:00:00Z,,,,CEL-C,Bag,bags,C1,Lin,1,2500.00,1299.00,",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    before = counts(db_url)
+    result = run(["import", "orders", str(file)], db_url)
+    out = clean(result)
+    assert result.returncode == 1, out + result.stderr
+    assert "Imported 2 orders; 0 were already there; 1 refused." in out
+    assert list(refused(out)) == [2]
+    assert refused(out)[2][0] == "CEL-1"
+    assert "more cells" in refused(out)[2][1]
+    after = counts(db_url)
+    assert after["orders"] - before["orders"] == 2
+    assert after["ledger_entries"] - before["ledger_entries"] == 4
+
+
+def test_a_database_upgraded_by_a_newer_version_is_one_clear_sentence(tmp_path: Path) -> None:
+    """After rolling the code back, its schema revision is one this version does not know."""
+    import sqlite3
+
+    db = tmp_path / "newer.db"
+    assert run(["db", "upgrade"], db).returncode == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    orders = tmp_path / "orders.csv"
+    orders.write_text("\n".join([HEADER, ROWS[0]]) + "\n", encoding="utf-8")
+
+    for args, lang, words in (
+        (["db", "upgrade"], "en", "The database is at revision 9999, made by a newer version"),
+        (["db", "upgrade"], "zh-CN", "数据库的版本是 9999"),
+        (["import", "orders", str(orders)], "en", "made by a newer version of aftersales"),
+    ):
+        result = invoke(args, db, lang=lang)
+        assert result.exit_code == 2, result.stdout
+        assert words in " ".join(clean(result).split())
+    assert counts(sqlite_url_for(db))["orders"] == 0
+
+
+def test_a_json_zero_is_zero_not_missing(tmp_path: Path, db_url: str) -> None:
+    """JSON numbers as the platform writes them: ``"commission": 0`` was 'commission is missing'."""
+
+    def order(ref: str, **line: object) -> dict[str, object]:
+        base = {"sku": f"{ref}-A", "title": "Cup", "consignor_ref": "C1", "quantity": 1}
+        return {
+            "order_ref": ref,
+            "buyer_ref": "B1",
+            "currency": "JPY",
+            "paid_at": "2026-02-01T08:00:00Z",
+            "lines": [base | {"unit_price": 1200, "commission": 120} | line],
+        }
+
+    file = tmp_path / "orders.jsonl"
+    file.write_text(
+        "\n".join(
+            json.dumps(o)
+            for o in (
+                order("Z-1", commission=0),
+                order("Z-2", unit_price=0, commission=0),
+                order("Z-3", quantity=0),
+            )
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    before = counts(db_url)
+    result = run(["import", "orders", str(file)], db_url)
+    out = clean(result)
+    assert result.returncode == 1, out + result.stderr
+    assert "Imported 2 orders; 0 were already there; 1 refused." in out
+    assert refused(out) == {3: ("Z-3", "quantity must be a positive whole number, not '0'")}
+    assert counts(db_url)["orders"] - before["orders"] == 2
+
+
+def test_a_large_json_export_is_read_as_it_goes_not_whole(tmp_path: Path) -> None:
+    """150 MB of orders (each with a 1 MB photo field) were read into memory twice over."""
+    db = tmp_path / "big.db"
+    photo = "A" * (1 << 20)
+    file = tmp_path / "export.json"
+    with file.open("w", encoding="utf-8") as handle:
+        handle.write("[\n")
+        for n in range(150):
+            order = {
+                "order_ref": f"BIG-{n}",
+                "buyer_ref": "B1",
+                "currency": "CNY",
+                "paid_at": "2026-02-01T08:00:00Z",
+                "photo": photo,
+                "lines": [{"sku": f"BIG-{n}", "title": "Cup", "consignor_ref": "C1"}],
+            }
+            order["lines"][0] |= {"quantity": 1, "unit_price": "10.00", "commission": "1.00"}
+            handle.write(("," if n else "") + json.dumps(order) + "\n")
+        handle.write("]\n")
+    size_mb = file.stat().st_size >> 20
+    # The peak memory of the command alone, measured by a parent of its own.
+    measure = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss >> 10)\n"
+        "print(done.stdout + done.stderr)\n"
+    )
+    env = {**os.environ, "AFTERSALES_DATABASE_URL": sqlite_url_for(db), "COLUMNS": "200"}
+    env["AFTERSALES_LANG"] = "en"
+    result = subprocess.run(
+        [sys.executable, "-c", measure, *CLI, "import", "orders", str(file)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    )
+    status, peak_mb = map(int, result.stdout.splitlines()[0].split())
+    assert status == 0, result.stdout
+    assert "Imported 150 orders; 0 were already there; 0 refused." in result.stdout
+    assert "Traceback" not in result.stdout
+    assert peak_mb < size_mb, f"peak {peak_mb} MB for a {size_mb} MB file"
+
+
+def test_two_json_exports_run_together_are_refused_not_half_read(tmp_path: Path) -> None:
+    """``cat monday.json tuesday.json``: Tuesday's orders were skipped without a word."""
+    db = tmp_path / "two.db"
+
+    def export(ref: str) -> str:
+        line = {"sku": ref, "title": "Cup", "consignor_ref": "C1", "quantity": 1}
+        line |= {"unit_price": "10.00", "commission": "1.00"}
+        order = {"order_ref": ref, "buyer_ref": "B1", "currency": "CNY"}
+        order |= {"paid_at": "2026-02-01T08:00:00Z", "lines": [line]}
+        return json.dumps([order], indent=2) + "\n"
+
+    file = tmp_path / "week.json"
+    file.write_text(export("MON-1") + export("TUE-1"), encoding="utf-8")
+    result = invoke(["import", "orders", str(file)], db)
+    assert result.exit_code == 2, result.stdout
+    out = " ".join(clean(result).split())
+    tuesday = len(export("MON-1").splitlines()) + 1
+    assert f"{file} could not be read: Extra data: line {tuesday} column 1" in out
+    assert counts(sqlite_url_for(db))["orders"] == 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_file_saved_as_gbk_names_its_first_bad_line_and_the_fix(
+    tmp_path: Path, suffix: str
+) -> None:
+    """Excel's Chinese 'CSV' is GBK: the operator was told of a byte 'in position 5914'."""
+    db = tmp_path / "gbk.db"
+    good = "B1,Ann,CNY,2026-01-01T10:00:00Z,,,,{sku},Bag,bags,C1,Lin,1,10,1"
+    rows = [f"G-{n}," + good.format(sku=f"G-{n}") for n in range(300)]
+    rows.append("G-X,B1,王梅,CNY,2026-01-01T10:00:00Z,,,,G-X,包,bags,C1,林女士,1,10,1")
+    if suffix == ".jsonl":
+        names = HEADER.split(",")
+        rows = [
+            json.dumps(
+                dict(zip(names, row.split(","), strict=True)) | {"lines": []},
+                ensure_ascii=False,
+            )
+            for row in rows
+        ]
+        body = "\n".join(rows[:-1]).encode() + b"\n"
+    else:
+        body = "\n".join([HEADER, *rows[:-1]]).encode() + b"\n"
+    file = tmp_path / f"excel{suffix}"
+    file.write_bytes(body + (rows[-1] + "\n").encode("gbk"))
+    bad_line = len(body.splitlines()) + 1
+    for lang, words in (
+        ("en", f"{file} is not UTF-8 text (line {bad_line}): save it as UTF-8"),
+        ("zh-CN", f"{file} 不是 UTF-8 编码的文本（第 {bad_line} 行）"),
+    ):
+        result = invoke(["import", "orders", str(file)], db, lang=lang)
+        assert result.exit_code == 2, result.stdout
+        assert words in " ".join(clean(result).split())
+
+
+def test_a_file_that_breaks_partway_says_what_was_imported_before(tmp_path: Path) -> None:
+    """Exit 2 'could not be read' said nothing of the 1,000 orders already imported."""
+    db = tmp_path / "partway.db"
+    good = "B1,Ann,CNY,2026-01-01T10:00:00Z,,,,{ref},Bag,bags,C1,Lin,1,10,1"
+    rows = [f"P-{n}," + good.format(ref=f"P-{n}") for n in range(1200)]
+    file = tmp_path / "orders.csv"
+    body = "\n".join([HEADER, *rows]).encode() + b"\n"
+    file.write_bytes(
+        body + "P-X,B1,王梅,CNY,2026-01-01T10:00:00Z,,,,P-X,包,bags,C1,林,1,10,1\n".encode("gbk")
+    )
+
+    result = invoke(["import", "orders", str(file)], db)
+    assert result.exit_code == 2
+    out = " ".join(clean(result).split())
+    imported = counts(sqlite_url_for(db))["orders"]
+    assert 0 < imported < 1200  # whole chunks, each whole orders
+    assert f"Imported {imported} orders; 0 were already there; 0 refused." in out
+    assert "is not UTF-8 text (line 1202)" in out
+
+    file.write_bytes(body)
+    again = invoke(["import", "orders", str(file)], db, lang="zh-CN")
+    assert again.exit_code == 0
+    assert f"已导入 {1200 - imported} 个订单；{imported} 个已存在；0 个被拒绝。" in clean(again)

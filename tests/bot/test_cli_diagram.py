@@ -108,3 +108,34 @@ def test_every_mistake_is_one_clear_sentence(
     empty = run(["--claim", "1"], tmp_path / "not-migrated.db")
     assert empty.returncode == 2
     assert "could not be read from the database" in empty.stderr.decode()
+
+
+def test_a_database_url_settings_or_claim_number_that_cannot_be_used_is_one_sentence(
+    claim_db: tuple[Path, int, str],
+) -> None:
+    db, _, _ = claim_db
+    too_big = str(2**64)
+    result = run(["--claim", too_big], db, "zh-CN")
+    assert result.returncode == 2
+    assert i18n.t("zh-CN", "diagram.no_claim", claim_id=too_big) in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+    for env, says in (
+        ({"AFTERSALES_DATABASE_URL": "nonsense"}, "could not be read from the database"),
+        ({"AFTERSALES_DATABASE_URL": "mysql://x@db/shop"}, "could not be read from the database"),
+        ({"AFTERSALES_ADMINS": "zoe"}, "The settings are not valid"),
+    ):
+        done = subprocess.run(
+            [*CLI, "--claim", "1"],
+            capture_output=True,
+            env={
+                **os.environ,
+                "AFTERSALES_LANG": "en",
+                "AFTERSALES_DATABASE_URL": sqlite_url_for(db),
+                **env,
+            },
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2, env
+        assert says in done.stderr.decode()
+        assert b"Traceback" not in done.stderr

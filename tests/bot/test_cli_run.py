@@ -272,3 +272,24 @@ def test_the_demo_script_exits_0_and_shows_every_stage(tmp_path: Path) -> None:
         "The demo script has played to the end.",
     ):
         assert stage in out, stage
+
+
+@pytest.mark.parametrize(
+    ("args", "url"),
+    [(["run"], "api.telegram.org"), (["bind-link", "--buyer", "B-1"], "htps://api.telegram.org")],
+)
+def test_an_api_url_mistyped_does_not_print_the_token(
+    tmp_path: Path, args: list[str], url: str
+) -> None:
+    """The sentence quoted aiohttp's error, which holds the request URL: /bot<TOKEN>/getMe."""
+    token = "123456789:AAHsecretSECRETsecretSECRETsecret12"
+    env = {"AFTERSALES_BOT_TOKEN": token, "AFTERSALES_TELEGRAM_API_URL": url}
+    os.environ.update(env)
+    try:
+        result = run(args, tmp_path / "bot.db")
+    finally:
+        for key in env:
+            os.environ.pop(key)
+    assert result.returncode == 2
+    assert f"The Bot API at {url} cannot be reached" in clean(result)
+    assert "AAHsecret" not in result.stdout + result.stderr

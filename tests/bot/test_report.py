@@ -267,3 +267,21 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text() -> Non
         ["'@home", "1"],
         ["Lin", "2"],
     ]
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"AFTERSALES_DATABASE_URL": "nonsense"}, "could not be read from the database"),
+        ({"AFTERSALES_DATABASE_URL": "mysql://x@db/shop"}, "could not be read from the database"),
+        ({"AFTERSALES_ADMINS": "zoe"}, "The settings are not valid"),
+    ],
+)
+def test_a_database_url_or_settings_that_cannot_be_used_is_one_sentence(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    base = {"AFTERSALES_DATABASE_URL": sqlite_url_for(tmp_path / "any.db"), "AFTERSALES_LANG": "en"}
+    result = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "out")], env=base | env)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2
+    assert says in result.output
