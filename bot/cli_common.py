@@ -19,7 +19,7 @@ from rich.markup import escape
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from bot import i18n
-from bot.settings import Settings
+from bot.settings import Settings, settings_problem
 from storage.importer import ImportReport
 from storage.migrate import UnknownRevision
 from workflow.errors import DomainError
@@ -74,7 +74,7 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise say_error(i18n.DEFAULT, "cli.bad_settings", error=exc) from exc
+        raise say_error(i18n.DEFAULT, "cli.bad_settings", error=settings_problem(exc)) from exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import i18n
-from bot.settings import Settings
+from bot.settings import Settings, settings_problem
 from storage.engine import make_engine
 from storage.uow import UnitOfWorkFactory
 from workflow import diagram
@@ -63,7 +63,9 @@ def diagram_command(
         settings = Settings()
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise _fail(
-            lang if lang in i18n.LANGUAGES else "en", "cli.bad_settings", error=exc
+            lang if lang in i18n.LANGUAGES else "en",
+            "cli.bad_settings",
+            error=settings_problem(exc),
         ) from exc
     language = lang or settings.lang
     if language not in i18n.LANGUAGES:

@@ -17,7 +17,7 @@ from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import i18n
-from bot.settings import Settings
+from bot.settings import Settings, settings_problem
 from workflow import stats
 
 console = Console(stderr=True)
@@ -88,7 +88,9 @@ def report_command(
         settings = Settings()
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise _fail(
-            lang if lang in i18n.LANGUAGES else i18n.DEFAULT, "cli.bad_settings", error=exc
+            lang if lang in i18n.LANGUAGES else i18n.DEFAULT,
+            "cli.bad_settings",
+            error=settings_problem(exc),
         ) from exc
     language = lang or settings.lang
     if language not in i18n.LANGUAGES:

@@ -20,8 +20,11 @@ def default_database_url() -> str:
     return f"sqlite+aiosqlite:///{Path(user_data_dir('aftersales')) / 'aftersales.db'}"
 
 
+ENV_PREFIX = "AFTERSALES_"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AFTERSALES_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     database_url: str = Field(default_factory=default_database_url)
     lang: str = "en"
@@ -133,3 +136,19 @@ class Settings(BaseSettings):
             damage_needs_evidence=self.damage_needs_evidence,
             overdue_opens_claim=self.overdue_opens_claim,
         )
+
+
+def settings_problem(exc: ValueError) -> str:
+    """What is wrong with the settings, in one line: the variable and why (pydantic's report
+    runs to several lines and a link)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    found = errors()
+    if not found:
+        return type(exc).__name__
+    first = found[0]
+    where = "_".join(str(part) for part in first.get("loc", ())) or "?"
+    message = str(first.get("msg", "")).removeprefix("Value error, ")
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return f"{ENV_PREFIX}{where.upper()}: {message}{more}"
