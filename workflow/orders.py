@@ -7,7 +7,7 @@ are parsed into minor units without ever going through a float.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -105,6 +105,12 @@ def _amount(row: Mapping[str, object], key: str, currency: str) -> int:
         return Money.parse(raw, currency).amount
     except DomainError as exc:
         raise RowInvalid(f"{key} is not an amount: {raw!r}") from exc
+
+
+def _same_in(key: str) -> Callable[[str], str]:
+    """How two rows' cells are compared: a currency code in any case is the same currency
+    ("cny" and "CNY"), as the order's header reads it."""
+    return str.upper if key == "currency" else str
 
 
 def parse_line(row: Mapping[str, object], currency: str) -> LineImport:
@@ -240,7 +246,9 @@ def _build(
                     " (quote a value that holds a comma)"
                 )
             for key in ("buyer_ref", "currency", "paid_at"):
-                if key in row and _cell(row, key) != _cell(first, key):
+                if key in row and _same_in(key)(_cell(row, key)) != _same_in(key)(
+                    _cell(first, key)
+                ):
                     raise RowInvalid(f"{key} differs from the order's first row")
             line = parse_line(row, header.currency)
             if line.sku in skus:

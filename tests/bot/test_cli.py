@@ -399,6 +399,8 @@ def test_a_csv_row_with_more_cells_than_the_header_is_refused_not_misread(
                 'CEL-2,B1,Ann,CNY,2026-01-01T10:00:00Z,,,,CEL-B,Bag,bags,C1,Lin,1,2500.00,"1,299.00"',
                 # a trailing comma misreads nothing
                 "CEL-3,B1,Ann,CNY,2026-01-01T10:00:00Z,,,,CEL-C,Bag,bags,C1,Lin,1,2500.00,1299.00,",
+                # one currency, written in two cases on two rows of one order
+                "CEL-3,B1,Ann,cny,2026-01-01T10:00:00Z,,,,CEL-D,Bag,bags,C1,Lin,1,2500.00,1299.00",
             ]
         )
         + "\n",
@@ -414,7 +416,7 @@ def test_a_csv_row_with_more_cells_than_the_header_is_refused_not_misread(
     assert "more cells" in refused(out)[2][1]
     after = counts(db_url)
     assert after["orders"] - before["orders"] == 2
-    assert after["ledger_entries"] - before["ledger_entries"] == 4
+    assert after["ledger_entries"] - before["ledger_entries"] == 6
 
 
 def test_a_database_upgraded_by_a_newer_version_is_one_clear_sentence(tmp_path: Path) -> None:
