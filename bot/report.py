@@ -15,8 +15,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
+import errno
 import html
 import io
+import os
+import shutil
+import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -355,28 +359,42 @@ async def write_report(
     lang: str,
     pictures: Sequence[charts.Chart] | None = None,
 ) -> list[Path]:
-    """Write every CSV file and ``report.html`` into ``out`` (made if missing).
+    """Write every CSV file and ``report.html`` into ``out`` (made if missing): all of them or
+    none. They are written into a folder of their own inside ``out`` first and moved into
+    place once all are written, so a failure half-way (a full disk, a folder where a file
+    goes) leaves the last report as it was, never old and new files mixed.
 
     ``pictures``: the charts, if drawn already (drawing them outside the transaction keeps
     SQLite's write lock short).
     """
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a local folder, once)
-    numbers = tables(d, lang)
-    written = []
-    for table in numbers:
-        path = out / table.filename
-        path.write_text(csv_text(table), encoding=ENCODING)
+    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    try:
+        numbers = tables(d, lang)
+        written = []
+        for table in numbers:
+            path = staging / table.filename
+            path.write_text(csv_text(table), encoding=ENCODING)
+            written.append(path)
+        path = staging / CLAIMS_NAME
+        with path.open("w", encoding=ENCODING, newline="") as handle:
+            await write_claims(repo.claim_rows(), lang, handle)
         written.append(path)
-    path = out / CLAIMS_NAME
-    with path.open("w", encoding=ENCODING, newline="") as handle:
-        await write_claims(repo.claim_rows(), lang, handle)
-    written.append(path)
-    path = out / HTML_NAME
-    if pictures is None:
-        pictures = await render_charts(d, lang)
-    path.write_text(html_report(d, pictures, numbers, lang), encoding="utf-8")
-    written.append(path)
-    return written
+        path = staging / HTML_NAME
+        if pictures is None:
+            pictures = await render_charts(d, lang)
+        path.write_text(html_report(d, pictures, numbers, lang), encoding="utf-8")
+        written.append(path)
+        for path in written:  # what would stop a move, before anything is moved
+            if (out / path.name).is_dir():
+                raise IsADirectoryError(
+                    errno.EISDIR, os.strerror(errno.EISDIR), str(out / path.name)
+                )
+        for path in written:
+            os.replace(path, out / path.name)
+        return [out / path.name for path in written]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 async def claims_csv(repo: StatsRepository, lang: str) -> str:

@@ -175,6 +175,22 @@ def test_an_out_that_is_a_file_or_cannot_be_made_is_refused(tmp_path: Path) -> N
     assert f"{below} could not be written (Not a directory)" in result.output
 
 
+def test_a_report_that_cannot_be_written_whole_leaves_the_last_one_as_it_was(
+    claims_db: tuple[Path, History, stats.Dashboard], tmp_path: Path
+) -> None:
+    """A folder where claims.csv goes: the report fails, and the page and tables already in
+    the folder are the last report's, not some old and some new."""
+    db, _, _ = claims_db
+    out = tmp_path / "out"
+    (out / "claims.csv").mkdir(parents=True)
+    (out / "report.html").write_text("last week's", encoding="utf-8")
+    done = run(["--out", str(out)], db)
+    assert done.returncode == 2, done.stderr
+    assert "could not be written (Is a directory)" in " ".join(done.stderr.split())
+    assert sorted(p.name for p in out.iterdir()) == ["claims.csv", "report.html"]
+    assert (out / "report.html").read_text(encoding="utf-8") == "last week's"
+
+
 def test_a_database_without_the_schema_is_explained(tmp_path: Path) -> None:
     done = run(["--out", str(tmp_path / "out")], tmp_path / "empty.db")
     assert done.returncode == 2
