@@ -49,7 +49,7 @@ async def start(ctx: Ctx, args: str) -> Outcome:
             # first account's claims vanish from it. A dialog begun for the first one is
             # about its orders and claims, which this chat can no longer see.
             welcome.append(Screen(f"{done}\n{ctx.t(f'bind.replaced.{binding.party_kind}')}"))
-            welcome += await _drop_dialog(ctx)
+            welcome += await _drop_dialog(ctx, binding.party_kind)
     if welcome:
         ctx.actors = await actors_for(ctx.uow, CHANNEL, user_id)
         return Outcome([*welcome, *(await help_(ctx, "")).outputs])
@@ -148,11 +148,14 @@ def _asked_in_this_chat(data: Mapping[str, Any], ctx: Ctx) -> bool:
     return place is not None and place[0] == ctx.incoming.chat_id and "claim" in data
 
 
-async def _drop_dialog(ctx: Ctx) -> list[Output]:
+async def _drop_dialog(ctx: Ctx, party: str | None = None) -> list[Output]:
     """End the user's open dialog, saying what was left undone: nothing is said of none, nor
-    of one that has had its answer already."""
+    of one that has had its answer already. With ``party``, only a dialog held for that kind
+    of account (a staff prompt stays when the chat's buyer account changes)."""
     conversation = await ctx.uow.chat.conversation(CHANNEL, ctx.incoming.user.id)
     if conversation is None:
+        return []
+    if party is not None and ROUTES.dialog_party.get(conversation.flow, "buyer") != party:
         return []
     await ctx.uow.chat.end_conversation(CHANNEL, ctx.incoming.user.id)
     if not waits_for_user(conversation.data):

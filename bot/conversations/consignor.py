@@ -162,7 +162,12 @@ def _counter_offer_awaited(ctx: Ctx, data: dict[str, Any]) -> str:
     return ctx.t("dialog.busy.counter_offer", number=_claim_of(data))
 
 
-@ROUTES.dialog(COUNTER_FLOW, cancelled=_counter_offer_cancelled, busy=_counter_offer_awaited)
+@ROUTES.dialog(
+    COUNTER_FLOW,
+    cancelled=_counter_offer_cancelled,
+    busy=_counter_offer_awaited,
+    party="consignor",
+)
 async def counter_offer(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     """The counter-offer typed after pressing Dispute."""
     consignor = ctx.consignor

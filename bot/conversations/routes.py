@@ -52,6 +52,7 @@ class Routes:
         self.dialogs: dict[str, DialogHandler] = {}
         self.cancel_texts: dict[str, CancelText] = {}
         self.busy_texts: dict[str, CancelText] = {}
+        self.dialog_party: dict[str, str] = {}
 
     def command(
         self, name: str, audience: Audience = ANYONE
@@ -76,13 +77,20 @@ class Routes:
         return register
 
     def dialog(
-        self, flow: str, cancelled: CancelText | None = None, busy: CancelText | None = None
+        self,
+        flow: str,
+        cancelled: CancelText | None = None,
+        busy: CancelText | None = None,
+        party: str = "buyer",
     ) -> Callable[[DialogHandler], DialogHandler]:
         """Register a dialog; ``cancelled`` words what /cancel left, if not a claim being filed;
-        ``busy`` what the dialog waits for, said to a user who starts another meanwhile."""
+        ``busy`` what the dialog waits for, said to a user who starts another meanwhile;
+        ``party`` the account kind it is held for (buyer, consignor or staff): a chat bound to
+        another account of that kind drops it, and only it."""
 
         def register(handler: DialogHandler) -> DialogHandler:
             self.dialogs[flow] = handler
+            self.dialog_party[flow] = party
             if cancelled is not None:
                 self.cancel_texts[flow] = cancelled
             if busy is not None:

@@ -246,7 +246,7 @@ def _typed_for(ctx: Ctx, step: str, view: ClaimView, text: str) -> Money | Scree
     return typed_amount(ctx, text, currency, view.claim.claimed_amount)
 
 
-@ROUTES.dialog(NOTE_FLOW, cancelled=_note_cancelled, busy=_note_waiting)
+@ROUTES.dialog(NOTE_FLOW, cancelled=_note_cancelled, busy=_note_waiting, party="staff")
 async def note_message(ctx: Ctx, step: str, data: dict[str, Any]) -> Outcome:
     """The reason, question or amount a staff member was asked for."""
     text = (ctx.incoming.text or "").strip()

@@ -193,6 +193,31 @@ async def test_a_counter_offer_in_a_currency_without_decimals_is_asked_for_as_su
     await no_rejected_calls(world)
 
 
+async def test_a_counter_offer_prompt_stays_when_the_chats_buyer_account_changes(
+    world: World,
+) -> None:
+    """A consignor who also buys opens the link of another buyer account while a counter-offer
+    is asked for: the buyer side changes, the consignor's prompt is not theirs to lose."""
+    k = await proposal(world, ref="K-31", consignor_chat=831)
+    chat = k.consignor_chat
+    now = world.env.clock.now()
+    first, second = await place(
+        world.uows, now, order("K-31-B1", now, buyer="BB-1"), order("K-31-B2", now, buyer="BB-2")
+    )
+    await world.say(chat, f"/start {await world.token('buyer', first.buyer_id)}")
+    card = await open_card(world, chat, k.claim_id, "We propose a compensation")
+    await press(world, chat, card, "Dispute")
+    replies = await world.say(chat, f"/start {await world.token('buyer', second.buyer_id)}")
+    assert "connected to another buyer account before" in text_of(replies[0])
+    assert not any("cancelled" in text_of(m).lower() for m in replies), [
+        text_of(m) for m in replies
+    ]
+    waiting = await conversation(world, chat)
+    assert waiting is not None and waiting.flow == "counter_offer"
+    [sent] = (await world.say(chat, "12.50"))[:1]
+    assert "counter-offer of 12.50 CNY" in text_of(sent)
+
+
 def _png() -> bytes:
     import zlib
 
