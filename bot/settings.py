@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 from platformdirs import user_data_dir
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from workflow.claims import ClaimType, Reason
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # The currency manual_review_above is in, and limits for other currencies, e.g.
     # AFTERSALES_MANUAL_REVIEW_ABOVE_IN=JPY=2000000,USD=15000 (minor units). A claim in a
     # currency with no limit set always goes to a person.
-    manual_review_currency: str = "CNY"
+    manual_review_currency: Annotated[str, AfterValidator(str.upper)] = "CNY"
     manual_review_above_in: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     max_claims_per_30_days: int = 3
     review_sla_hours: int = 24

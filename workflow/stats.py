@@ -59,12 +59,14 @@ class SlaRule:
 #   it) has passed;
 # - information: the buyer was asked for information and ``info_due_at`` passed without the
 #   info-overdue sweep having moved the case yet;
-# - return: a return waiting to be shipped back past ``return_by`` and not yet expired;
+# - return: a return waiting to be shipped back past ``return_by`` and not yet expired (it
+#   expires ``ReviewPolicy.return_scan_grace`` later, time for a late carrier scan to come);
 # - consignor_response: a compensation proposal unanswered past ``respond_by`` and not yet
 #   escalated;
 # - settlement: a finished refund or delivered replacement not settled by ``settle_due_at``.
-# The last four are normally cleared by the sweeps within minutes: a count that stays above
-# zero means the back office is not running. Overdue shipments (paid orders not shipped by
+# Information, consignor_response and settlement are normally cleared by the sweeps within
+# minutes: a count that stays above zero means the back office is not running; a return
+# stays counted for up to the scan grace. Overdue shipments (paid orders not shipped by
 # ``ship_by``) are counted on the orders, as the kind ``shipment``.
 SLA_RULES: tuple[SlaRule, ...] = (
     SlaRule("review", "review_due_at", tuple(sorted(lifecycle.WAITING_FOR_STAFF))),

@@ -123,6 +123,7 @@ def test_limits_for_other_currencies_come_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AFTERSALES_MANUAL_REVIEW_ABOVE_IN", "jpy=2000000, USD=15000")
+    monkeypatch.setenv("AFTERSALES_MANUAL_REVIEW_CURRENCY", "cny")  # codes in any case
     policy = Settings().policy()
     assert policy.review_limit("CNY") == 100_000
     assert policy.review_limit("JPY") == 2_000_000 and policy.review_limit("USD") == 15_000
