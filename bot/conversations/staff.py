@@ -391,6 +391,10 @@ async def grant(ctx: Ctx, args: str) -> Outcome:
     if parts[1] == NO_ROLE:
         if not await accounts.revoke_role(ctx.uow, ctx.env, _staff(ctx), CHANNEL, user_id):
             return Outcome([Screen(ctx.t("staff.not_staff", user=user_id))])
+        # a question they were asked as staff waits for nobody now
+        waiting = await ctx.uow.chat.conversation(CHANNEL, user_id)
+        if waiting is not None and ROUTES.dialog_party.get(waiting.flow) == "staff":
+            await ctx.uow.chat.end_conversation(CHANNEL, user_id)
         said = ctx.t("staff.revoked", user=user_id)
     else:
         name = known.first_name if known else parts[0]

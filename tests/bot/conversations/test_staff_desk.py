@@ -242,12 +242,18 @@ async def test_an_admin_takes_a_staff_role_away_and_can_give_it_again(world: Wor
     """Someone who left: /grant USER none. They no longer use staff's commands or hear staff
     messages; their name stays on what they did; an admin cannot take their own role."""
     await staffed(world, group=False)
+    asked = await file_for_review(world, await parties(world))
+    await world.back_office()
+    [card] = await world.say(AGENT, f"/case {asked}")
+    await press(world, AGENT, "Reject", card)  # a reason is asked of him: left unanswered
     [own] = await world.say(ADMIN, f"/grant {ADMIN} none")
     assert "cannot change your own role" in own["text"]
     [nobody] = await world.say(ADMIN, "/grant 424242 none")
     assert nobody["text"] == "User 424242 is not staff: nothing was changed."
     [revoked] = await world.say(ADMIN, f"/grant {AGENT} none")
     assert f"User {AGENT} is no longer staff" in revoked["text"]
+    async with world.uows() as uow:  # the question asked of him as staff waits for nobody
+        assert await uow.chat.conversation("telegram", AGENT) is None
     [queue] = await world.say(AGENT, "/queue")  # no role left: a stranger to the bot
     assert "I don't know who you are yet" in queue["text"], queue["text"]
     before = len(await texts(world, AGENT))
