@@ -137,10 +137,32 @@ def json_documents(path: Path, tick: Callable[[int], None]) -> Iterator[tuple[in
             yield line, reader.value(decoder)
             first = False
         reader.pos += 1
-        if not wrapped:  # the rest of a wrapping object is not ours to judge
+        if wrapped:
+            _end_of_wrapper(reader, decoder)
+        else:
             _end(reader)
     finally:
         reader.close()
+
+
+_WRAPPER_HEAD = '{"orders":[]'
+
+
+def _end_of_wrapper(reader: _Reader, decoder: json.JSONDecoder) -> None:
+    """The rest of a wrapping object (its other keys, its closing brace) must be JSON, and
+    nothing but white space may follow it: two wrapped exports run together are not one.
+    What follows the list is read whole; it is the object's tail, not its orders."""
+    while reader.more():
+        pass
+    text = _WRAPPER_HEAD + reader.buf[reader.pos :]
+    offset = reader.pos - len(_WRAPPER_HEAD)  # ``text`` index → ``reader.buf`` index
+    try:
+        _value, end = decoder.raw_decode(text)
+    except json.JSONDecodeError as exc:
+        raise reader.error(exc.msg, exc.pos + offset) from None
+    after = _BLANK.match(text, end).end()  # type: ignore[union-attr]
+    if after < len(text):
+        raise reader.error("Extra data", after + offset)
 
 
 def _end(reader: _Reader) -> None:

@@ -81,14 +81,26 @@ def test_orders_come_out_before_the_file_is_read_to_its_end(tmp_path: Path) -> N
     assert read[0] == path.stat().st_size
 
 
-def test_a_syntax_error_is_placed_at_the_files_own_line_and_column(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[\n  {"a": 1},\n  {"b": tru}\n]\n',
+        '[{"a": 1}]\n[{"b": 2}]\n',  # two exports run together
+        '{"orders": [{"a": 1}]}\n{"orders": [{"b": 2}]}\n',  # two wrapped ones
+        '{"orders": [{"a": 1}], "count": 1',  # a wrapper never closed
+        '{"orders": [{"a": 1}]] nonsense',
+    ],
+)
+def test_a_syntax_error_is_placed_at_the_files_own_line_and_column(
+    tmp_path: Path, text: str
+) -> None:
     path = tmp_path / "orders.json"
-    text = '[\n  {"a": 1},\n  {"b": tru}\n]\n'
     path.write_text(text, encoding="utf-8")
     with pytest.raises(json.JSONDecodeError) as whole:
         json.loads(text)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(json_stream, "_PIECE", 3)
+        patch.setattr(json_stream, "_HEAD", 32)
         with pytest.raises(JsonSyntaxError) as pieces:
             _read(path)
     assert str(pieces.value) == str(whole.value)
