@@ -90,6 +90,12 @@ def refused(output: str) -> dict[int, tuple[str, str]]:
     return out
 
 
+def import_orders(file: Path, db_url: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """``aftersales import orders FILE``: its result and its output, cleaned."""
+    result = run(["import", "orders", str(file)], db_url)
+    return result, clean(result)
+
+
 def clean(result: subprocess.CompletedProcess[str] | Result) -> str:
     """All the output, asserting it holds no traceback and no missing text."""
     both = result.stdout + (
@@ -373,8 +379,7 @@ def test_amounts_and_quantities_too_big_to_store_are_refused_rows(
         encoding="utf-8",
     )
     before = counts(db_url)
-    result = run(["import", "orders", str(file)], db_url)
-    out = clean(result)
+    result, out = import_orders(file, db_url)
     assert result.returncode == 1, out + result.stderr
     assert "Imported 1 orders; 0 were already there; 4 refused." in out
     assert {line: ref for line, (ref, _) in refused(out).items()} == {
@@ -407,8 +412,7 @@ def test_a_csv_row_with_more_cells_than_the_header_is_refused_not_misread(
         encoding="utf-8",
     )
     before = counts(db_url)
-    result = run(["import", "orders", str(file)], db_url)
-    out = clean(result)
+    result, out = import_orders(file, db_url)
     assert result.returncode == 1, out + result.stderr
     assert "Imported 2 orders; 0 were already there; 1 refused." in out
     assert list(refused(out)) == [2]
@@ -468,8 +472,7 @@ def test_a_json_zero_is_zero_not_missing(tmp_path: Path, db_url: str) -> None:
         encoding="utf-8",
     )
     before = counts(db_url)
-    result = run(["import", "orders", str(file)], db_url)
-    out = clean(result)
+    result, out = import_orders(file, db_url)
     assert result.returncode == 1, out + result.stderr
     assert "Imported 2 orders; 0 were already there; 1 refused." in out
     assert refused(out) == {3: ("Z-3", "quantity must be a positive whole number, not '0'")}

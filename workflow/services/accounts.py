@@ -98,15 +98,26 @@ async def revoke_role(
 ) -> bool:
     """An admin takes a chat user's staff role away (someone who left). False: they were not
     staff. Nobody takes their own role away (there must stay an admin able to grant)."""
+    member = await _member_to_change(uow, actor, channel, external_id)
+    if member is None:
+        return False
+    await uow.accounts.set_staff_role(member, REVOKED)
+    return True
+
+
+async def _member_to_change(
+    uow: UnitOfWork, actor: Actor, channel: str, external_id: int
+) -> int | None:
+    """The staff id of the chat user whose role an admin changes (None: not on staff).
+    An admin changing their own role may leave nobody able to grant: another admin does."""
     if actor.role not in (Role.ADMIN, Role.SYSTEM):
         raise Forbidden("admins only")
     for existing in await actors_for(uow, channel, external_id):
         if existing.is_staff and existing.party_id is not None:
             if existing.party_id == actor.party_id:
                 raise Forbidden("own_role")
-            await uow.accounts.set_staff_role(existing.party_id, REVOKED)
-            return True
-    return False
+            return existing.party_id
+    return None
 
 
 async def grant_role(
@@ -117,14 +128,10 @@ async def grant_role(
         raise Forbidden("admins only")
     if role not in STAFF_ROLES:
         raise NotFound("role", role.value)
-    for existing in await actors_for(uow, channel, external_id):
-        if existing.is_staff and existing.party_id is not None:
-            if existing.party_id == actor.party_id:
-                # An admin demoting themselves may leave nobody able to grant: another
-                # admin changes an admin's role.
-                raise Forbidden("own_role")
-            await uow.accounts.set_staff_role(existing.party_id, role.value)
-            return Actor(role, existing.party_id)
+    existing = await _member_to_change(uow, actor, channel, external_id)
+    if existing is not None:
+        await uow.accounts.set_staff_role(existing, role.value)
+        return Actor(role, existing)
     member = await uow.accounts.add_staff(name[:200] or str(external_id), role.value)
     await uow.accounts.bind(channel, external_id, Binding("staff", member.id), env.clock.now())
     return Actor(role, member.id)
